@@ -1,0 +1,25 @@
+//! fleetdeck: a terminal console for fleets of edge-inference devices.
+//!
+//! Module map (backends never import ratatui or crossterm):
+//!
+//! - [`cli`]      clap arguments and the headless subcommands (`status`, `check-config`, `sim`, `demo`).
+//! - [`config`]   TOML → [`config::Config`]; errors carry file:line:column, the key and a fix.
+//! - [`text`]     sanitising of every string that came from outside before it reaches a screen.
+//! - [`fleet`]    devices, sites, groups, health and roll-ups: the model every view reads.
+//! - [`metrics`]  the metric sources (Prometheus HTTP API, direct scrape) behind one interface.
+//! - [`sim`]      the simulated fleet used by the demo, the tests and the benchmarks.
+//! - [`theme`]    theme files (every role optional) → styles; `NO_COLOR`.
+//! - [`app`]      state + `update(event) -> effects`; no I/O.
+//! - [`workers`]  tokio tasks that do the I/O and post owned results back to the app loop.
+//! - [`tui`]      terminal guard, event loop, keymap, views.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod fleet;
+pub mod metrics;
+pub mod sim;
+pub mod text;
+pub mod theme;
+pub mod tui;
+pub mod workers;
