@@ -1,0 +1,1 @@
+//! Figures computed from consecutive scrapes. (stub: being written)

@@ -1,0 +1,1 @@
+//! PromQL generation and escaping. (stub: being written)
