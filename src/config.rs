@@ -1,1 +1,939 @@
-//! config
+//! TOML → [`Config`]. Every error names the file, line and column, the key,
+//! and what to do about it; unknown keys are errors, never silently ignored.
+
+use crate::fleet::Thresholds;
+use crate::metrics::def::{Agg, Figure, MetricDef, MetricDefs, MetricKind};
+use crate::metrics::{BasicAuth, LabelNames, PrometheusOptions, ScrapeOptions};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A configuration problem, located in its file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    pub file: String,
+    /// 1-based; 0 when the problem is not tied to a place in the file.
+    pub line: usize,
+    pub column: usize,
+    /// Dotted key path, e.g. `source.kind`.
+    pub key: String,
+    pub message: String,
+    pub hint: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line > 0 {
+            write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
+        } else {
+            write!(f, "{}: ", self.file)?;
+        }
+        if !self.key.is_empty() {
+            write!(f, "key '{}': ", self.key)?;
+        }
+        write!(f, "{}", self.message)?;
+        if !self.hint.is_empty() {
+            write!(f, "\n  hint: {}", self.hint)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A duration written as `"5s"`, `"250ms"`, `"2m"`, `"1h30m"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Dur(pub Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_duration(&s)
+            .map(Dur)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Parses `"5s"`, `"250ms"`, `"2m"`, `"1h30m"`, `"1.5s"`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("'{s}' is not a duration; write it like '5s', '250ms', '2m' or '1h30m'");
+    let t = s.trim();
+    if t.is_empty() {
+        return Err(bad());
+    }
+    let mut total = 0f64;
+    let mut rest = t;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        if num_len == 0 {
+            return Err(bad());
+        }
+        let n: f64 = rest[..num_len].parse().map_err(|_| bad())?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let factor = match &rest[..unit_len] {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            "d" => 86400.0,
+            _ => return Err(bad()),
+        };
+        rest = &rest[unit_len..];
+        total += n * factor;
+    }
+    if !total.is_finite() || total > 1e9 {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(total))
+}
+
+// ---- the file as written -------------------------------------------------
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    theme: Option<String>,
+    #[serde(default)]
+    read_only: bool,
+    source: Option<FileSource>,
+    #[serde(default)]
+    labels: FileLabels,
+    #[serde(default)]
+    thresholds: FileThresholds,
+    #[serde(default)]
+    metrics: FileMetrics,
+    #[serde(default)]
+    ui: FileUi,
+    #[serde(default)]
+    keys: BTreeMap<String, KeyList>,
+}
+
+#[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum SourceKind {
+    Prometheus,
+    Scrape,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSource {
+    kind: SourceKind,
+    url: Option<String>,
+    job: Option<String>,
+    bearer_token_file: Option<PathBuf>,
+    basic_auth: Option<FileBasicAuth>,
+    tenant: Option<String>,
+    ca_file: Option<PathBuf>,
+    inventory: Option<PathBuf>,
+    concurrency: Option<usize>,
+    timeout: Option<Dur>,
+    refresh: Option<Dur>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileBasicAuth {
+    username: String,
+    password: Option<String>,
+    password_file: Option<PathBuf>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileLabels {
+    device: Option<String>,
+    site: Option<String>,
+    group: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileThresholds {
+    latency_p95: Option<Dur>,
+    error_rate: Option<f64>,
+    cpu_temp: Option<f64>,
+    throttled_mask: Option<u64>,
+    stale_after: Option<Dur>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileUi {
+    history: Option<Dur>,
+    sparkline: Option<Dur>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileMetrics {
+    release_info: Option<String>,
+    agent_state: Option<String>,
+    agent_state_label: Option<String>,
+    latency_p50: Option<MetricPatch>,
+    latency_p95: Option<MetricPatch>,
+    latency_p99: Option<MetricPatch>,
+    throughput: Option<MetricPatch>,
+    error_rate: Option<MetricPatch>,
+    confidence_median: Option<MetricPatch>,
+    low_confidence: Option<MetricPatch>,
+    cpu_temp: Option<MetricPatch>,
+    throttled: Option<MetricPatch>,
+    cpu: Option<MetricPatch>,
+    memory: Option<MetricPatch>,
+    disk: Option<MetricPatch>,
+    npu: Option<MetricPatch>,
+}
+
+impl FileMetrics {
+    fn patch(&self, f: Figure) -> Option<&MetricPatch> {
+        match f {
+            Figure::LatencyP50 => self.latency_p50.as_ref(),
+            Figure::LatencyP95 => self.latency_p95.as_ref(),
+            Figure::LatencyP99 => self.latency_p99.as_ref(),
+            Figure::Throughput => self.throughput.as_ref(),
+            Figure::ErrorRate => self.error_rate.as_ref(),
+            Figure::ConfidenceMedian => self.confidence_median.as_ref(),
+            Figure::LowConfidence => self.low_confidence.as_ref(),
+            Figure::CpuTemp => self.cpu_temp.as_ref(),
+            Figure::Throttled => self.throttled.as_ref(),
+            Figure::Cpu => self.cpu.as_ref(),
+            Figure::Memory => self.memory.as_ref(),
+            Figure::Disk => self.disk.as_ref(),
+            Figure::Npu => self.npu.as_ref(),
+        }
+    }
+}
+
+/// A figure's definition as written: every field optional, merged over the default.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct MetricPatch {
+    kind: Option<MetricKind>,
+    metric: Option<String>,
+    labels: Option<BTreeMap<String, String>>,
+    denominator: Option<String>,
+    denominator_labels: Option<BTreeMap<String, String>>,
+    quantile: Option<f64>,
+    le: Option<f64>,
+    window: Option<Dur>,
+    agg: Option<Agg>,
+    one_minus: Option<bool>,
+    promql: Option<String>,
+}
+
+impl MetricPatch {
+    fn apply(&self, mut d: MetricDef) -> MetricDef {
+        if let Some(k) = self.kind {
+            if k != d.kind {
+                // A different kind starts from a clean slate of kind-specific fields.
+                d.denominator = None;
+                d.denominator_labels = None;
+                d.quantile = None;
+                d.le = None;
+                d.one_minus = false;
+                d.agg = Agg::Sum;
+            }
+            d.kind = k;
+        }
+        if let Some(m) = &self.metric {
+            d.metric = m.clone();
+        }
+        if let Some(l) = &self.labels {
+            d.labels = l.clone();
+        }
+        if let Some(x) = &self.denominator {
+            d.denominator = Some(x.clone());
+        }
+        if let Some(x) = &self.denominator_labels {
+            d.denominator_labels = Some(x.clone());
+        }
+        if let Some(q) = self.quantile {
+            d.quantile = Some(q);
+        }
+        if let Some(le) = self.le {
+            d.le = Some(le);
+        }
+        if let Some(w) = self.window {
+            d.window = w.0;
+        }
+        if let Some(a) = self.agg {
+            d.agg = a;
+        }
+        if let Some(o) = self.one_minus {
+            d.one_minus = o;
+        }
+        if let Some(p) = &self.promql {
+            d.promql = Some(p.clone());
+        }
+        d
+    }
+}
+
+/// One key or several: `quit = "q"` or `quit = ["q", "ctrl-c"]`.
+#[derive(Deserialize, Clone, Debug, PartialEq)]
+#[serde(untagged)]
+pub enum KeyList {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl KeyList {
+    pub fn keys(&self) -> Vec<String> {
+        match self {
+            KeyList::One(k) => vec![k.clone()],
+            KeyList::Many(v) => v.clone(),
+        }
+    }
+}
+
+// ---- the resolved configuration -------------------------------------------
+
+/// Where metrics come from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SourceConfig {
+    Prometheus(PrometheusOptions),
+    Scrape(ScrapeOptions),
+    /// No `[source]` table: only the demo and the simulator can run.
+    Unset,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// The file this came from, `None` for built-in defaults.
+    pub path: Option<PathBuf>,
+    /// The file's text, kept so later checks (keymap) can point at a line.
+    pub text: String,
+    pub theme: Option<String>,
+    pub read_only: bool,
+    pub source: SourceConfig,
+    /// How often the source is refreshed.
+    pub refresh: Duration,
+    pub labels: LabelNames,
+    pub thresholds: Thresholds,
+    pub defs: MetricDefs,
+    /// How much per-device history is kept in memory (direct scrape).
+    pub history: Duration,
+    /// The span of the device-detail sparklines.
+    pub sparkline: Duration,
+    /// Keymap overrides: action name → keys.
+    pub keys: BTreeMap<String, Vec<String>>,
+}
+
+pub const DEFAULT_REFRESH: Duration = Duration::from_secs(5);
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const DEFAULT_CONCURRENCY: usize = 64;
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            path: None,
+            text: String::new(),
+            theme: None,
+            read_only: false,
+            source: SourceConfig::Unset,
+            refresh: DEFAULT_REFRESH,
+            labels: LabelNames::default(),
+            thresholds: Thresholds::default(),
+            defs: MetricDefs::default(),
+            history: Duration::from_secs(3600),
+            sparkline: Duration::from_secs(1800),
+            keys: BTreeMap::new(),
+        }
+    }
+}
+
+/// The platform's default config file (`~/.config/fleetdeck/config.toml` on Linux).
+pub fn default_path() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "fleetdeck").map(|d| d.config_dir().join("config.toml"))
+}
+
+impl Config {
+    /// Loads `explicit` (which must exist), else the default file when it exists,
+    /// else the built-in defaults.
+    pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        let path = match explicit {
+            Some(p) => p.to_path_buf(),
+            None => match default_path() {
+                Some(p) if p.exists() => p,
+                _ => return Ok(Config::default()),
+            },
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| ConfigError {
+            file: path.display().to_string(),
+            line: 0,
+            column: 0,
+            key: String::new(),
+            message: format!("cannot read the config file: {e}"),
+            hint: if explicit.is_some() {
+                "check the path given to --config".into()
+            } else {
+                "fix the file's permissions or remove it to use the defaults".into()
+            },
+        })?;
+        Config::parse(&text, &path)
+    }
+
+    /// Parses config text; `path` is used for messages and to resolve relative paths.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let file_name = path.display().to_string();
+        let file: FileConfig = deserialize(text, &file_name)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let ctx = Ctx {
+            text,
+            file: &file_name,
+        };
+        resolve(file, &ctx, base, path, text)
+    }
+
+    pub fn default_timeout(&self) -> Duration {
+        match &self.source {
+            SourceConfig::Prometheus(p) => p.timeout,
+            SourceConfig::Scrape(s) => s.timeout,
+            SourceConfig::Unset => DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// Builds a [`ConfigError`] located at `key` in this config's file.
+    pub fn error_at(&self, key: &str, message: String, hint: String) -> ConfigError {
+        let file = self
+            .path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "(built-in config)".into());
+        let (line, column) = locate(&self.text, key).unwrap_or((0, 0));
+        ConfigError {
+            file,
+            line,
+            column,
+            key: key.into(),
+            message,
+            hint,
+        }
+    }
+}
+
+struct Ctx<'a> {
+    text: &'a str,
+    file: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err(&self, key: &str, message: impl Into<String>, hint: impl Into<String>) -> ConfigError {
+        let (line, column) = locate(self.text, key).unwrap_or((0, 0));
+        ConfigError {
+            file: self.file.to_string(),
+            line,
+            column,
+            key: key.to_string(),
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+}
+
+fn deserialize<T: serde::de::DeserializeOwned>(text: &str, file: &str) -> Result<T, ConfigError> {
+    let de = toml::Deserializer::parse(text).map_err(|e| toml_error(text, file, "", &e))?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        toml_error(text, file, &path, e.inner())
+    })
+}
+
+fn toml_error(text: &str, file: &str, path: &str, e: &toml::de::Error) -> ConfigError {
+    let (line, column) = e
+        .span()
+        .map(|s| line_col(text, s.start))
+        .or_else(|| locate(text, path))
+        .unwrap_or((0, 0));
+    let message = e.message().trim().to_string();
+    let hint = hint_for(&message);
+    // For an unknown field, serde's path stops at the table: add the field itself.
+    let key = match (unknown_field_name(&message), path.is_empty()) {
+        (Some(f), true) => f,
+        (Some(f), false) if !path.ends_with(&f) => format!("{path}.{f}"),
+        _ => path.to_string(),
+    };
+    ConfigError {
+        file: file.to_string(),
+        line,
+        column,
+        key,
+        message,
+        hint,
+    }
+}
+
+fn unknown_field_name(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    Some(rest[..rest.find('`')?].to_string())
+}
+
+fn hint_for(message: &str) -> String {
+    if message.starts_with("unknown field") {
+        "remove this key or fix its spelling; config.example.toml documents every key".into()
+    } else if message.starts_with("unknown variant") {
+        "use one of the values listed above".into()
+    } else if message.starts_with("invalid type") {
+        "change the value to the type shown above; strings need quotes, durations are strings like '5s'".into()
+    } else if message.contains("is not a duration") {
+        "durations are strings like '5s', '250ms', '2m'".into()
+    } else if message.starts_with("missing field") {
+        "add the missing key".into()
+    } else {
+        "see config.example.toml for the expected form".into()
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rsplit_once('\n')
+        .map_or(before, |(_, l)| l)
+        .chars()
+        .count()
+        + 1;
+    (line, col)
+}
+
+/// Finds where a dotted key is written (`source.kind` → the `kind = ` line inside
+/// `[source]`; `metrics.cpu` → the `[metrics.cpu]` header). Best effort: good for
+/// the ordinary layout of a config file, `None` when it cannot tell.
+pub fn locate(text: &str, key: &str) -> Option<(usize, usize)> {
+    if key.is_empty() {
+        return None;
+    }
+    let mut table = String::new();
+    let mut best: Option<(usize, usize)> = None;
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim_start();
+        let indent = raw.len() - line.len();
+        if line.starts_with('#') {
+            continue;
+        }
+        if let Some(h) = line.strip_prefix('[') {
+            let h = h.trim_start_matches('[');
+            let name = h
+                .split(']')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .replace(['"', ' '], "");
+            if name == key {
+                return Some((i + 1, indent + 1));
+            }
+            if key.starts_with(&format!("{name}.")) && best.is_none() {
+                best = Some((i + 1, indent + 1));
+            }
+            table = name;
+            continue;
+        }
+        if let Some((k, _)) = line.split_once('=') {
+            let k = k.trim().trim_matches('"');
+            let full = if table.is_empty() {
+                k.to_string()
+            } else {
+                format!("{table}.{k}")
+            };
+            if full == key {
+                return Some((i + 1, indent + 1));
+            }
+            if key.starts_with(&format!("{full}.")) {
+                best = Some((i + 1, indent + 1));
+            }
+        }
+    }
+    best
+}
+
+fn resolve(
+    file: FileConfig,
+    ctx: &Ctx<'_>,
+    base: &Path,
+    path: &Path,
+    text: &str,
+) -> Result<Config, ConfigError> {
+    let mut cfg = Config {
+        path: Some(path.to_path_buf()),
+        text: text.to_string(),
+        theme: file.theme,
+        read_only: file.read_only,
+        ..Config::default()
+    };
+
+    let labels = LabelNames {
+        device: file.labels.device.unwrap_or(cfg.labels.device),
+        site: file.labels.site.unwrap_or(cfg.labels.site),
+        group: file.labels.group.unwrap_or(cfg.labels.group),
+    };
+    for (k, v) in [
+        ("labels.device", &labels.device),
+        ("labels.site", &labels.site),
+        ("labels.group", &labels.group),
+    ] {
+        if !crate::metrics::def::is_label_name(v) {
+            return Err(ctx.err(
+                k,
+                format!("'{v}' is not a valid Prometheus label name"),
+                "label names are letters, digits and '_', not starting with a digit",
+            ));
+        }
+    }
+    cfg.labels = labels;
+
+    let t = &mut cfg.thresholds;
+    let th = file.thresholds;
+    if let Some(v) = th.latency_p95 {
+        t.latency_p95 = v.0.as_secs_f64();
+    }
+    if let Some(v) = th.error_rate {
+        if !(0.0..=1.0).contains(&v) {
+            return Err(ctx.err(
+                "thresholds.error_rate",
+                format!("'{v}' is not a share between 0 and 1"),
+                "write 3 % as 0.03",
+            ));
+        }
+        t.error_rate = v;
+    }
+    if let Some(v) = th.cpu_temp {
+        if !v.is_finite() {
+            return Err(ctx.err(
+                "thresholds.cpu_temp",
+                format!("'{v}' is not a temperature"),
+                "degrees Celsius, e.g. 80",
+            ));
+        }
+        t.cpu_temp = v;
+    }
+    if let Some(v) = th.throttled_mask {
+        t.throttled_mask = v;
+    }
+    if let Some(v) = th.stale_after {
+        t.stale_after = v.0;
+    }
+
+    if let Some(v) = file.ui.history {
+        cfg.history = v.0;
+    }
+    if let Some(v) = file.ui.sparkline {
+        cfg.sparkline = v.0;
+    }
+
+    let m = &file.metrics;
+    if let Some(x) = &m.release_info {
+        cfg.defs.release_info = x.clone();
+    }
+    if let Some(x) = &m.agent_state {
+        cfg.defs.agent_state = x.clone();
+    }
+    if let Some(x) = &m.agent_state_label {
+        cfg.defs.agent_state_label = x.clone();
+    }
+    for f in Figure::ALL {
+        if let Some(p) = m.patch(f) {
+            let def = p.apply(cfg.defs.get(f).clone());
+            // A raw PromQL override needs no other field.
+            if def.promql.is_none()
+                && let Err((field, why)) = def.validate()
+            {
+                return Err(ctx.err(
+                    &format!("metrics.{}.{field}", f.key()),
+                    why,
+                    format!(
+                        "a '{}' metric needs the keys shown in config.example.toml",
+                        kind_name(def.kind)
+                    ),
+                ));
+            }
+            *cfg.defs.get_mut(f) = def;
+        }
+    }
+
+    cfg.keys = file
+        .keys
+        .iter()
+        .map(|(k, v)| (k.clone(), v.keys()))
+        .collect();
+
+    if let Some(src) = file.source {
+        let timeout = src.timeout.map_or(DEFAULT_TIMEOUT, |d| d.0);
+        cfg.refresh = src.refresh.map_or(DEFAULT_REFRESH, |d| d.0);
+        if cfg.refresh < Duration::from_millis(200) {
+            return Err(ctx.err(
+                "source.refresh",
+                "refresh interval shorter than 200ms",
+                "use '1s' or more",
+            ));
+        }
+        let abs = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+        cfg.source = match src.kind {
+            SourceKind::Prometheus => {
+                for (k, present) in [
+                    ("source.inventory", src.inventory.is_some()),
+                    ("source.concurrency", src.concurrency.is_some()),
+                ] {
+                    if present {
+                        return Err(ctx.err(
+                            k,
+                            "this key belongs to kind = \"scrape\", not \"prometheus\"",
+                            "remove it, or set kind = \"scrape\"",
+                        ));
+                    }
+                }
+                let url = src.url.ok_or_else(|| {
+                    ctx.err(
+                        "source.url",
+                        "kind = \"prometheus\" needs a url",
+                        "add url = \"http://prometheus:9090\"",
+                    )
+                })?;
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(ctx.err(
+                        "source.url",
+                        format!("'{url}' is not an http:// or https:// URL"),
+                        "write the base URL of the Prometheus API, e.g. http://127.0.0.1:9090",
+                    ));
+                }
+                let bearer_token = match &src.bearer_token_file {
+                    Some(p) => Some(read_secret(ctx, "source.bearer_token_file", &abs(p))?),
+                    None => None,
+                };
+                let basic_auth = match &src.basic_auth {
+                    Some(b) => {
+                        let password = match (&b.password, &b.password_file) {
+                            (Some(p), None) => p.clone(),
+                            (None, Some(f)) => {
+                                read_secret(ctx, "source.basic_auth.password_file", &abs(f))?
+                            }
+                            _ => {
+                                return Err(ctx.err(
+                                    "source.basic_auth",
+                                    "give exactly one of password and password_file",
+                                    "prefer password_file so the secret is not in the config",
+                                ));
+                            }
+                        };
+                        Some(BasicAuth {
+                            username: b.username.clone(),
+                            password,
+                        })
+                    }
+                    None => None,
+                };
+                if bearer_token.is_some() && basic_auth.is_some() {
+                    return Err(ctx.err(
+                        "source.basic_auth",
+                        "both bearer_token_file and basic_auth are set",
+                        "keep the one your Prometheus expects",
+                    ));
+                }
+                let ca_file = src.ca_file.as_ref().map(|p| abs(p));
+                if let Some(ca) = &ca_file
+                    && !ca.is_file()
+                {
+                    return Err(ctx.err(
+                        "source.ca_file",
+                        format!("'{}' does not exist", ca.display()),
+                        "give the path of a PEM file with the CA certificate",
+                    ));
+                }
+                SourceConfig::Prometheus(PrometheusOptions {
+                    url: url.trim_end_matches('/').to_string(),
+                    job: src.job,
+                    bearer_token,
+                    basic_auth,
+                    tenant: src.tenant,
+                    ca_file,
+                    timeout,
+                    labels: cfg.labels.clone(),
+                    defs: cfg.defs.clone(),
+                })
+            }
+            SourceKind::Scrape => {
+                for (k, present) in [
+                    ("source.url", src.url.is_some()),
+                    ("source.job", src.job.is_some()),
+                    ("source.bearer_token_file", src.bearer_token_file.is_some()),
+                    ("source.basic_auth", src.basic_auth.is_some()),
+                    ("source.tenant", src.tenant.is_some()),
+                    ("source.ca_file", src.ca_file.is_some()),
+                ] {
+                    if present {
+                        return Err(ctx.err(
+                            k,
+                            "this key belongs to kind = \"prometheus\", not \"scrape\"",
+                            "remove it, or set kind = \"prometheus\"",
+                        ));
+                    }
+                }
+                let inventory = src.inventory.ok_or_else(|| {
+                    ctx.err(
+                        "source.inventory",
+                        "kind = \"scrape\" needs an inventory file",
+                        "add inventory = \"inventory.json\" (Prometheus file_sd JSON)",
+                    )
+                })?;
+                let concurrency = src.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
+                if concurrency == 0 {
+                    return Err(ctx.err(
+                        "source.concurrency",
+                        "concurrency 0 would never scrape anything",
+                        "use a number like 64",
+                    ));
+                }
+                SourceConfig::Scrape(ScrapeOptions {
+                    inventory: abs(&inventory),
+                    timeout,
+                    concurrency,
+                    labels: cfg.labels.clone(),
+                    defs: cfg.defs.clone(),
+                })
+            }
+        };
+    }
+    Ok(cfg)
+}
+
+fn kind_name(k: MetricKind) -> &'static str {
+    match k {
+        MetricKind::Gauge => "gauge",
+        MetricKind::GaugeRatio => "gauge_ratio",
+        MetricKind::CounterRate => "counter_rate",
+        MetricKind::CounterRatio => "counter_ratio",
+        MetricKind::HistogramQuantile => "histogram_quantile",
+        MetricKind::HistogramFraction => "histogram_fraction",
+    }
+}
+
+fn read_secret(ctx: &Ctx<'_>, key: &str, path: &Path) -> Result<String, ConfigError> {
+    match std::fs::read_to_string(path) {
+        Ok(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+        Ok(_) => Err(ctx.err(
+            key,
+            format!("'{}' is empty", path.display()),
+            "put the secret in the file",
+        )),
+        Err(e) => Err(ctx.err(
+            key,
+            format!("cannot read '{}': {e}", path.display()),
+            "check the path and its permissions",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/etc/fleetdeck/test.toml"))
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("s").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = parse("").expect("empty config is valid");
+        assert_eq!(c.source, SourceConfig::Unset);
+        assert_eq!(c.thresholds, Thresholds::default());
+        assert_eq!(c.defs, MetricDefs::default());
+    }
+
+    #[test]
+    fn scrape_source_resolves_relative_paths() {
+        let c = parse("[source]\nkind = \"scrape\"\ninventory = \"inv.json\"\nrefresh = \"2s\"\n")
+            .expect("valid");
+        match c.source {
+            SourceConfig::Scrape(s) => {
+                assert_eq!(s.inventory, Path::new("/etc/fleetdeck/inv.json"));
+                assert_eq!(s.concurrency, DEFAULT_CONCURRENCY);
+            }
+            other => panic!("expected scrape source, got {other:?}"),
+        }
+        assert_eq!(c.refresh, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn unknown_key_is_located() {
+        let e = parse("[source]\nkind = \"scrape\"\ninventory = \"x\"\nrefersh = \"5s\"\n")
+            .expect_err("unknown key");
+        assert_eq!((e.line, e.column), (4, 1), "{e}");
+        assert_eq!(e.key, "source.refersh");
+        assert!(e.message.contains("unknown field `refersh`"), "{e}");
+        assert!(
+            e.to_string().starts_with("/etc/fleetdeck/test.toml:4:1: "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_variant_names_the_key() {
+        let e = parse("[source]\nkind = \"promethues\"\n").expect_err("bad kind");
+        assert_eq!(e.key, "source.kind");
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("promethues"), "{e}");
+    }
+
+    #[test]
+    fn missing_url_is_explained() {
+        let e = parse("[source]\nkind = \"prometheus\"\n").expect_err("no url");
+        assert_eq!(e.key, "source.url");
+        assert!(e.hint.contains("url ="), "{e}");
+    }
+
+    #[test]
+    fn metric_patch_merges_over_default() {
+        let c = parse("[metrics.cpu_temp]\nmetric = \"soc_temp_celsius\"\nlabels = {}\n")
+            .expect("valid");
+        let d = c.defs.get(Figure::CpuTemp);
+        assert_eq!(d.metric, "soc_temp_celsius");
+        assert_eq!(d.kind, MetricKind::Gauge);
+        assert_eq!(d.agg, Agg::Max);
+        assert!(d.labels.is_empty());
+    }
+
+    #[test]
+    fn invalid_metric_def_points_at_its_table() {
+        let e = parse("\n[metrics.latency_p95]\nquantile = 2.0\n").expect_err("bad quantile");
+        assert_eq!(e.key, "metrics.latency_p95.quantile");
+        assert_eq!(e.line, 3);
+    }
+
+    #[test]
+    fn locate_finds_keys_and_tables() {
+        let t = "# c\n[source]\nkind = \"x\"\n\n[metrics.cpu]\n  metric = \"y\"\n";
+        assert_eq!(locate(t, "source.kind"), Some((3, 1)));
+        assert_eq!(locate(t, "metrics.cpu"), Some((5, 1)));
+        assert_eq!(locate(t, "metrics.cpu.metric"), Some((6, 3)));
+        assert_eq!(locate(t, "metrics.cpu.quantile"), Some((5, 1)));
+        assert_eq!(locate(t, "nothing"), None);
+    }
+}
