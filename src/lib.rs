@@ -6,6 +6,8 @@
 //! - [`config`]   TOML → [`config::Config`]; errors carry file:line:column, the key and a fix.
 //! - [`text`]     sanitising of every string that came from outside before it reaches a screen.
 //! - [`fleet`]    devices, sites, groups, health and roll-ups: the model every view reads.
+//! - [`format`]   how figures, ages and times are written for people.
+//! - [`history`]  bounded in-memory history of every figure (direct-scrape sparklines).
 //! - [`metrics`]  the metric sources (Prometheus HTTP API, direct scrape) behind one interface.
 //! - [`sim`]      the simulated fleet used by the demo, the tests and the benchmarks.
 //! - [`theme`]    theme files (every role optional) → styles; `NO_COLOR`.
@@ -17,6 +19,8 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod fleet;
+pub mod format;
+pub mod history;
 pub mod metrics;
 pub mod sim;
 pub mod text;

@@ -1,1 +1,3 @@
 //! terminal UI
+
+pub mod keymap;

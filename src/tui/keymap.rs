@@ -1,0 +1,381 @@
+//! The keymap: one table of actions, their default keys and their help text.
+//! The same table dispatches keys and generates the `?` help, so the help can
+//! never disagree with what the keys do. Users remap any action in `[keys]`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A key press, independent of the terminal library.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    pub code: KeyCode,
+    pub ctrl: bool,
+    pub alt: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum KeyCode {
+    /// A printable character; shifted letters are upper case.
+    Char(char),
+    Enter,
+    Esc,
+    Up,
+    Down,
+    Left,
+    Right,
+    PageUp,
+    PageDown,
+    Home,
+    End,
+    Tab,
+    BackTab,
+    Backspace,
+    Delete,
+    F(u8),
+}
+
+impl Key {
+    pub const fn plain(code: KeyCode) -> Key {
+        Key {
+            code,
+            ctrl: false,
+            alt: false,
+        }
+    }
+    pub const fn char(c: char) -> Key {
+        Key::plain(KeyCode::Char(c))
+    }
+    pub const fn ctrl(c: char) -> Key {
+        Key {
+            code: KeyCode::Char(c),
+            ctrl: true,
+            alt: false,
+        }
+    }
+
+    /// Parses `q`, `G`, `?`, `ctrl-r`, `alt-x`, `enter`, `esc`, `pgdn`, `f5`, `space`…
+    pub fn parse(spec: &str) -> Result<Key, String> {
+        let mut ctrl = false;
+        let mut alt = false;
+        let mut rest = spec;
+        loop {
+            let lower = rest.to_ascii_lowercase();
+            if rest.chars().count() > 1 && lower.starts_with("ctrl-") {
+                ctrl = true;
+                rest = &rest[5..];
+            } else if rest.chars().count() > 1 && lower.starts_with("alt-") {
+                alt = true;
+                rest = &rest[4..];
+            } else {
+                break;
+            }
+        }
+        let mut chars = rest.chars();
+        let code = match (chars.next(), chars.next()) {
+            (Some(c), None) if !c.is_control() => KeyCode::Char(if ctrl { c.to_ascii_lowercase() } else { c }),
+            _ => match rest.to_ascii_lowercase().as_str() {
+                "enter" | "return" => KeyCode::Enter,
+                "esc" | "escape" => KeyCode::Esc,
+                "up" => KeyCode::Up,
+                "down" => KeyCode::Down,
+                "left" => KeyCode::Left,
+                "right" => KeyCode::Right,
+                "pgup" | "pageup" => KeyCode::PageUp,
+                "pgdn" | "pagedown" => KeyCode::PageDown,
+                "home" => KeyCode::Home,
+                "end" => KeyCode::End,
+                "tab" => KeyCode::Tab,
+                "backtab" | "shift-tab" => KeyCode::BackTab,
+                "backspace" => KeyCode::Backspace,
+                "delete" | "del" => KeyCode::Delete,
+                "space" => KeyCode::Char(' '),
+                f if f.starts_with('f') && f.len() > 1 => match f[1..].parse::<u8>() {
+                    Ok(n @ 1..=12) => KeyCode::F(n),
+                    _ => return Err(format!("'{spec}' is not a key")),
+                },
+                _ => {
+                    return Err(format!(
+                        "'{spec}' is not a key; write keys like 'q', 'G', 'ctrl-r', 'enter', 'pgdn', 'f5'"
+                    ));
+                }
+            },
+        };
+        Ok(Key { code, ctrl, alt })
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.ctrl {
+            f.write_str("ctrl-")?;
+        }
+        if self.alt {
+            f.write_str("alt-")?;
+        }
+        match self.code {
+            KeyCode::Char(' ') => f.write_str("space"),
+            KeyCode::Char(c) => write!(f, "{c}"),
+            KeyCode::Enter => f.write_str("enter"),
+            KeyCode::Esc => f.write_str("esc"),
+            KeyCode::Up => f.write_str("↑"),
+            KeyCode::Down => f.write_str("↓"),
+            KeyCode::Left => f.write_str("←"),
+            KeyCode::Right => f.write_str("→"),
+            KeyCode::PageUp => f.write_str("pgup"),
+            KeyCode::PageDown => f.write_str("pgdn"),
+            KeyCode::Home => f.write_str("home"),
+            KeyCode::End => f.write_str("end"),
+            KeyCode::Tab => f.write_str("tab"),
+            KeyCode::BackTab => f.write_str("shift-tab"),
+            KeyCode::Backspace => f.write_str("backspace"),
+            KeyCode::Delete => f.write_str("del"),
+            KeyCode::F(n) => write!(f, "f{n}"),
+        }
+    }
+}
+
+/// Everything a key can ask for in the normal (browsing) mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Action {
+    Quit,
+    Back,
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    Open,
+    Help,
+    Command,
+    Filter,
+    Sites,
+    Groups,
+    Devices,
+    SortNext,
+    SortPrev,
+    SortReverse,
+    Refresh,
+    NextTheme,
+}
+
+/// One row of the keymap table.
+pub struct Binding {
+    pub action: Action,
+    /// Name used in `[keys]` of the config.
+    pub name: &'static str,
+    pub defaults: &'static [&'static str],
+    pub help: &'static str,
+    pub section: &'static str,
+    /// Destructive actions may not be bound to ctrl-letters (DESIGN.md).
+    pub destructive: bool,
+}
+
+const fn b(
+    action: Action,
+    name: &'static str,
+    defaults: &'static [&'static str],
+    section: &'static str,
+    help: &'static str,
+) -> Binding {
+    Binding {
+        action,
+        name,
+        defaults,
+        help,
+        section,
+        destructive: false,
+    }
+}
+
+/// The table. Order is the order of the help screen.
+pub const BINDINGS: &[Binding] = &[
+    b(Action::Up, "up", &["k", "up"], "move", "previous row"),
+    b(Action::Down, "down", &["j", "down"], "move", "next row"),
+    b(Action::PageUp, "page_up", &["pgup", "ctrl-b"], "move", "page up"),
+    b(Action::PageDown, "page_down", &["pgdn", "ctrl-f"], "move", "page down"),
+    b(Action::Top, "top", &["g", "home"], "move", "first row"),
+    b(Action::Bottom, "bottom", &["G", "end"], "move", "last row"),
+    b(Action::Open, "open", &["enter", "l", "right"], "move", "open the selected site, group or device"),
+    b(Action::Back, "back", &["esc", "h", "left"], "move", "back to the previous view"),
+    b(Action::Sites, "sites", &["1"], "views", "sites (fleet overview)"),
+    b(Action::Groups, "groups", &["2"], "views", "groups"),
+    b(Action::Devices, "devices", &["3"], "views", "all devices"),
+    b(Action::Filter, "filter", &["/"], "views", "filter: text, site:NAME group:NAME health:down"),
+    b(Action::Command, "command", &[":"], "views", "command: :sites :groups :devices :device ID :theme NAME :q"),
+    b(Action::SortNext, "sort_next", &[">", "o"], "table", "sort by the next column"),
+    b(Action::SortPrev, "sort_prev", &["<"], "table", "sort by the previous column"),
+    b(Action::SortReverse, "sort_reverse", &["O"], "table", "reverse the sort order"),
+    b(Action::Refresh, "refresh", &["ctrl-r"], "general", "refresh now"),
+    b(Action::NextTheme, "next_theme", &["T"], "general", "next theme"),
+    b(Action::Help, "help", &["?"], "general", "this help"),
+    b(Action::Quit, "quit", &["q"], "general", "quit"),
+];
+
+/// Key → action dispatch, with the keys of each action for the help.
+#[derive(Clone, Debug)]
+pub struct Keymap {
+    by_key: BTreeMap<Key, Action>,
+    keys: BTreeMap<Action, Vec<Key>>,
+}
+
+/// A `[keys]` entry fleetdeck cannot use.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeymapError {
+    /// `keys.<action>`
+    pub key: String,
+    pub message: String,
+    pub hint: String,
+}
+
+impl Default for Keymap {
+    fn default() -> Self {
+        Keymap::from_config(&BTreeMap::new()).unwrap_or_else(|_| Keymap {
+            by_key: BTreeMap::new(),
+            keys: BTreeMap::new(),
+        })
+    }
+}
+
+impl Keymap {
+    /// The defaults with the config's `[keys]` overrides (action name → keys).
+    /// An override replaces that action's default keys.
+    pub fn from_config(overrides: &BTreeMap<String, Vec<String>>) -> Result<Keymap, KeymapError> {
+        for name in overrides.keys() {
+            if !BINDINGS.iter().any(|b| b.name == name) {
+                let names: Vec<&str> = BINDINGS.iter().map(|b| b.name).collect();
+                return Err(KeymapError {
+                    key: format!("keys.{name}"),
+                    message: format!("'{name}' is not an action"),
+                    hint: format!("actions are: {}", names.join(", ")),
+                });
+            }
+        }
+        let mut by_key: BTreeMap<Key, Action> = BTreeMap::new();
+        let mut keys: BTreeMap<Action, Vec<Key>> = BTreeMap::new();
+        for bind in BINDINGS {
+            let specs: Vec<String> = match overrides.get(bind.name) {
+                Some(v) => v.clone(),
+                None => bind.defaults.iter().map(|s| s.to_string()).collect(),
+            };
+            let config_key = format!("keys.{}", bind.name);
+            for spec in specs {
+                let key = Key::parse(&spec).map_err(|m| KeymapError {
+                    key: config_key.clone(),
+                    message: m,
+                    hint: "see the keymap in README.md".into(),
+                })?;
+                if bind.destructive && key.ctrl {
+                    return Err(KeymapError {
+                        key: config_key.clone(),
+                        message: format!("'{spec}' is a ctrl key and '{}' is destructive", bind.name),
+                        hint: "bind destructive actions to plain keys; they are confirmed anyway".into(),
+                    });
+                }
+                if let Some(other) = by_key.insert(key, bind.action) {
+                    let other_name = BINDINGS
+                        .iter()
+                        .find(|b| b.action == other)
+                        .map_or("?", |b| b.name);
+                    return Err(KeymapError {
+                        key: config_key.clone(),
+                        message: format!("'{spec}' is already bound to '{other_name}'"),
+                        hint: format!("give '{other_name}' another key in [keys], or pick a free key"),
+                    });
+                }
+                keys.entry(bind.action).or_default().push(key);
+            }
+        }
+        Ok(Keymap { by_key, keys })
+    }
+
+    pub fn action(&self, key: Key) -> Option<Action> {
+        self.by_key.get(&key).copied()
+    }
+
+    pub fn keys(&self, action: Action) -> &[Key] {
+        self.keys.get(&action).map_or(&[], Vec::as_slice)
+    }
+
+    /// "k/↑" for hints.
+    pub fn keys_text(&self, action: Action) -> String {
+        self.keys(action)
+            .iter()
+            .map(Key::to_string)
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    /// The help table: (section, keys, description) in table order.
+    pub fn help_rows(&self) -> Vec<(&'static str, String, &'static str)> {
+        BINDINGS
+            .iter()
+            .map(|b| (b.section, self.keys_text(b.action), b.help))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_key_specs() {
+        assert_eq!(Key::parse("q"), Ok(Key::char('q')));
+        assert_eq!(Key::parse("G"), Ok(Key::char('G')));
+        assert_eq!(Key::parse("ctrl-r"), Ok(Key::ctrl('r')));
+        assert_eq!(Key::parse("CTRL-R"), Ok(Key::ctrl('r')));
+        assert_eq!(Key::parse("pgdn"), Ok(Key::plain(KeyCode::PageDown)));
+        assert_eq!(Key::parse("f5"), Ok(Key::plain(KeyCode::F(5))));
+        assert_eq!(Key::parse("-"), Ok(Key::char('-')));
+        assert!(Key::parse("hyper-x").is_err());
+        assert!(Key::parse("f13").is_err());
+        assert!(Key::parse("").is_err());
+    }
+
+    #[test]
+    fn display_round_trips_for_ascii_keys() {
+        for s in ["q", "G", "ctrl-r", "enter", "esc", "pgdn", "f5", "space", "tab"] {
+            let k = Key::parse(s).expect(s);
+            assert_eq!(Key::parse(&k.to_string()), Ok(k), "{s}");
+        }
+    }
+
+    #[test]
+    fn defaults_have_no_conflicts_and_cover_every_action() {
+        let km = Keymap::from_config(&BTreeMap::new()).expect("defaults are valid");
+        for b in BINDINGS {
+            assert!(!km.keys(b.action).is_empty(), "{} has no key", b.name);
+            assert!(
+                !(b.destructive && km.keys(b.action).iter().any(|k| k.ctrl)),
+                "{} is destructive on a ctrl key",
+                b.name
+            );
+        }
+        assert_eq!(km.action(Key::char('j')), Some(Action::Down));
+        assert_eq!(km.action(Key::char('x')), None);
+    }
+
+    #[test]
+    fn overrides_replace_defaults() {
+        let mut o = BTreeMap::new();
+        o.insert("quit".to_string(), vec!["x".to_string()]);
+        let km = Keymap::from_config(&o).expect("valid");
+        assert_eq!(km.action(Key::char('x')), Some(Action::Quit));
+        assert_eq!(km.action(Key::char('q')), None);
+        assert!(km.help_rows().iter().any(|(_, k, h)| k == "x" && *h == "quit"));
+    }
+
+    #[test]
+    fn conflicts_and_unknown_actions_are_errors() {
+        let mut o = BTreeMap::new();
+        o.insert("quit".to_string(), vec!["j".to_string()]);
+        let e = Keymap::from_config(&o).expect_err("conflict");
+        assert!(e.message.contains("already bound to 'down'"), "{e:?}");
+        let mut o = BTreeMap::new();
+        o.insert("explode".to_string(), vec!["x".to_string()]);
+        let e = Keymap::from_config(&o).expect_err("unknown");
+        assert_eq!(e.key, "keys.explode");
+        assert!(e.hint.contains("quit"));
+    }
+}
