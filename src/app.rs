@@ -5,7 +5,7 @@
 //! carry out (refresh now, fetch a device's history, load a theme, quit). Key
 //! flows are tested by feeding events, without a terminal or a network.
 
-use crate::fleet::{Device, Fleet, Health, Rollup, cmp_figure};
+use crate::fleet::{Device, Fleet, Health, Rollup, cmp_present, missing_rank};
 use crate::history::History;
 use crate::metrics::DeviceHistory;
 use crate::metrics::def::Figure;
@@ -122,9 +122,18 @@ impl RollupCol {
             RollupCol::Degraded => a.degraded.cmp(&b.degraded),
             RollupCol::Down => a.down.cmp(&b.down),
             RollupCol::Stale => a.stale.cmp(&b.stale),
-            RollupCol::P95 => cmp_figure(a.p95_latency, b.p95_latency),
-            RollupCol::Errors => cmp_figure(a.error_rate, b.error_rate),
-            RollupCol::Temp => cmp_figure(a.max_temp, b.max_temp),
+            RollupCol::P95 => cmp_present(a.p95_latency, b.p95_latency),
+            RollupCol::Errors => cmp_present(a.error_rate, b.error_rate),
+            RollupCol::Temp => cmp_present(a.max_temp, b.max_temp),
+        }
+    }
+    /// Missing figures sink to the end whichever the direction.
+    fn missing(self, r: &Rollup) -> u8 {
+        match self {
+            RollupCol::P95 => missing_rank(r.p95_latency),
+            RollupCol::Errors => missing_rank(r.error_rate),
+            RollupCol::Temp => missing_rank(r.max_temp),
+            _ => 0,
         }
     }
 }
@@ -183,9 +192,17 @@ impl DeviceCol {
             DeviceCol::Id => a.id().cmp(b.id()),
             DeviceCol::Site => a.site().cmp(b.site()),
             DeviceCol::Group => a.group().cmp(b.group()),
-            DeviceCol::Figure(f) => cmp_figure(a.figure(f), b.figure(f)),
+            DeviceCol::Figure(f) => cmp_present(a.figure(f), b.figure(f)),
             DeviceCol::Release => a.version().cmp(&b.version()),
             DeviceCol::LastSeen => a.last_seen.cmp(&b.last_seen),
+        }
+    }
+    /// Missing figures sink to the end whichever the direction.
+    fn missing(self, d: &Device) -> u8 {
+        match self {
+            DeviceCol::Figure(f) => missing_rank(d.figure(f)),
+            DeviceCol::Release => u8::from(d.version().is_none()),
+            _ => 0,
         }
     }
 }
@@ -862,7 +879,10 @@ pub fn compute_rows(fleet: &Fleet, screen: &Screen) -> Vec<usize> {
                 .filter(|&i| screen.filter.matches_rollup(&list[i]))
                 .collect();
             rows.sort_by(|&a, &b| {
-                dir(col.cmp(&list[a], &list[b])).then_with(|| list[a].name.cmp(&list[b].name))
+                col.missing(&list[a])
+                    .cmp(&col.missing(&list[b]))
+                    .then_with(|| dir(col.cmp(&list[a], &list[b])))
+                    .then_with(|| list[a].name.cmp(&list[b].name))
             });
             rows
         }
@@ -878,7 +898,11 @@ pub fn compute_rows(fleet: &Fleet, screen: &Screen) -> Vec<usize> {
                 .filter(|&i| screen.filter.is_empty() || screen.filter.matches_device(&d[i]))
                 .collect();
             // Devices are sorted by id already: a stable sort keeps ties in id order.
-            rows.sort_by(|&a, &b| dir(col.cmp(&d[a], &d[b])));
+            rows.sort_by(|&a, &b| {
+                col.missing(&d[a])
+                    .cmp(&col.missing(&d[b]))
+                    .then_with(|| dir(col.cmp(&d[a], &d[b])))
+            });
             rows
         }
         ViewKind::Device(_) => Vec::new(),

@@ -1,1 +1,421 @@
-//! cli
+//! Command-line arguments and the headless subcommands.
+//!
+//! `--config`, `--theme` and `--read-only` are global: accepted before or after
+//! any subcommand.
+
+use crate::app::{App, Settings};
+use crate::config::{Config, SourceConfig};
+use crate::fleet::{Device, Fleet, Rollup};
+use crate::format;
+use crate::metrics::def::Figure;
+use crate::metrics::{ScrapeOptions, Source};
+use crate::text::sanitize;
+use crate::theme::Theme;
+use crate::tui::keymap::Keymap;
+use clap::{Args, Parser, Subcommand};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "fleetdeck",
+    version,
+    about = "Terminal console for fleets of edge-inference devices",
+    long_about = "Terminal console for fleets of edge-inference devices: live health from \
+Prometheus or direct scrape, per site, group and device.\n\nWithout a subcommand it opens the \
+console on the configured source. `fleetdeck demo` needs no external service."
+)]
+pub struct Cli {
+    /// Config file (default: the platform config dir, ~/.config/fleetdeck/config.toml on Linux).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Theme name (default, light, high-contrast, colorblind, ansi16, or a user theme) or a .toml path.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub theme: Option<String>,
+    /// Make every action impossible (also `read_only = true` in the config).
+    #[arg(long, global = true)]
+    pub read_only: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Open the console against a built-in simulated fleet (no external service needed).
+    Demo(DemoArgs),
+    /// Run a simulated fleet that exports metrics over HTTP on loopback, until SIGINT/SIGTERM.
+    Sim(SimArgs),
+    /// One refresh of the configured source, then the fleet summary.
+    Status {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the config file (and its theme and keymap); exit non-zero on the first problem.
+    CheckConfig,
+    /// Print Prometheus recording rules for fleetdeck's figures.
+    Rules,
+    /// List the available themes.
+    Themes,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Number of simulated devices.
+    #[arg(long, default_value_t = 300)]
+    pub devices: usize,
+    /// Number of sites.
+    #[arg(long, default_value_t = 12)]
+    pub sites: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct SimArgs {
+    #[arg(long, default_value_t = 300)]
+    pub devices: usize,
+    #[arg(long, default_value_t = 12)]
+    pub sites: usize,
+    /// Address to listen on (loopback).
+    #[arg(long, default_value = "127.0.0.1:9100")]
+    pub listen: SocketAddr,
+    /// Where to write the Prometheus file_sd inventory.
+    #[arg(long, default_value = "fleetdeck-inventory.json")]
+    pub inventory: PathBuf,
+    /// Seed of the fleet layout.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Number of devices that stop answering.
+    #[arg(long, default_value_t = 0)]
+    pub offline: usize,
+    /// Site whose devices run hot (85 °C, throttled). Repeatable.
+    #[arg(long, value_name = "SITE")]
+    pub hot: Vec<String>,
+    /// Site whose p95 latency is ~450 ms. Repeatable.
+    #[arg(long, value_name = "SITE")]
+    pub slow: Vec<String>,
+    /// Site with ~8 % errors. Repeatable.
+    #[arg(long, value_name = "SITE")]
+    pub errors: Vec<String>,
+}
+
+/// An error for the operator, with the exit code it deserves.
+#[derive(Debug)]
+pub struct CliError {
+    pub message: String,
+    pub code: u8,
+}
+
+impl<E: std::fmt::Display> From<E> for CliError {
+    fn from(e: E) -> Self {
+        CliError {
+            message: e.to_string(),
+            code: 1,
+        }
+    }
+}
+
+fn fail(message: impl Into<String>, code: u8) -> CliError {
+    CliError {
+        message: message.into(),
+        code,
+    }
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    match &cli.command {
+        Some(Command::Sim(a)) => {
+            let opts = sim_options(a);
+            crate::sim::run_until_signal(opts, a.listen, &a.inventory).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::CheckConfig) => check_config(&cli),
+        Some(Command::Themes) => {
+            for t in Theme::available(crate::theme::user_theme_dir().as_deref()) {
+                println!("{t}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Rules) => {
+            let cfg = load_config(&cli)?;
+            let job = match &cfg.source {
+                SourceConfig::Prometheus(p) => p.job.clone(),
+                _ => None,
+            };
+            print!("{}", crate::metrics::promql::recording_rules(&cfg.defs, job.as_deref(), &cfg.labels));
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Status { json }) => status(&cli, *json).await,
+        Some(Command::Demo(a)) => demo(&cli, a).await,
+        None => {
+            let cfg = load_config(&cli)?;
+            let source = Source::from_config(&cfg.source).map_err(|e| fail(e.to_string(), 2))?;
+            console(&cli, cfg, source).await
+        }
+    }
+}
+
+fn sim_options(a: &SimArgs) -> crate::sim::SimOptions {
+    crate::sim::SimOptions {
+        devices: a.devices,
+        sites: a.sites,
+        seed: a.seed,
+        offline: a.offline,
+        hot: a.hot.clone(),
+        slow: a.slow.clone(),
+        errors: a.errors.clone(),
+    }
+}
+
+fn load_config(cli: &Cli) -> Result<Config, CliError> {
+    let mut cfg = Config::load(cli.config.as_deref()).map_err(|e| fail(e.to_string(), 2))?;
+    if cli.read_only {
+        cfg.read_only = true;
+    }
+    if cli.theme.is_some() {
+        cfg.theme = cli.theme.clone();
+    }
+    Ok(cfg)
+}
+
+fn load_keymap(cfg: &Config) -> Result<Keymap, CliError> {
+    Keymap::from_config(&cfg.keys).map_err(|e| fail(cfg.error_at(&e.key, e.message, e.hint).to_string(), 2))
+}
+
+fn load_theme(cfg: &Config) -> Result<Theme, CliError> {
+    let name = cfg.theme.as_deref().unwrap_or("default");
+    let theme = Theme::load(name, crate::theme::user_theme_dir().as_deref()).map_err(|e| {
+        let origin = if cfg.theme.is_some() { "theme" } else { "default theme" };
+        fail(format!("{origin} '{name}': {e}"), 2)
+    })?;
+    Ok(if Theme::no_color_requested() {
+        theme.without_colors()
+    } else {
+        theme
+    })
+}
+
+fn check_config(cli: &Cli) -> Result<ExitCode, CliError> {
+    let cfg = load_config(cli)?;
+    load_keymap(&cfg)?;
+    load_theme(&cfg)?;
+    let what = cfg
+        .path
+        .as_ref()
+        .map_or("no config file; built-in defaults".to_string(), |p| p.display().to_string());
+    let source = match &cfg.source {
+        SourceConfig::Prometheus(p) => format!("prometheus {}", p.url),
+        SourceConfig::Scrape(s) => format!("scrape {}", s.inventory.display()),
+        SourceConfig::Unset => "no source (only `fleetdeck demo` will run)".into(),
+    };
+    println!("{what}: ok ({source})");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One refresh (two for direct scrape, so rates exist), then the fleet model.
+async fn refresh_once(cfg: &Config, source: &mut Source) -> Result<(Fleet, Vec<String>), CliError> {
+    let deadline = crate::workers::refresh_deadline(cfg.default_timeout(), Duration::ZERO);
+    let mut snap = refresh_within(source, deadline).await?;
+    if source.needs_warmup() {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        snap = refresh_within(source, deadline).await?;
+    }
+    let warnings = source.warnings();
+    Ok((Fleet::build(snap, None, &cfg.thresholds), warnings))
+}
+
+async fn refresh_within(source: &mut Source, deadline: Duration) -> Result<crate::fleet::Snapshot, CliError> {
+    match tokio::time::timeout(deadline, source.refresh()).await {
+        Ok(Ok(s)) => Ok(s),
+        Ok(Err(e)) => Err(fail(e.to_string(), 1)),
+        Err(_) => Err(fail(format!("{} did not answer within {deadline:?}", source.describe()), 1)),
+    }
+}
+
+async fn status(cli: &Cli, as_json: bool) -> Result<ExitCode, CliError> {
+    let cfg = load_config(cli)?;
+    let mut source = Source::from_config(&cfg.source).map_err(|e| fail(e.to_string(), 2))?;
+    let (fleet, warnings) = refresh_once(&cfg, &mut source).await?;
+    if as_json {
+        let v = status_json(&fleet, &warnings);
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        print!("{}", status_text(&fleet, &warnings));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A number for JSON: non-finite values become the strings "NaN", "+Inf", "-Inf"
+/// (JSON has no such numbers, and null already means "not exported").
+fn num(v: Option<f64>) -> Value {
+    match v {
+        None => Value::Null,
+        Some(x) if x.is_nan() => json!("NaN"),
+        Some(x) if x == f64::INFINITY => json!("+Inf"),
+        Some(x) if x == f64::NEG_INFINITY => json!("-Inf"),
+        Some(x) => json!(x),
+    }
+}
+
+fn rollup_json(r: &Rollup) -> Value {
+    json!({
+        "name": r.name,
+        "devices": r.devices,
+        "up": r.up,
+        "degraded": r.degraded,
+        "down": r.down,
+        "stale": r.stale,
+        "p95_latency_seconds": num(r.p95_latency),
+        "p95_latency_max_seconds": num(r.p95_latency_max),
+        "error_rate": num(r.error_rate),
+        "max_temp_celsius": num(r.max_temp),
+        "releases": r.releases,
+    })
+}
+
+fn device_json(d: &Device) -> Value {
+    let figures: serde_json::Map<String, Value> = Figure::ALL
+        .iter()
+        .map(|f| (f.key().to_string(), num(d.figure(*f))))
+        .collect();
+    json!({
+        "id": d.id(),
+        "site": d.site(),
+        "group": d.group(),
+        "health": d.health,
+        "breaches": d.breaches,
+        "reason": match &d.sample.reach {
+            crate::fleet::Reach::Down(why) => json!(why),
+            crate::fleet::Reach::Up => Value::Null,
+        },
+        "version": d.version(),
+        "release": d.sample.release,
+        "agent_state": d.sample.agent_state,
+        "target": d.sample.target,
+        "labels": d.sample.labels,
+        "figures": figures,
+    })
+}
+
+pub fn status_json(fleet: &Fleet, warnings: &[String]) -> Value {
+    json!({
+        "source": fleet.source,
+        "taken_at": fleet.taken_at.map(format::utc),
+        "total": rollup_json(&fleet.total),
+        "sites": fleet.sites.iter().map(rollup_json).collect::<Vec<_>>(),
+        "groups": fleet.groups.iter().map(rollup_json).collect::<Vec<_>>(),
+        "devices": fleet.devices.iter().map(device_json).collect::<Vec<_>>(),
+        "warnings": warnings,
+    })
+}
+
+pub fn status_text(fleet: &Fleet, warnings: &[String]) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let t = &fleet.total;
+    let _ = writeln!(
+        out,
+        "{}  at {}\n{} devices: {} up, {} degraded, {} down, {} stale\n",
+        sanitize(&fleet.source),
+        fleet.taken_at.map(format::utc).unwrap_or_default(),
+        t.devices,
+        t.up,
+        t.degraded,
+        t.down,
+        t.stale
+    );
+    let _ = writeln!(
+        out,
+        "{:<16} {:>7} {:>5} {:>8} {:>5} {:>5} {:>7} {:>7} {:>8}",
+        "SITE", "DEVICES", "UP", "DEGRADED", "DOWN", "STALE", "P95", "ERRORS", "MAX TEMP"
+    );
+    let mut sites: Vec<&Rollup> = fleet.sites.iter().collect();
+    sites.sort_by(|a, b| b.attention().cmp(&a.attention()).then(a.name.cmp(&b.name)));
+    for s in sites {
+        let _ = writeln!(
+            out,
+            "{:<16} {:>7} {:>5} {:>8} {:>5} {:>5} {:>7} {:>7} {:>8}",
+            sanitize(&s.name),
+            s.devices,
+            s.up,
+            s.degraded,
+            s.down,
+            s.stale,
+            format::figure(Figure::LatencyP95, s.p95_latency),
+            format::figure(Figure::ErrorRate, s.error_rate),
+            format::figure(Figure::CpuTemp, s.max_temp),
+        );
+    }
+    for w in warnings {
+        let _ = writeln!(out, "warning: {}", sanitize(w));
+    }
+    out
+}
+
+async fn demo(cli: &Cli, a: &DemoArgs) -> Result<ExitCode, CliError> {
+    let mut cfg = load_config(cli)?;
+    let names = crate::sim::site_names(a.sites.max(1));
+    let opts = crate::sim::SimOptions {
+        devices: a.devices,
+        sites: a.sites,
+        offline: (a.devices / 75).clamp(1, 20).min(a.devices),
+        hot: names.get(1).cloned().into_iter().collect(),
+        slow: names.get(4).cloned().into_iter().collect(),
+        ..crate::sim::SimOptions::default()
+    };
+    let sim = crate::sim::SimHandle::start(opts, "127.0.0.1:0".parse()?).await?;
+    let dir = std::env::temp_dir().join(format!("fleetdeck-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let inventory = dir.join("inventory.json");
+    sim.write_inventory(&inventory)?;
+    cfg.source = SourceConfig::Scrape(ScrapeOptions {
+        inventory: inventory.clone(),
+        timeout: Duration::from_secs(2),
+        concurrency: 128,
+        labels: cfg.labels.clone(),
+        defs: cfg.defs.clone(),
+    });
+    cfg.refresh = Duration::from_secs(2);
+    let source = Source::from_config(&cfg.source)?;
+    let result = console(cli, cfg, source).await;
+    sim.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// Opens the TUI on a source. The config is fully checked before the terminal is touched.
+async fn console(_cli: &Cli, cfg: Config, source: Source) -> Result<ExitCode, CliError> {
+    let keymap = load_keymap(&cfg)?;
+    let theme = load_theme(&cfg)?;
+    let user_dir = crate::theme::user_theme_dir();
+    let settings = Settings {
+        read_only: cfg.read_only,
+        stale_after: cfg.thresholds.stale_after.max(cfg.refresh * 3),
+        sparkline: cfg.sparkline,
+        themes: Theme::available(user_dir.as_deref()),
+        remote_history: matches!(source, Source::Prometheus(_)),
+        history_span: cfg.history,
+    };
+    let app = App::new(settings, keymap, source.describe(), theme.name.clone(), SystemTime::now());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let history_client = source.history_client();
+    let deadline = crate::workers::refresh_deadline(cfg.default_timeout(), cfg.refresh);
+    let refresher = crate::workers::spawn_refresh(source, cfg.thresholds.clone(), cfg.refresh, deadline, tx.clone());
+    let parts = crate::tui::LoopParts {
+        theme,
+        no_color: Theme::no_color_requested(),
+        user_theme_dir: user_dir,
+        refresh_now: Arc::clone(&refresher.now),
+        history_client,
+        events: rx,
+        events_tx: tx,
+    };
+    crate::tui::run(app, parts).await?;
+    drop(refresher);
+    Ok(ExitCode::SUCCESS)
+}
+

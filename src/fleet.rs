@@ -267,8 +267,10 @@ impl Rollup {
     }
 
     /// 0 when all is well; larger means it needs attention sooner.
-    pub fn attention(&self) -> usize {
-        self.down * 1000 + self.degraded * 100 + self.stale * 10
+    /// Ordered by the worst health class first, then by how many devices are in it.
+    pub fn attention(&self) -> u64 {
+        let c = |n: usize| (n as u64).min((1 << 20) - 1);
+        (c(self.down) << 40) | (c(self.degraded) << 20) | c(self.stale)
     }
 
     /// The worst health present.
@@ -512,16 +514,27 @@ impl Fleet {
 /// +Inf, then NaN, then n/a — so absurd and missing values sink to the end and
 /// never break the sort.
 pub fn cmp_figure(a: Option<f64>, b: Option<f64>) -> std::cmp::Ordering {
-    fn rank(v: Option<f64>) -> (u8, f64) {
-        match v {
-            None => (3, 0.0),
-            Some(x) if x.is_nan() => (2, 0.0),
-            Some(x) => (0, x),
-        }
+    missing_rank(a)
+        .cmp(&missing_rank(b))
+        .then_with(|| cmp_present(a, b))
+}
+
+/// 0 for a real number or ±Inf, 1 for NaN, 2 for n/a: what sinks to the end
+/// of a table whichever way it is sorted.
+pub fn missing_rank(v: Option<f64>) -> u8 {
+    match v {
+        None => 2,
+        Some(x) if x.is_nan() => 1,
+        Some(_) => 0,
     }
-    let (ra, va) = rank(a);
-    let (rb, vb) = rank(b);
-    ra.cmp(&rb).then(va.total_cmp(&vb))
+}
+
+/// Orders two figures by value (NaN and n/a compare equal among themselves).
+pub fn cmp_present(a: Option<f64>, b: Option<f64>) -> std::cmp::Ordering {
+    match (a, b) {
+        (Some(x), Some(y)) if !x.is_nan() && !y.is_nan() => x.total_cmp(&y),
+        _ => std::cmp::Ordering::Equal,
+    }
 }
 
 #[cfg(test)]

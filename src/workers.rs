@@ -1,1 +1,105 @@
-//! workers
+//! Tasks that do the I/O. They own the metric source, build the fleet model off
+//! the UI thread, and post owned results to the app loop, tagged with a
+//! generation number. The app loop never awaits the network.
+
+use crate::app::Event;
+use crate::fleet::{Fleet, Thresholds};
+use crate::metrics::prometheus::PrometheusSource;
+use crate::metrics::{HistoryRange, Source};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
+
+/// Handle to the refresh task: ask for a refresh now, or stop it.
+pub struct Refresher {
+    pub now: Arc<Notify>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Refresher {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The longest a whole refresh may take before it is reported as failed, even
+/// if the source's own per-request timeouts somehow do not fire.
+pub fn refresh_deadline(timeout: Duration, refresh: Duration) -> Duration {
+    (timeout * 3).max(refresh).max(Duration::from_secs(2))
+}
+
+/// Refreshes `source` every `every` (and on demand) and posts [`Event::Fleet`].
+pub fn spawn_refresh(
+    mut source: Source,
+    thresholds: Thresholds,
+    every: Duration,
+    deadline: Duration,
+    tx: mpsc::UnboundedSender<Event>,
+) -> Refresher {
+    let now = Arc::new(Notify::new());
+    let wake = Arc::clone(&now);
+    let task = tokio::spawn(async move {
+        let mut previous: Option<Arc<Fleet>> = None;
+        let mut generation = 0u64;
+        loop {
+            generation += 1;
+            let outcome = tokio::time::timeout(deadline, source.refresh()).await;
+            let warnings = source.warnings();
+            let result = match outcome {
+                Ok(Ok(snapshot)) => {
+                    let fleet = Arc::new(Fleet::build(snapshot, previous.as_deref(), &thresholds));
+                    previous = Some(Arc::clone(&fleet));
+                    Ok(fleet)
+                }
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!(
+                    "{} did not finish a refresh within {:?}",
+                    source.describe(),
+                    deadline
+                )),
+            };
+            if tx
+                .send(Event::Fleet {
+                    generation,
+                    result,
+                    warnings,
+                })
+                .is_err()
+            {
+                return; // the app is gone
+            }
+            // Direct scrape needs two scrapes for rates: take the second one soon.
+            let wait = if generation == 1 && source.needs_warmup() {
+                every.min(Duration::from_secs(1))
+            } else {
+                every
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = wake.notified() => {}
+            }
+        }
+    });
+    Refresher { now, task }
+}
+
+/// Fetches one device's history with range queries (Prometheus) and posts
+/// [`Event::History`]. Fire and forget: a slow answer never blocks anything.
+pub fn spawn_history(
+    client: &PrometheusSource,
+    device: String,
+    span: Duration,
+    tx: mpsc::UnboundedSender<Event>,
+) {
+    let client = client.clone();
+    tokio::spawn(async move {
+        let range = HistoryRange {
+            end: SystemTime::now(),
+            span,
+            step: (span / 120).max(Duration::from_secs(1)),
+        };
+        let result = client.history(&device, range).await.map_err(|e| e.to_string());
+        let _ = tx.send(Event::History { device, result });
+    });
+}

@@ -113,6 +113,19 @@ pub enum Source {
 }
 
 impl Source {
+    /// The source the config describes.
+    pub fn from_config(cfg: &crate::config::SourceConfig) -> Result<Source, SourceError> {
+        use crate::config::SourceConfig;
+        match cfg {
+            SourceConfig::Prometheus(o) => Ok(Source::Prometheus(prometheus::PrometheusSource::new(o.clone())?)),
+            SourceConfig::Scrape(o) => Ok(Source::Scrape(scrape::ScrapeSource::new(o.clone())?)),
+            SourceConfig::Unset => Err(SourceError::Setup {
+                what: "no metric source configured".into(),
+                reason: "add a [source] table to the config (see config.example.toml), pass --config PATH, or try `fleetdeck demo`".into(),
+            }),
+        }
+    }
+
     /// One refresh: every device with every figure.
     pub async fn refresh(&mut self) -> Result<Snapshot, SourceError> {
         match self {
@@ -127,6 +140,11 @@ impl Source {
             Source::Prometheus(p) => p.describe(),
             Source::Scrape(s) => s.describe(),
         }
+    }
+
+    /// Problems of the last refresh that did not fail it (one figure's query failed…).
+    pub fn warnings(&self) -> Vec<String> {
+        Vec::new()
     }
 
     /// Whether figures that are rates need a second refresh before they exist.

@@ -209,7 +209,7 @@ pub const BINDINGS: &[Binding] = &[
     b(Action::Refresh, "refresh", &["ctrl-r"], "general", "refresh now"),
     b(Action::NextTheme, "next_theme", &["T"], "general", "next theme"),
     b(Action::Help, "help", &["?"], "general", "this help"),
-    b(Action::Quit, "quit", &["q"], "general", "quit"),
+    b(Action::Quit, "quit", &["q", "ctrl-c"], "general", "quit"),
 ];
 
 /// Key → action dispatch, with the keys of each action for the help.

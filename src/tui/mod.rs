@@ -1,3 +1,241 @@
-//! terminal UI
+//! The terminal UI: terminal guard, input thread, event loop, keymap, views.
+//!
+//! The loop waits for input, worker results or a clock tick; drains a bounded
+//! batch of them into [`App::update`]; carries out the effects; then draws once.
+//! Drawing reads the app and never blocks.
 
 pub mod keymap;
+pub mod views;
+
+use crate::app::{App, Effect, Event};
+use crate::metrics::prometheus::PrometheusSource;
+use crate::theme::Theme;
+use crossterm::event::{self as ct, KeyEventKind, KeyModifiers};
+use crossterm::{execute, terminal};
+use keymap::{Key, KeyCode};
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use std::io::{self, Stdout};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
+use tokio::sync::mpsc;
+
+/// Puts the terminal in raw mode and the alternate screen; restores both on drop,
+/// whatever the way out (return, error, panic unwinding).
+pub struct TerminalGuard {
+    pub terminal: Terminal<CrosstermBackend<Stdout>>,
+}
+
+impl TerminalGuard {
+    pub fn enter() -> io::Result<TerminalGuard> {
+        terminal::enable_raw_mode()?;
+        let mut out = io::stdout();
+        if let Err(e) = execute!(out, terminal::EnterAlternateScreen, crossterm::cursor::Hide) {
+            restore();
+            return Err(e);
+        }
+        let terminal = match Terminal::new(CrosstermBackend::new(out)) {
+            Ok(t) => t,
+            Err(e) => {
+                restore();
+                return Err(e);
+            }
+        };
+        Ok(TerminalGuard { terminal })
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore();
+    }
+}
+
+/// Leaves raw mode and the alternate screen, shows the cursor. Idempotent.
+pub fn restore() {
+    let _ = terminal::disable_raw_mode();
+    let _ = execute!(
+        io::stdout(),
+        terminal::LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
+}
+
+/// Restores the terminal before the default panic message is printed, so a
+/// panic never leaves the operator's terminal in raw mode.
+pub fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore();
+        previous(info);
+    }));
+}
+
+/// The thread that reads the terminal. It can be stopped and joined, so the
+/// terminal can be handed to a child process with nobody else reading it.
+pub struct InputReader {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl InputReader {
+    pub fn start(tx: mpsc::UnboundedSender<Event>) -> InputReader {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                match ct::poll(Duration::from_millis(50)) {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(_) => return,
+                }
+                let ev = match ct::read() {
+                    Ok(ev) => ev,
+                    Err(_) => return,
+                };
+                let msg = match ev {
+                    ct::Event::Key(k) if k.kind != KeyEventKind::Release => match convert_key(k) {
+                        Some(key) => Event::Key(key),
+                        None => continue,
+                    },
+                    ct::Event::Resize(..) => Event::Tick(SystemTime::now()),
+                    _ => continue,
+                };
+                if tx.send(msg).is_err() {
+                    return;
+                }
+            }
+        });
+        InputReader {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops the reader and waits until it has stopped.
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for InputReader {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// crossterm's key event → fleetdeck's [`Key`].
+pub fn convert_key(k: ct::KeyEvent) -> Option<Key> {
+    let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+    let alt = k.modifiers.contains(KeyModifiers::ALT);
+    let code = match k.code {
+        ct::KeyCode::Char(c) => KeyCode::Char(if ctrl { c.to_ascii_lowercase() } else { c }),
+        ct::KeyCode::Enter => KeyCode::Enter,
+        ct::KeyCode::Esc => KeyCode::Esc,
+        ct::KeyCode::Up => KeyCode::Up,
+        ct::KeyCode::Down => KeyCode::Down,
+        ct::KeyCode::Left => KeyCode::Left,
+        ct::KeyCode::Right => KeyCode::Right,
+        ct::KeyCode::PageUp => KeyCode::PageUp,
+        ct::KeyCode::PageDown => KeyCode::PageDown,
+        ct::KeyCode::Home => KeyCode::Home,
+        ct::KeyCode::End => KeyCode::End,
+        ct::KeyCode::Tab => KeyCode::Tab,
+        ct::KeyCode::BackTab => KeyCode::BackTab,
+        ct::KeyCode::Backspace => KeyCode::Backspace,
+        ct::KeyCode::Delete => KeyCode::Delete,
+        ct::KeyCode::F(n) => KeyCode::F(n),
+        _ => return None,
+    };
+    Some(Key { code, ctrl, alt })
+}
+
+/// What the loop needs besides the app.
+pub struct LoopParts {
+    pub theme: Theme,
+    pub no_color: bool,
+    pub user_theme_dir: Option<PathBuf>,
+    pub refresh_now: Arc<tokio::sync::Notify>,
+    pub history_client: Option<PrometheusSource>,
+    pub events: mpsc::UnboundedReceiver<Event>,
+    pub events_tx: mpsc::UnboundedSender<Event>,
+}
+
+/// Runs the console until the operator quits or the process gets SIGTERM/SIGHUP.
+pub async fn run(mut app: App, mut parts: LoopParts) -> io::Result<()> {
+    install_panic_hook();
+    let mut guard = TerminalGuard::enter()?;
+    let mut input = InputReader::start(parts.events_tx.clone());
+    let mut sigterm = signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut sighup = signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut batch: Vec<Event> = Vec::with_capacity(64);
+
+    let result = loop {
+        let size = guard.terminal.size()?;
+        let rows = views::table_rows_for(&app, size.width, size.height);
+        if rows != app.viewport_rows {
+            app.update(Event::Viewport { rows });
+        }
+        if let Err(e) = guard.terminal.draw(|f| views::draw(f, &app, &parts.theme)) {
+            break Err(e);
+        }
+        tokio::select! {
+            ev = parts.events.recv() => match ev {
+                Some(ev) => batch.push(ev),
+                None => break Ok(()),
+            },
+            _ = tick.tick() => batch.push(Event::Tick(SystemTime::now())),
+            _ = sigterm.recv() => break Ok(()),
+            _ = sighup.recv() => break Ok(()),
+        }
+        // Drain what else is waiting, bounded, then draw once.
+        while batch.len() < 256 {
+            match parts.events.try_recv() {
+                Ok(ev) => batch.push(ev),
+                Err(_) => break,
+            }
+        }
+        let mut quit = false;
+        for ev in batch.drain(..) {
+            for effect in app.update(ev) {
+                match effect {
+                    Effect::Quit => quit = true,
+                    Effect::RefreshNow => parts.refresh_now.notify_one(),
+                    Effect::FetchHistory { device } => {
+                        if let Some(c) = &parts.history_client {
+                            crate::workers::spawn_history(c, device, app.settings.sparkline, parts.events_tx.clone());
+                        }
+                    }
+                    Effect::LoadTheme { name } => {
+                        let result = match Theme::load(&name, parts.user_theme_dir.as_deref()) {
+                            Ok(t) => {
+                                parts.theme = if parts.no_color { t.without_colors() } else { t };
+                                Ok(())
+                            }
+                            Err(e) => Err(e.to_string()),
+                        };
+                        app.update(Event::ThemeLoaded { name, result });
+                    }
+                }
+            }
+        }
+        if quit {
+            break Ok(());
+        }
+    };
+    input.stop();
+    drop(guard);
+    result
+}
+
+fn signal(kind: tokio::signal::unix::SignalKind) -> io::Result<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(kind)
+}

@@ -143,7 +143,7 @@ pub fn draw_rollups(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         (RollupCol::Stale, "◌ stale"),
         (RollupCol::P95, "p95"),
         (RollupCol::Errors, "errors"),
-        (RollupCol::Temp, "max temp"),
+        (RollupCol::Temp, "max °C"),
     ];
     let sorted = RollupCol::ALL[screen.sort.column.min(RollupCol::ALL.len() - 1)];
     let mut header: Vec<Cell> = vec![Cell::from(sort_title("", sorted == RollupCol::Attention, screen.sort.descending))];
@@ -193,10 +193,10 @@ pub fn draw_rollups(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Constraint::Length(6),
         Constraint::Length(6),
         Constraint::Length(7),
-        Constraint::Length(7),
+        Constraint::Length(6),
         Constraint::Length(6),
         Constraint::Length(8),
-        Constraint::Min(10),
+        Constraint::Min(8),
     ];
     let table = Table::new(rows, widths)
         .header(Row::new(header).style(theme.style(Role::Header)))

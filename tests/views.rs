@@ -1,0 +1,164 @@
+//! Every view rendered into a TestBackend at 80×24 and 160×48, compared with
+//! insta snapshots (review changes with `cargo insta review` or by reading the
+//! .snap files). Plus tiny sizes, which must not panic.
+
+#[path = "fixture/fleet.rs"]
+mod fixture;
+
+use fixture::*;
+use fleetdeck::app::{App, Event};
+use fleetdeck::theme::Theme;
+use fleetdeck::tui::keymap::KeyCode;
+use fleetdeck::tui::views;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+fn render(app: &mut App, w: u16, h: u16) -> String {
+    let rows = views::table_rows_for(app, w, h);
+    app.update(Event::Viewport { rows });
+    let mut term = Terminal::new(TestBackend::new(w, h)).expect("test backend");
+    let theme = Theme::builtin_default();
+    term.draw(|f| views::draw(f, app, &theme)).expect("draw");
+    let buf = term.backend().buffer().clone();
+    let mut out = String::new();
+    for y in 0..h {
+        let mut line = String::new();
+        for x in 0..w {
+            line.push_str(buf[(x, y)].symbol());
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn both(name: &str, setup: impl Fn(&mut App)) {
+    for (w, h) in [(80, 24), (160, 48)] {
+        let mut app = app(120, 8);
+        setup(&mut app);
+        let screen = render(&mut app, w, h);
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), screen);
+    }
+}
+
+#[test]
+fn sites() {
+    both("sites", |_| {});
+}
+
+#[test]
+fn groups() {
+    both("groups", |a| {
+        a.update(key('2'));
+    });
+}
+
+#[test]
+fn devices() {
+    both("devices", |a| {
+        a.update(key('3'));
+    });
+}
+
+#[test]
+fn devices_filtered() {
+    both("devices_filtered", |a| {
+        a.update(key('3'));
+        a.update(key('/'));
+        type_text(a, "health:degraded");
+    });
+}
+
+#[test]
+fn site_devices() {
+    both("site_devices", |a| {
+        a.update(special(KeyCode::Enter));
+    });
+}
+
+#[test]
+fn device_detail() {
+    both("device_detail", |a| {
+        a.update(key(':'));
+        type_text(a, "device pi-00002");
+        a.update(special(KeyCode::Enter));
+    });
+}
+
+#[test]
+fn down_device_detail() {
+    both("down_device_detail", |a| {
+        a.update(key(':'));
+        type_text(a, "device pi-00003");
+        a.update(special(KeyCode::Enter));
+    });
+}
+
+#[test]
+fn help() {
+    both("help", |a| {
+        a.update(key('?'));
+    });
+}
+
+#[test]
+fn command_line() {
+    both("command_line", |a| {
+        a.update(key(':'));
+        type_text(a, "dev");
+    });
+}
+
+#[test]
+fn stale_after_failed_refresh() {
+    both("stale", |a| {
+        a.update(Event::Fleet {
+            generation: 2,
+            result: Err("cannot reach http://127.0.0.1:9090: connection refused".into()),
+            warnings: vec![],
+        });
+        a.update(Event::Tick(t(T0 + 95)));
+    });
+}
+
+#[test]
+fn tiny_sizes_do_not_panic() {
+    for (w, h) in [(1, 1), (0, 0), (10, 3), (20, 5), (80, 4), (3, 80), (250, 70)] {
+        for setup in ['1', '2', '3'] {
+            let mut app = app(30, 3);
+            app.update(key(setup));
+            render(&mut app, w, h);
+            app.update(special(KeyCode::Enter));
+            render(&mut app, w, h);
+            app.update(key('?'));
+            render(&mut app, w, h);
+        }
+    }
+}
+
+#[test]
+fn hostile_labels_never_reach_the_screen_raw() {
+    let mut snap = snapshot(5, 1);
+    snap.devices[0].id = "evil\u{1b}[2J\u{1b}]0;pwned\u{7}\n東京🚀".to_string() + &"x".repeat(10_000);
+    snap.devices[0].site = "site\r\n\u{9b}31m".into();
+    snap.devices[0].labels.insert("note".into(), "\u{1b}[31mred\u{202e}".into());
+    let fleet = std::sync::Arc::new(fleetdeck::fleet::Fleet::build(snap, None, &Default::default()));
+    let mut app = app(1, 1);
+    app.update(Event::Fleet { generation: 5, result: Ok(fleet), warnings: vec!["\u{1b}[5mblink".into()] });
+    for view in ['1', '3'] {
+        app.update(key(view));
+        for (w, h) in [(80, 24), (250, 70)] {
+            let s = render(&mut app, w, h);
+            assert!(!s.chars().any(|c| c.is_control() && c != '\n'), "control character drawn:\n{s}");
+            assert!(!s.contains('\u{202e}'));
+        }
+    }
+    app.update(key('3'));
+    app.update(key('/'));
+    type_text(&mut app, "evil");
+    app.update(special(KeyCode::Enter));
+    app.update(special(KeyCode::Enter));
+    let s = render(&mut app, 160, 48);
+    assert!(s.contains("evil?[2J?]0;pwned? 東京🚀"), "{s}");
+    assert!(!s.chars().any(|c| c.is_control() && c != '\n'));
+}
