@@ -354,3 +354,66 @@ async fn bad_options_fail_to_start_with_a_clear_error() {
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     assert!(err.to_string().contains("'nowhere-1'"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_devices_and_a_fast_scrape_of_a_thousand() {
+    let started = std::time::Instant::now();
+    let sim = start(SimOptions {
+        devices: 10_000,
+        sites: 200,
+        ..SimOptions::default()
+    })
+    .await;
+    let build = started.elapsed();
+    assert_eq!(sim.devices().len(), 10_000);
+    assert_eq!(sim.inventory().as_array().map(Vec::len), Some(10_000));
+
+    let c = client();
+    let ids: Vec<String> = sim
+        .devices()
+        .iter()
+        .step_by(10)
+        .map(|d| d.id.clone())
+        .collect();
+    let started = std::time::Instant::now();
+    let mut bytes = 0;
+    // 16 scrapers in parallel, each reusing its connection.
+    let mut tasks = tokio::task::JoinSet::new();
+    for chunk in ids.chunks(ids.len().div_ceil(16)) {
+        let c = c.clone();
+        let urls: Vec<String> = chunk
+            .iter()
+            .map(|id| url(&sim, &sim.metrics_path(id)))
+            .collect();
+        tasks.spawn(async move {
+            let mut n = 0;
+            for u in urls {
+                let body = c
+                    .get(u)
+                    .send()
+                    .await
+                    .expect("scrape")
+                    .bytes()
+                    .await
+                    .expect("body");
+                n += body.len();
+            }
+            n
+        });
+    }
+    while let Some(n) = tasks.join_next().await {
+        bytes += n.expect("scraper task");
+    }
+    let scrape = started.elapsed();
+    eprintln!("10k fleet built in {build:?}; 1,000 devices scraped in {scrape:?} ({bytes} bytes)");
+    assert!(
+        bytes > 1_000 * 3_000,
+        "expositions look too small: {bytes} bytes"
+    );
+    // Debug build on 2 cores: generous, still catches an accidental O(n) per scrape.
+    assert!(
+        scrape < Duration::from_secs(10),
+        "full scrape took {scrape:?}"
+    );
+    sim.shutdown().await;
+}

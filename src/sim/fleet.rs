@@ -15,7 +15,7 @@ use super::{SimError, SimOptions, SiteFault};
 
 /// What a scrape of one device yields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scrape {
+pub enum ScrapeOutcome {
     /// The exposition was appended to the buffer.
     Rendered,
     /// The device is offline: a real one would not answer at all.
@@ -170,24 +170,24 @@ impl SimFleet {
 
     /// Appends the device's current exposition to `out` (unless it is offline
     /// or unknown). Advances its counters to now.
-    pub fn scrape(&self, id: &str, out: &mut String) -> Scrape {
+    pub fn scrape(&self, id: &str, out: &mut String) -> ScrapeOutcome {
         self.scrape_at(id, self.clock.now(), out)
     }
 
     /// [`SimFleet::scrape`] at an explicit Unix time, for tests that need
     /// minutes to pass in microseconds.
-    pub fn scrape_at(&self, id: &str, unix_seconds: f64, out: &mut String) -> Scrape {
+    pub fn scrape_at(&self, id: &str, unix_seconds: f64, out: &mut String) -> ScrapeOutcome {
         let Some(&i) = self.by_id.get(id) else {
-            return Scrape::Unknown;
+            return ScrapeOutcome::Unknown;
         };
         if self.offline[i].load(Ordering::Relaxed) {
-            return Scrape::Offline;
+            return ScrapeOutcome::Offline;
         }
         let faults = self.faults(self.devices[i].site_index);
         let snapshot = lock(&self.states[i]).advance(unix_seconds, faults);
         out.reserve(exposition::TYPICAL_LEN);
         exposition::render(&snapshot, out);
-        Scrape::Rendered
+        ScrapeOutcome::Rendered
     }
 
     fn faults(&self, site: usize) -> Faults {

@@ -28,7 +28,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use exposition::CONTENT_TYPE;
-pub use fleet::{Scrape, SimFleet};
+pub use fleet::{ScrapeOutcome, SimFleet};
 pub use layout::{CANARY_GROUP, SimDevice, site_names};
 pub use release::{AgentState, Release, fake_digest};
 
@@ -251,6 +251,9 @@ pub async fn run_until_signal(
 ) -> std::io::Result<()> {
     let sites = opts.sites;
     let handle = SimHandle::start(opts, listen).await?;
+    // Handlers are installed before the inventory appears, so whoever waits
+    // for the file may signal us right away without killing the process.
+    let stop = shutdown_signal()?;
     handle.write_inventory(inventory)?;
     eprintln!(
         "fleetdeck sim: serving {} devices over {} sites on http://{}, inventory {} (ctrl-c to stop)",
@@ -259,24 +262,30 @@ pub async fn run_until_signal(
         handle.addr(),
         inventory.display()
     );
-    wait_for_signal().await?;
+    stop.await;
     handle.shutdown().await;
     Ok(())
 }
 
 #[cfg(unix)]
-async fn wait_for_signal() -> std::io::Result<()> {
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r,
-        _ = term.recv() => Ok(()),
-    }
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    })
 }
 
 #[cfg(not(unix))]
-async fn wait_for_signal() -> std::io::Result<()> {
-    tokio::signal::ctrl_c().await
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        // If ctrl-c cannot be watched, waiting forever is what the user asked for anyway.
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 #[cfg(test)]

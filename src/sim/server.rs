@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 
 use super::exposition;
-use super::fleet::{Scrape, SimFleet};
+use super::fleet::{ScrapeOutcome, SimFleet};
 
 /// Returned by the service for an offline device: hyper then closes the
 /// connection without writing a response, which is what a dead host looks like
@@ -85,9 +85,9 @@ fn respond(
     };
     let mut body = String::new();
     match fleet.scrape(id, &mut body) {
-        Scrape::Rendered => Ok(text(StatusCode::OK, body, exposition::CONTENT_TYPE)),
-        Scrape::Offline => Err(DeviceOffline),
-        Scrape::Unknown => Ok(not_found()),
+        ScrapeOutcome::Rendered => Ok(text(StatusCode::OK, body, exposition::CONTENT_TYPE)),
+        ScrapeOutcome::Offline => Err(DeviceOffline),
+        ScrapeOutcome::Unknown => Ok(not_found()),
     }
 }
 

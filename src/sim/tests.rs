@@ -26,7 +26,11 @@ fn parse(text: &str) -> HashMap<String, f64> {
 
 fn scrape(f: &SimFleet, id: &str, t: f64) -> HashMap<String, f64> {
     let mut out = String::new();
-    assert_eq!(f.scrape_at(id, t, &mut out), Scrape::Rendered, "{id}");
+    assert_eq!(
+        f.scrape_at(id, t, &mut out),
+        ScrapeOutcome::Rendered,
+        "{id}"
+    );
     parse(&out)
 }
 
@@ -238,7 +242,7 @@ fn normal_figures_are_in_realistic_ranges_over_a_day() {
         .map(|d| d.id.clone())
         .collect();
     let mut prev: Vec<_> = ids.iter().map(|id| scrape(&f, id, T0 + 60.0)).collect();
-    let (mut temps, mut rates) = (Vec::new(), Vec::new());
+    let (mut temps, mut rates, mut busy) = (Vec::new(), Vec::new(), Vec::new());
     for hour in 1..=24 {
         let t = T0 + 60.0 + f64::from(hour) * 3600.0;
         for (id, before) in ids.iter().zip(prev.iter_mut()) {
@@ -253,6 +257,10 @@ fn normal_figures_are_in_realistic_ranges_over_a_day() {
             let share = err / req;
             assert!((0.001..=0.009).contains(&share), "{id} error share {share}");
             rates.push(req / 3600.0);
+            let idle = |m: &HashMap<String, f64>| {
+                get(m, "node_cpu_seconds_total{cpu=\"1\",mode=\"idle\"}")
+            };
+            busy.push(1.0 - (idle(&after) - idle(before)) / 3600.0);
             temps.push(get(
                 &after,
                 "node_thermal_zone_temp{type=\"cpu-thermal\",zone=\"0\"}",
@@ -279,6 +287,15 @@ fn normal_figures_are_in_realistic_ranges_over_a_day() {
         hi - lo > 8.0,
         "load should follow the day: {lo}..{hi} req/s"
     );
+    // CPU follows the load: the hour with the most traffic is far busier
+    // than the one with the least.
+    let at = |r: f64| rates.iter().position(|x| *x == r).expect("sample");
+    let (peak, quiet) = (busy[at(hi)], busy[at(lo)]);
+    assert!(
+        peak > quiet + 0.2,
+        "CPU busy {peak} at peak vs {quiet} at quietest"
+    );
+    assert!(busy.iter().all(|b| (0.03..=0.9).contains(b)), "{busy:?}");
 }
 
 #[test]
@@ -378,18 +395,18 @@ fn offline_devices_are_not_rendered_and_can_come_back() {
     let mut out = String::new();
     assert_eq!(
         f.scrape_at(&offline[0], T0 + 1.0, &mut out),
-        Scrape::Offline
+        ScrapeOutcome::Offline
     );
     assert!(out.is_empty());
     f.set_offline(&offline[0], false);
     assert_eq!(f.offline_devices().len(), 6);
     assert_eq!(
         f.scrape_at(&offline[0], T0 + 2.0, &mut out),
-        Scrape::Rendered
+        ScrapeOutcome::Rendered
     );
     assert_eq!(
         f.scrape_at("pi-99999", T0 + 2.0, &mut String::new()),
-        Scrape::Unknown
+        ScrapeOutcome::Unknown
     );
 }
 
