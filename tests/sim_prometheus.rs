@@ -2,8 +2,8 @@
 //! the inventory works as-is with `file_sd_configs`, every exposition is
 //! accepted, and the figures Prometheus computes are the ones the faults promise.
 //!
-//! Ignored by default because it needs the `prometheus` binary on PATH; run
-//! with `cargo test --test sim_prometheus -- --ignored`.
+//! Needs the `prometheus` binary on PATH: the README's test command installs it;
+//! without it the test fails and says how to install it.
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
@@ -47,7 +47,6 @@ async fn query(c: &reqwest::Client, prom: &str, promql: &str, by: &str) -> HashM
 }
 
 #[tokio::test]
-#[ignore = "needs the prometheus binary on PATH (apt-get install prometheus)"]
 async fn prometheus_scrapes_the_inventory_and_sees_the_faults() {
     let sim = SimHandle::start(
         SimOptions {
@@ -88,7 +87,7 @@ async fn prometheus_scrapes_the_inventory_and_sees_the_faults() {
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
-        .expect("prometheus on PATH");
+        .expect("prometheus is not on PATH: apt-get install prometheus (scripts/test.sh does this)");
     let prom = format!("http://127.0.0.1:{port}");
     let c = reqwest::Client::builder()
         .no_proxy()
