@@ -33,7 +33,8 @@ fn snapshot(n: usize, sites: usize, at: SystemTime) -> Snapshot {
             s.labels.insert("site".into(), s.site.clone());
             s.labels.insert("group".into(), s.group.clone());
             for f in Figure::ALL {
-                s.figures.set(f, Some((i % 97) as f64 / 97.0 + f.index() as f64));
+                s.figures
+                    .set(f, Some((i % 97) as f64 / 97.0 + f.index() as f64));
             }
             s.release = Some(Release {
                 version: if i % 10 == 0 { "1.5.0" } else { "1.4.0" }.into(),
@@ -71,8 +72,18 @@ fn app_with(n: usize, sites: usize) -> App {
         history_span: Duration::from_secs(3600),
     };
     let now = SystemTime::now();
-    let mut app = App::new(settings, Keymap::default(), "bench".into(), "default".into(), now);
-    let fleet = Arc::new(Fleet::build(snapshot(n, sites, now), None, &Thresholds::default()));
+    let mut app = App::new(
+        settings,
+        Keymap::default(),
+        "bench".into(),
+        "default".into(),
+        now,
+    );
+    let fleet = Arc::new(Fleet::build(
+        snapshot(n, sites, now),
+        None,
+        &Thresholds::default(),
+    ));
     app.update(Event::Fleet {
         generation: 1,
         result: Ok(fleet),
@@ -84,7 +95,11 @@ fn app_with(n: usize, sites: usize) -> App {
 fn rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<f64>().ok())
+        })
         .map_or(f64::NAN, |pages| pages * 4096.0 / 1e6)
 }
 
@@ -101,14 +116,18 @@ fn main() {
         d
     });
     let prev = Fleet::build(snapshot(10_000, 200, now), None, &th);
-    measure("fleet model build with previous refresh (stale carry-over)", 15, || {
-        let s = snapshot(10_000, 200, now);
-        let t = Instant::now();
-        let f = Fleet::build(s, Some(&prev), &th);
-        let d = t.elapsed();
-        assert_eq!(f.devices.len(), 10_000);
-        d
-    });
+    measure(
+        "fleet model build with previous refresh (stale carry-over)",
+        15,
+        || {
+            let s = snapshot(10_000, 200, now);
+            let t = Instant::now();
+            let f = Fleet::build(s, Some(&prev), &th);
+            let d = t.elapsed();
+            assert_eq!(f.devices.len(), 10_000);
+            d
+        },
+    );
 
     let theme = Theme::builtin_default();
     for n in [100usize, 10_000] {
@@ -116,11 +135,15 @@ fn main() {
             let mut app = app_with(n, 200);
             app.update(Event::Key(Key::char(key)));
             let mut term = Terminal::new(TestBackend::new(160, 48)).expect("backend");
-            measure(&format!("frame 160x48, {view} view, {n} devices"), 50, || {
-                let t = Instant::now();
-                term.draw(|f| views::draw(f, &app, &theme)).expect("draw");
-                t.elapsed()
-            });
+            measure(
+                &format!("frame 160x48, {view} view, {n} devices"),
+                50,
+                || {
+                    let t = Instant::now();
+                    term.draw(|f| views::draw(f, &app, &theme)).expect("draw");
+                    t.elapsed()
+                },
+            );
         }
     }
 
@@ -145,13 +168,17 @@ fn main() {
     let mut app = app_with(10_000, 200);
     app.update(Event::Key(Key::char('3')));
     let mut flip = false;
-    measure("sort change (next column) + frame, 10,000 devices", 20, || {
-        flip = !flip;
-        let t = Instant::now();
-        app.update(Event::Key(Key::char(if flip { '>' } else { '<' })));
-        term.draw(|f| views::draw(f, &app, &theme)).expect("draw");
-        t.elapsed()
-    });
+    measure(
+        "sort change (next column) + frame, 10,000 devices",
+        20,
+        || {
+            flip = !flip;
+            let t = Instant::now();
+            app.update(Event::Key(Key::char(if flip { '>' } else { '<' })));
+            term.draw(|f| views::draw(f, &app, &theme)).expect("draw");
+            t.elapsed()
+        },
+    );
 
     // Memory: 1 h of history for 10,000 devices, every bucket filled.
     let before = rss_mb();

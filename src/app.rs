@@ -33,9 +33,14 @@ pub enum Event {
     /// The wall clock moved (ages and countdowns are drawn from `now`).
     Tick(SystemTime),
     /// The number of table rows that fit on screen changed.
-    Viewport { rows: usize },
+    Viewport {
+        rows: usize,
+    },
     /// A `:theme` request finished.
-    ThemeLoaded { name: String, result: Result<(), String> },
+    ThemeLoaded {
+        name: String,
+        result: Result<(), String>,
+    },
 }
 
 /// Something the loop must do.
@@ -53,7 +58,10 @@ pub enum DataState {
     Loading,
     Loaded,
     /// The last refresh failed; `fleet` still holds the last good data.
-    Failed { error: String, since: SystemTime },
+    Failed {
+        error: String,
+        since: SystemTime,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -361,7 +369,10 @@ pub enum Mode {
     Normal,
     Command(String),
     Filter(String),
-    Help,
+    /// The help overlay, scrolled by this many rows.
+    Help {
+        scroll: usize,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -414,7 +425,13 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(settings: Settings, keymap: Keymap, source: String, theme: String, now: SystemTime) -> App {
+    pub fn new(
+        settings: Settings,
+        keymap: Keymap,
+        source: String,
+        theme: String,
+        now: SystemTime,
+    ) -> App {
         let history = (!settings.remote_history).then(|| History::new(settings.history_span, 120));
         App {
             settings,
@@ -456,7 +473,9 @@ impl App {
     /// Whether the data on screen should be drawn as stale.
     pub fn is_stale(&self) -> bool {
         matches!(self.data, DataState::Failed { .. })
-            || self.data_age().is_some_and(|a| a > self.settings.stale_after)
+            || self
+                .data_age()
+                .is_some_and(|a| a > self.settings.stale_after)
     }
 
     pub fn update(&mut self, event: Event) -> Vec<Effect> {
@@ -464,11 +483,9 @@ impl App {
             Event::Key(k) => self.on_key(k),
             Event::Tick(now) => {
                 self.now = now;
-                if self
-                    .flash
-                    .as_ref()
-                    .is_some_and(|f| now.duration_since(f.at).unwrap_or_default() > Duration::from_secs(8))
-                {
+                if self.flash.as_ref().is_some_and(|f| {
+                    now.duration_since(f.at).unwrap_or_default() > Duration::from_secs(8)
+                }) {
                     self.flash = None;
                 }
                 Vec::new()
@@ -520,7 +537,8 @@ impl App {
             }
             Event::History { device, result } => {
                 match result {
-                    Ok(h) if matches!(&self.screen().kind, ViewKind::Device(id) if *id == device) => {
+                    Ok(h) if matches!(&self.screen().kind, ViewKind::Device(id) if *id == device) =>
+                    {
                         self.device_history = Some(h);
                     }
                     Ok(_) => {}
@@ -551,9 +569,23 @@ impl App {
 
     fn on_key(&mut self, key: Key) -> Vec<Effect> {
         match self.mode.clone() {
-            Mode::Help => {
-                if matches!(key.code, KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('?')) {
-                    self.mode = Mode::Normal;
+            Mode::Help { scroll } => {
+                match (key.code, self.keymap.action(key)) {
+                    (KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('?'), _) => {
+                        self.mode = Mode::Normal
+                    }
+                    (_, Some(Action::Down | Action::PageDown)) => {
+                        let max = crate::tui::keymap::BINDINGS.len().saturating_sub(1);
+                        self.mode = Mode::Help {
+                            scroll: (scroll + 1).min(max),
+                        };
+                    }
+                    (_, Some(Action::Up | Action::PageUp)) => {
+                        self.mode = Mode::Help {
+                            scroll: scroll.saturating_sub(1),
+                        };
+                    }
+                    _ => {}
                 }
                 Vec::new()
             }
@@ -632,7 +664,7 @@ impl App {
             Action::Top => self.move_to(0),
             Action::Bottom => self.move_to(usize::MAX),
             Action::Open => return self.open_selected(),
-            Action::Help => self.mode = Mode::Help,
+            Action::Help => self.mode = Mode::Help { scroll: 0 },
             Action::Command => self.mode = Mode::Command(String::new()),
             Action::Filter => {
                 if self.screen().columns() > 0 {
@@ -670,7 +702,10 @@ impl App {
             Action::NextTheme => {
                 let themes = &self.settings.themes;
                 if !themes.is_empty() {
-                    let i = themes.iter().position(|t| *t == self.theme).map_or(0, |i| (i + 1) % themes.len());
+                    let i = themes
+                        .iter()
+                        .position(|t| *t == self.theme)
+                        .map_or(0, |i| (i + 1) % themes.len());
                     return vec![Effect::LoadTheme {
                         name: themes[i].clone(),
                     }];
@@ -727,7 +762,7 @@ impl App {
                     name: name.to_string(),
                 }];
             }
-            ("help" | "h" | "?", _) => self.mode = Mode::Help,
+            ("help" | "h" | "?", _) => self.mode = Mode::Help { scroll: 0 },
             ("refresh", _) => return vec![Effect::RefreshNow],
             _ => self.set_flash(
                 format!("unknown command ':{line}' — try :sites :groups :devices :device ID :theme NAME :q"),
@@ -766,7 +801,9 @@ impl App {
         };
         let next = match &s.kind {
             ViewKind::Sites => ViewKind::Devices(Scope::Site(self.fleet.sites[row].name.clone())),
-            ViewKind::Groups => ViewKind::Devices(Scope::Group(self.fleet.groups[row].name.clone())),
+            ViewKind::Groups => {
+                ViewKind::Devices(Scope::Group(self.fleet.groups[row].name.clone()))
+            }
             ViewKind::Devices(_) => ViewKind::Device(self.fleet.devices[row].id().to_string()),
             ViewKind::Device(_) => return Vec::new(),
         };

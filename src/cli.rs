@@ -146,7 +146,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 SourceConfig::Prometheus(p) => p.job.clone(),
                 _ => None,
             };
-            print!("{}", crate::metrics::promql::recording_rules(&cfg.defs, job.as_deref(), &cfg.labels));
+            print!(
+                "{}",
+                crate::metrics::promql::recording_rules(&cfg.defs, job.as_deref(), &cfg.labels)
+            );
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Status { json }) => status(&cli, *json).await,
@@ -183,13 +186,18 @@ fn load_config(cli: &Cli) -> Result<Config, CliError> {
 }
 
 fn load_keymap(cfg: &Config) -> Result<Keymap, CliError> {
-    Keymap::from_config(&cfg.keys).map_err(|e| fail(cfg.error_at(&e.key, e.message, e.hint).to_string(), 2))
+    Keymap::from_config(&cfg.keys)
+        .map_err(|e| fail(cfg.error_at(&e.key, e.message, e.hint).to_string(), 2))
 }
 
 fn load_theme(cfg: &Config) -> Result<Theme, CliError> {
     let name = cfg.theme.as_deref().unwrap_or("default");
     let theme = Theme::load(name, crate::theme::user_theme_dir().as_deref()).map_err(|e| {
-        let origin = if cfg.theme.is_some() { "theme" } else { "default theme" };
+        let origin = if cfg.theme.is_some() {
+            "theme"
+        } else {
+            "default theme"
+        };
         fail(format!("{origin} '{name}': {e}"), 2)
     })?;
     Ok(if Theme::no_color_requested() {
@@ -206,7 +214,9 @@ fn check_config(cli: &Cli) -> Result<ExitCode, CliError> {
     let what = cfg
         .path
         .as_ref()
-        .map_or("no config file; built-in defaults".to_string(), |p| p.display().to_string());
+        .map_or("no config file; built-in defaults".to_string(), |p| {
+            p.display().to_string()
+        });
     let source = match &cfg.source {
         SourceConfig::Prometheus(p) => format!("prometheus {}", p.url),
         SourceConfig::Scrape(s) => format!("scrape {}", s.inventory.display()),
@@ -228,11 +238,17 @@ async fn refresh_once(cfg: &Config, source: &mut Source) -> Result<(Fleet, Vec<S
     Ok((Fleet::build(snap, None, &cfg.thresholds), warnings))
 }
 
-async fn refresh_within(source: &mut Source, deadline: Duration) -> Result<crate::fleet::Snapshot, CliError> {
+async fn refresh_within(
+    source: &mut Source,
+    deadline: Duration,
+) -> Result<crate::fleet::Snapshot, CliError> {
     match tokio::time::timeout(deadline, source.refresh()).await {
         Ok(Ok(s)) => Ok(s),
         Ok(Err(e)) => Err(fail(e.to_string(), 1)),
-        Err(_) => Err(fail(format!("{} did not answer within {deadline:?}", source.describe()), 1)),
+        Err(_) => Err(fail(
+            format!("{} did not answer within {deadline:?}", source.describe()),
+            1,
+        )),
     }
 }
 
@@ -400,11 +416,23 @@ async fn console(_cli: &Cli, cfg: Config, source: Source) -> Result<ExitCode, Cl
         remote_history: matches!(source, Source::Prometheus(_)),
         history_span: cfg.history,
     };
-    let app = App::new(settings, keymap, source.describe(), theme.name.clone(), SystemTime::now());
+    let app = App::new(
+        settings,
+        keymap,
+        source.describe(),
+        theme.name.clone(),
+        SystemTime::now(),
+    );
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let history_client = source.history_client();
     let deadline = crate::workers::refresh_deadline(cfg.default_timeout(), cfg.refresh);
-    let refresher = crate::workers::spawn_refresh(source, cfg.thresholds.clone(), cfg.refresh, deadline, tx.clone());
+    let refresher = crate::workers::spawn_refresh(
+        source,
+        cfg.thresholds.clone(),
+        cfg.refresh,
+        deadline,
+        tx.clone(),
+    );
     let parts = crate::tui::LoopParts {
         theme,
         no_color: Theme::no_color_requested(),
@@ -418,4 +446,3 @@ async fn console(_cli: &Cli, cfg: Config, source: Source) -> Result<ExitCode, Cl
     drop(refresher);
     Ok(ExitCode::SUCCESS)
 }
-

@@ -135,7 +135,10 @@ mod tests {
         assert_eq!(figure(Figure::CpuTemp, Some(f64::INFINITY)), "+Inf");
         assert_eq!(figure(Figure::ErrorRate, Some(0.0342)), "3.4%");
         assert_eq!(figure(Figure::CpuTemp, Some(64.44)), "64.4°C");
-        assert_eq!(figure(Figure::Throttled, Some(f64::from(0xE000E))), "0xe000e");
+        assert_eq!(
+            figure(Figure::Throttled, Some(f64::from(0xE000E))),
+            "0xe000e"
+        );
         assert_eq!(figure(Figure::Throttled, Some(-3.0)), "-3");
         assert_eq!(figure(Figure::Memory, Some(0.456)), "46%");
         assert_eq!(figure(Figure::Throughput, Some(12.34)), "12.3/s");

@@ -151,7 +151,13 @@ mod tests {
         h.record(&fleet_at(1100, 60.0)); // everything older than 40 s is gone
         let s = h.series("pi-1", Figure::CpuTemp, Duration::from_secs(40));
         assert_eq!(s, vec![(1100.0, 60.0)]);
-        assert!(h.series("pi-1", Figure::Npu, Duration::from_secs(40)).is_empty());
-        assert!(h.series("nope", Figure::CpuTemp, Duration::from_secs(40)).is_empty());
+        assert!(
+            h.series("pi-1", Figure::Npu, Duration::from_secs(40))
+                .is_empty()
+        );
+        assert!(
+            h.series("nope", Figure::CpuTemp, Duration::from_secs(40))
+                .is_empty()
+        );
     }
 }

@@ -99,7 +99,10 @@ pub fn spawn_history(
             span,
             step: (span / 120).max(Duration::from_secs(1)),
         };
-        let result = client.history(&device, range).await.map_err(|e| e.to_string());
+        let result = client
+            .history(&device, range)
+            .await
+            .map_err(|e| e.to_string());
         let _ = tx.send(Event::History { device, result });
     });
 }

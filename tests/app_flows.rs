@@ -24,8 +24,16 @@ fn open_site_then_device_then_back_keeps_selection() {
     app.update(key('j')); // second row
     let site = app.selected_key().expect("a site is selected");
     app.update(special(KeyCode::Enter));
-    assert_eq!(app.screen().kind, ViewKind::Devices(Scope::Site(site.clone())));
-    assert!(app.screen().rows.iter().all(|&r| app.fleet.devices[r].site() == site));
+    assert_eq!(
+        app.screen().kind,
+        ViewKind::Devices(Scope::Site(site.clone()))
+    );
+    assert!(
+        app.screen()
+            .rows
+            .iter()
+            .all(|&r| app.fleet.devices[r].site() == site)
+    );
     app.update(key('j'));
     let dev = app.selected_key().expect("a device is selected");
     let fx = app.update(special(KeyCode::Enter));
@@ -49,9 +57,19 @@ fn filter_narrows_live_and_esc_clears() {
     assert!(matches!(app.mode, Mode::Filter(_)));
     let n = app.screen().rows.len();
     assert!(n > 0 && n < 200);
-    assert!(app.screen().rows.iter().all(|&r| app.fleet.devices[r].health == Health::Degraded));
+    assert!(
+        app.screen()
+            .rows
+            .iter()
+            .all(|&r| app.fleet.devices[r].health == Health::Degraded)
+    );
     type_text(&mut app, " site:site-02");
-    assert!(app.screen().rows.iter().all(|&r| app.fleet.devices[r].site() == "site-02"));
+    assert!(
+        app.screen()
+            .rows
+            .iter()
+            .all(|&r| app.fleet.devices[r].site() == "site-02")
+    );
     app.update(special(KeyCode::Enter));
     assert_eq!(app.mode, Mode::Normal);
     assert_eq!(app.screen().filter.text, "health:degraded site:site-02");
@@ -65,12 +83,22 @@ fn filter_by_text_and_negation() {
     app.update(key('3'));
     app.update(key('/'));
     type_text(&mut app, "pi-0001");
-    let ids: Vec<String> = app.screen().rows.iter().map(|&r| app.fleet.devices[r].id().to_string()).collect();
+    let ids: Vec<String> = app
+        .screen()
+        .rows
+        .iter()
+        .map(|&r| app.fleet.devices[r].id().to_string())
+        .collect();
     assert_eq!(ids.len(), 10, "pi-00010..pi-00019 minus none: {ids:?}");
     app.update(special(KeyCode::Esc));
     app.update(key('/'));
     type_text(&mut app, "!group:canary");
-    assert!(app.screen().rows.iter().all(|&r| app.fleet.devices[r].group() != "canary"));
+    assert!(
+        app.screen()
+            .rows
+            .iter()
+            .all(|&r| app.fleet.devices[r].group() != "canary")
+    );
     assert_eq!(app.screen().rows.len(), 47);
 }
 
@@ -94,11 +122,20 @@ fn command_mode_navigates_and_reports_unknown() {
     app.update(key(':'));
     type_text(&mut app, "frobnicate");
     app.update(special(KeyCode::Enter));
-    assert!(app.flash.as_ref().is_some_and(|f| f.text.contains("unknown command")));
+    assert!(
+        app.flash
+            .as_ref()
+            .is_some_and(|f| f.text.contains("unknown command"))
+    );
     app.update(key(':'));
     type_text(&mut app, "theme light");
     let fx = app.update(special(KeyCode::Enter));
-    assert_eq!(fx, vec![Effect::LoadTheme { name: "light".into() }]);
+    assert_eq!(
+        fx,
+        vec![Effect::LoadTheme {
+            name: "light".into()
+        }]
+    );
     app.update(key(':'));
     type_text(&mut app, "q");
     let fx = app.update(special(KeyCode::Enter));
@@ -113,21 +150,39 @@ fn sorting_cycles_columns_and_reverses() {
     let first = app.screen().rows[0];
     assert_eq!(app.fleet.devices[first].health, Health::Down);
     app.update(key('>')); // device id, A→Z
-    let ids: Vec<&str> = app.screen().rows.iter().map(|&r| app.fleet.devices[r].id()).collect();
+    let ids: Vec<&str> = app
+        .screen()
+        .rows
+        .iter()
+        .map(|&r| app.fleet.devices[r].id())
+        .collect();
     let mut sorted = ids.clone();
     sorted.sort();
     assert_eq!(ids, sorted);
     app.update(key('O'));
-    let ids: Vec<&str> = app.screen().rows.iter().map(|&r| app.fleet.devices[r].id()).collect();
+    let ids: Vec<&str> = app
+        .screen()
+        .rows
+        .iter()
+        .map(|&r| app.fleet.devices[r].id())
+        .collect();
     assert_eq!(ids[0], "pi-00040");
     // p95, worst first, n/a last
     app.update(key('>'));
     app.update(key('>'));
     app.update(key('>'));
     let top = app.screen().rows[0];
-    assert_eq!(app.fleet.devices[top].id(), "pi-00007", "the slow device first");
+    assert_eq!(
+        app.fleet.devices[top].id(),
+        "pi-00007",
+        "the slow device first"
+    );
     let last = *app.screen().rows.last().expect("rows");
-    assert_eq!(app.fleet.devices[last].id(), "pi-00003", "the down device (n/a) last");
+    assert_eq!(
+        app.fleet.devices[last].id(),
+        "pi-00003",
+        "the down device (n/a) last"
+    );
 }
 
 #[test]
@@ -158,7 +213,12 @@ fn a_failed_refresh_keeps_data_marked_stale() {
     assert!(matches!(app.data, DataState::Failed { .. }));
     assert!(app.is_stale());
     assert_eq!(app.fleet.devices.len(), 20, "last good data kept");
-    assert!(app.fleet.devices.iter().all(|d| matches!(d.health, Health::Stale | Health::Down)));
+    assert!(
+        app.fleet
+            .devices
+            .iter()
+            .all(|d| matches!(d.health, Health::Stale | Health::Down))
+    );
     // An older result arriving late is dropped.
     app.update(Event::Fleet {
         generation: 1,
@@ -197,7 +257,7 @@ fn paging_and_bounds() {
 fn help_opens_and_closes_and_ctrl_c_quits() {
     let mut app = app(10, 2);
     app.update(key('?'));
-    assert_eq!(app.mode, Mode::Help);
+    assert_eq!(app.mode, Mode::Help { scroll: 0 });
     app.update(special(KeyCode::Esc));
     assert_eq!(app.mode, Mode::Normal);
     let fx = app.update(Event::Key(Key::ctrl('c')));
@@ -208,9 +268,17 @@ fn help_opens_and_closes_and_ctrl_c_quits() {
 fn prometheus_mode_asks_for_history_when_a_device_opens() {
     let mut s = settings();
     s.remote_history = true;
-    let mut app = fleetdeck::app::App::new(s, Default::default(), "p".into(), "default".into(), t(T0));
-    app.update(Event::Fleet { generation: 1, result: Ok(fleet(10, 2)), warnings: vec![] });
+    let mut app =
+        fleetdeck::app::App::new(s, Default::default(), "p".into(), "default".into(), t(T0));
+    app.update(Event::Fleet {
+        generation: 1,
+        result: Ok(fleet(10, 2)),
+        warnings: vec![],
+    });
     app.update(key('3'));
     let fx = app.update(special(KeyCode::Enter));
-    assert!(matches!(&fx[..], [Effect::FetchHistory { device }] if device.starts_with("pi-")), "{fx:?}");
+    assert!(
+        matches!(&fx[..], [Effect::FetchHistory { device }] if device.starts_with("pi-")),
+        "{fx:?}"
+    );
 }

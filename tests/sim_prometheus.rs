@@ -87,7 +87,9 @@ async fn prometheus_scrapes_the_inventory_and_sees_the_faults() {
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
-        .expect("prometheus is not on PATH: apt-get install prometheus (scripts/test.sh does this)");
+        .expect(
+            "prometheus is not on PATH: apt-get install prometheus (scripts/test.sh does this)",
+        );
     let prom = format!("http://127.0.0.1:{port}");
     let c = reqwest::Client::builder()
         .no_proxy()

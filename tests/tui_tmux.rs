@@ -16,9 +16,27 @@ impl Tmux {
         let socket = format!("fleetdeck-test-{}-{width}", std::process::id());
         let t = Tmux { socket };
         let ok = Command::new("tmux")
-            .args(["-L", &t.socket, "-f", "/dev/null", "new-session", "-d", "-s", "t"])
+            .args([
+                "-L",
+                &t.socket,
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-s",
+                "t",
+            ])
             .args(["-x", &width.to_string(), "-y", &height.to_string()])
-            .args(["env", "-i", "PATH=/usr/bin:/bin", "TERM=xterm-256color", "HOME=/nonexistent", "bash", "--norc", "--noprofile"])
+            .args([
+                "env",
+                "-i",
+                "PATH=/usr/bin:/bin",
+                "TERM=xterm-256color",
+                "HOME=/nonexistent",
+                "bash",
+                "--norc",
+                "--noprofile",
+            ])
             .status()
             .expect("tmux is not installed: apt-get install tmux (scripts/test.sh does this)");
         assert!(ok.success(), "tmux new-session failed");
@@ -44,7 +62,15 @@ impl Tmux {
 
     fn display(&self, format: &str) -> String {
         let out = Command::new("tmux")
-            .args(["-L", &self.socket, "display-message", "-p", "-t", "t", format])
+            .args([
+                "-L",
+                &self.socket,
+                "display-message",
+                "-p",
+                "-t",
+                "t",
+                format,
+            ])
             .output()
             .expect("tmux display-message");
         String::from_utf8_lossy(&out.stdout).trim().to_string()
@@ -68,17 +94,26 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).status();
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
     }
 }
 
 fn run_demo_session(width: u16, height: u16) {
     let bin = env!("CARGO_BIN_EXE_fleetdeck");
     let t = Tmux::start(width, height);
-    t.send(&[&format!("{bin} demo --devices 60 --sites 4; echo EXIT=$?"), "Enter"]);
+    t.send(&[
+        &format!("{bin} demo --devices 60 --sites 4; echo EXIT=$?"),
+        "Enter",
+    ]);
     let s = t.wait_for("sites (4 of 4)", Duration::from_secs(20));
     assert!(s.contains("fleetdeck"), "{s}");
-    assert_eq!(t.display("#{alternate_on}"), "1", "the console uses the alternate screen");
+    assert_eq!(
+        t.display("#{alternate_on}"),
+        "1",
+        "the console uses the alternate screen"
+    );
     // Rates need a second scrape; the demo takes it within a second or two.
     t.wait_for("p95 ", Duration::from_secs(10));
 
@@ -102,13 +137,19 @@ fn run_demo_session(width: u16, height: u16) {
     t.wait_for("devices (1 of 60)", Duration::from_secs(5));
     t.send(&["q"]);
     let s = t.wait_for("EXIT=0", Duration::from_secs(10));
-    assert!(!s.contains("devices (1 of 60)"), "the console's screen is gone:\n{s}");
+    assert!(
+        !s.contains("devices (1 of 60)"),
+        "the console's screen is gone:\n{s}"
+    );
     assert_eq!(t.display("#{alternate_on}"), "0", "alternate screen left");
     // Cooked mode is back: the shell reads a line and echoes it.
     t.send(&["-l", "stty -a | grep -o -- ' -\\?icanon' ; echo DONE"]);
     t.send(&["Enter"]);
     let s = t.wait_for("DONE\n", Duration::from_secs(5));
-    assert!(s.contains(" icanon") && !s.contains(" -icanon"), "terminal left in raw mode:\n{s}");
+    assert!(
+        s.contains(" icanon") && !s.contains(" -icanon"),
+        "terminal left in raw mode:\n{s}"
+    );
 }
 
 #[test]
@@ -125,7 +166,10 @@ fn demo_end_to_end_250x70() {
 fn sigterm_restores_the_terminal() {
     let bin = env!("CARGO_BIN_EXE_fleetdeck");
     let t = Tmux::start(100, 30);
-    t.send(&[&format!("{bin} demo --devices 20 --sites 2 & sleep 0.2; fg; echo EXIT=$?"), "Enter"]);
+    t.send(&[
+        &format!("{bin} demo --devices 20 --sites 2 & sleep 0.2; fg; echo EXIT=$?"),
+        "Enter",
+    ]);
     t.wait_for("sites (2 of 2)", Duration::from_secs(20));
     let pid = t.display("#{pane_pid}");
     // The pane's shell is the parent; signal its fleetdeck child.
@@ -135,5 +179,9 @@ fn sigterm_restores_the_terminal() {
         .expect("pkill");
     assert!(ok.success(), "no fleetdeck process to signal");
     t.wait_for("EXIT=", Duration::from_secs(10));
-    assert_eq!(t.display("#{alternate_on}"), "0", "alternate screen left after SIGTERM");
+    assert_eq!(
+        t.display("#{alternate_on}"),
+        "0",
+        "alternate screen left after SIGTERM"
+    );
 }

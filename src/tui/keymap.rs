@@ -72,7 +72,9 @@ impl Key {
         }
         let mut chars = rest.chars();
         let code = match (chars.next(), chars.next()) {
-            (Some(c), None) if !c.is_control() => KeyCode::Char(if ctrl { c.to_ascii_lowercase() } else { c }),
+            (Some(c), None) if !c.is_control() => {
+                KeyCode::Char(if ctrl { c.to_ascii_lowercase() } else { c })
+            }
             _ => match rest.to_ascii_lowercase().as_str() {
                 "enter" | "return" => KeyCode::Enter,
                 "esc" | "escape" => KeyCode::Esc,
@@ -190,26 +192,98 @@ const fn b(
 
 /// The table. Order is the order of the help screen.
 pub const BINDINGS: &[Binding] = &[
-    b(Action::Up, "up", &["k", "up"], "move", "previous row"),
-    b(Action::Down, "down", &["j", "down"], "move", "next row"),
-    b(Action::PageUp, "page_up", &["pgup", "ctrl-b"], "move", "page up"),
-    b(Action::PageDown, "page_down", &["pgdn", "ctrl-f"], "move", "page down"),
-    b(Action::Top, "top", &["g", "home"], "move", "first row"),
-    b(Action::Bottom, "bottom", &["G", "end"], "move", "last row"),
-    b(Action::Open, "open", &["enter", "l", "right"], "move", "open the selected site, group or device"),
-    b(Action::Back, "back", &["esc", "h", "left"], "move", "back to the previous view"),
-    b(Action::Sites, "sites", &["1"], "views", "sites (fleet overview)"),
-    b(Action::Groups, "groups", &["2"], "views", "groups"),
-    b(Action::Devices, "devices", &["3"], "views", "all devices"),
-    b(Action::Filter, "filter", &["/"], "views", "filter: text, site:NAME group:NAME health:down"),
-    b(Action::Command, "command", &[":"], "views", "command: :sites :groups :devices :device ID :theme NAME :q"),
-    b(Action::SortNext, "sort_next", &[">", "o"], "table", "sort by the next column"),
-    b(Action::SortPrev, "sort_prev", &["<"], "table", "sort by the previous column"),
-    b(Action::SortReverse, "sort_reverse", &["O"], "table", "reverse the sort order"),
-    b(Action::Refresh, "refresh", &["ctrl-r"], "general", "refresh now"),
-    b(Action::NextTheme, "next_theme", &["T"], "general", "next theme"),
     b(Action::Help, "help", &["?"], "general", "this help"),
     b(Action::Quit, "quit", &["q", "ctrl-c"], "general", "quit"),
+    b(
+        Action::Refresh,
+        "refresh",
+        &["ctrl-r"],
+        "general",
+        "refresh now",
+    ),
+    b(
+        Action::NextTheme,
+        "next_theme",
+        &["T"],
+        "general",
+        "next theme",
+    ),
+    b(Action::Up, "up", &["k", "up"], "move", "previous row"),
+    b(Action::Down, "down", &["j", "down"], "move", "next row"),
+    b(
+        Action::PageUp,
+        "page_up",
+        &["pgup", "ctrl-b"],
+        "move",
+        "page up",
+    ),
+    b(
+        Action::PageDown,
+        "page_down",
+        &["pgdn", "ctrl-f"],
+        "move",
+        "page down",
+    ),
+    b(Action::Top, "top", &["g", "home"], "move", "first row"),
+    b(Action::Bottom, "bottom", &["G", "end"], "move", "last row"),
+    b(
+        Action::Open,
+        "open",
+        &["enter", "l", "right"],
+        "move",
+        "open the selected site, group or device",
+    ),
+    b(
+        Action::Back,
+        "back",
+        &["esc", "h", "left"],
+        "move",
+        "back to the previous view",
+    ),
+    b(
+        Action::Sites,
+        "sites",
+        &["1"],
+        "views",
+        "sites (fleet overview)",
+    ),
+    b(Action::Groups, "groups", &["2"], "views", "groups"),
+    b(Action::Devices, "devices", &["3"], "views", "all devices"),
+    b(
+        Action::Filter,
+        "filter",
+        &["/"],
+        "views",
+        "filter: text, site:NAME group:NAME health:down",
+    ),
+    b(
+        Action::Command,
+        "command",
+        &[":"],
+        "views",
+        "command: :sites :groups :devices :device ID :theme NAME :q",
+    ),
+    b(
+        Action::SortNext,
+        "sort_next",
+        &[">", "o"],
+        "table",
+        "sort by the next column",
+    ),
+    b(
+        Action::SortPrev,
+        "sort_prev",
+        &["<"],
+        "table",
+        "sort by the previous column",
+    ),
+    b(
+        Action::SortReverse,
+        "sort_reverse",
+        &["O"],
+        "table",
+        "reverse the sort order",
+    ),
 ];
 
 /// Key → action dispatch, with the keys of each action for the help.
@@ -268,8 +342,12 @@ impl Keymap {
                 if bind.destructive && key.ctrl {
                     return Err(KeymapError {
                         key: config_key.clone(),
-                        message: format!("'{spec}' is a ctrl key and '{}' is destructive", bind.name),
-                        hint: "bind destructive actions to plain keys; they are confirmed anyway".into(),
+                        message: format!(
+                            "'{spec}' is a ctrl key and '{}' is destructive",
+                            bind.name
+                        ),
+                        hint: "bind destructive actions to plain keys; they are confirmed anyway"
+                            .into(),
                     });
                 }
                 if let Some(other) = by_key.insert(key, bind.action) {
@@ -280,7 +358,9 @@ impl Keymap {
                     return Err(KeymapError {
                         key: config_key.clone(),
                         message: format!("'{spec}' is already bound to '{other_name}'"),
-                        hint: format!("give '{other_name}' another key in [keys], or pick a free key"),
+                        hint: format!(
+                            "give '{other_name}' another key in [keys], or pick a free key"
+                        ),
                     });
                 }
                 keys.entry(bind.action).or_default().push(key);
@@ -335,7 +415,9 @@ mod tests {
 
     #[test]
     fn display_round_trips_for_ascii_keys() {
-        for s in ["q", "G", "ctrl-r", "enter", "esc", "pgdn", "f5", "space", "tab"] {
+        for s in [
+            "q", "G", "ctrl-r", "enter", "esc", "pgdn", "f5", "space", "tab",
+        ] {
             let k = Key::parse(s).expect(s);
             assert_eq!(Key::parse(&k.to_string()), Ok(k), "{s}");
         }
@@ -363,7 +445,11 @@ mod tests {
         let km = Keymap::from_config(&o).expect("valid");
         assert_eq!(km.action(Key::char('x')), Some(Action::Quit));
         assert_eq!(km.action(Key::char('q')), None);
-        assert!(km.help_rows().iter().any(|(_, k, h)| k == "x" && *h == "quit"));
+        assert!(
+            km.help_rows()
+                .iter()
+                .any(|(_, k, h)| k == "x" && *h == "quit")
+        );
     }
 
     #[test]

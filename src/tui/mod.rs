@@ -211,13 +211,22 @@ pub async fn run(mut app: App, mut parts: LoopParts) -> io::Result<()> {
                     Effect::RefreshNow => parts.refresh_now.notify_one(),
                     Effect::FetchHistory { device } => {
                         if let Some(c) = &parts.history_client {
-                            crate::workers::spawn_history(c, device, app.settings.sparkline, parts.events_tx.clone());
+                            crate::workers::spawn_history(
+                                c,
+                                device,
+                                app.settings.sparkline,
+                                parts.events_tx.clone(),
+                            );
                         }
                     }
                     Effect::LoadTheme { name } => {
                         let result = match Theme::load(&name, parts.user_theme_dir.as_deref()) {
                             Ok(t) => {
-                                parts.theme = if parts.no_color { t.without_colors() } else { t };
+                                parts.theme = if parts.no_color {
+                                    t.without_colors()
+                                } else {
+                                    t
+                                };
                                 Ok(())
                             }
                             Err(e) => Err(e.to_string()),

@@ -29,7 +29,11 @@ fn series(app: &App, id: &str, f: Figure) -> Vec<Point> {
 
 /// Scales finite points into 1..=100 for the sparkline (0 stays for gaps).
 fn scale(points: &[Point], width: usize) -> Vec<u64> {
-    let vals: Vec<f64> = points.iter().map(|p| p.1).filter(|v| v.is_finite()).collect();
+    let vals: Vec<f64> = points
+        .iter()
+        .map(|p| p.1)
+        .filter(|v| v.is_finite())
+        .collect();
     if vals.is_empty() {
         return Vec::new();
     }
@@ -57,7 +61,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, id: &str) {
     frame.render_widget(block, area);
     let Some(d) = app.fleet.device(id) else {
         frame.render_widget(
-            Paragraph::new(format!("{} is no longer in the fleet", sanitize(id))).style(theme.style(Role::Warning)),
+            Paragraph::new(format!("{} is no longer in the fleet", sanitize(id)))
+                .style(theme.style(Role::Warning)),
             inner,
         );
         return;
@@ -67,14 +72,21 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, id: &str) {
     let muted = theme.style(Role::Muted);
     let text = theme.style(Role::Text);
     let mut info = vec![Line::from(vec![
-        Span::styled(format!("{} {}", d.health.symbol(), d.health.key()), health_style(theme, d.health)),
+        Span::styled(
+            format!("{} {}", d.health.symbol(), d.health.key()),
+            health_style(theme, d.health),
+        ),
         Span::styled(
             if d.breaches.is_empty() {
                 String::new()
             } else {
                 format!(
                     " — {}",
-                    d.breaches.iter().map(|b| b.label()).collect::<Vec<_>>().join(", ")
+                    d.breaches
+                        .iter()
+                        .map(|b| b.label())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )
             },
             theme.style(Role::HealthDegraded),
@@ -85,8 +97,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, id: &str) {
         Span::styled(sanitize(d.group()).into_owned(), text),
         Span::styled("   seen ", muted),
         Span::styled(
-            d.last_seen
-                .map_or("never".into(), |t| format!("{} ago", format::age(app.now.duration_since(t).unwrap_or_default()))),
+            d.last_seen.map_or("never".into(), |t| {
+                format!(
+                    "{} ago",
+                    format::age(app.now.duration_since(t).unwrap_or_default())
+                )
+            }),
             text,
         ),
     ])];
@@ -110,7 +126,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, id: &str) {
         Span::styled("release ", muted),
         Span::styled(release, text),
         Span::styled("   agent ", muted),
-        Span::styled(d.sample.agent_state.as_deref().map_or("n/a".into(), |s| sanitize(s).into_owned()), text),
+        Span::styled(
+            d.sample
+                .agent_state
+                .as_deref()
+                .map_or("n/a".into(), |s| sanitize(s).into_owned()),
+            text,
+        ),
     ]));
     let labels: Vec<String> = d
         .sample
@@ -158,14 +180,20 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, id: &str) {
         frame.render_widget(Paragraph::new(f.label()).style(muted), name);
         let v = d.figure(f);
         let vstyle = if v.is_none() { muted } else { text };
-        frame.render_widget(Paragraph::new(format!("{:>10}", format::figure(f, v))).style(vstyle), value);
+        frame.render_widget(
+            Paragraph::new(format!("{:>10}", format::figure(f, v))).style(vstyle),
+            value,
+        );
         let pts = series(app, id, f);
         let data = scale(&pts, spark.width as usize);
         if data.is_empty() {
             frame.render_widget(Paragraph::new("no history yet").style(muted), spark);
         } else {
             frame.render_widget(
-                Sparkline::default().data(&data).max(100).style(theme.style(Role::Sparkline)),
+                Sparkline::default()
+                    .data(&data)
+                    .max(100)
+                    .style(theme.style(Role::Sparkline)),
                 spark,
             );
         }
@@ -187,13 +215,19 @@ mod tests {
     fn scale_handles_flat_gaps_and_absurd_values() {
         assert!(scale(&[], 10).is_empty());
         assert_eq!(scale(&[(0.0, 5.0), (1.0, 5.0)], 10), vec![50, 50]);
-        assert_eq!(scale(&[(0.0, 0.0), (1.0, f64::NAN), (2.0, 10.0)], 10), vec![1, 0, 100]);
+        assert_eq!(
+            scale(&[(0.0, 0.0), (1.0, f64::NAN), (2.0, 10.0)], 10),
+            vec![1, 0, 100]
+        );
         assert_eq!(scale(&[(0.0, 1.0), (1.0, 2.0), (2.0, 3.0)], 2).len(), 2);
     }
 
     #[test]
     fn digests_are_shortened_safely() {
-        assert_eq!(short_digest("sha256:0123456789abcdef0123"), "sha256:0123456789ab…");
+        assert_eq!(
+            short_digest("sha256:0123456789abcdef0123"),
+            "sha256:0123456789ab…"
+        );
         assert_eq!(short_digest("sha256:é"), "sha256:é");
     }
 }

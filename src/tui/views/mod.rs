@@ -46,8 +46,8 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
     }
     draw_status(frame, status, app, theme);
     draw_bottom(frame, bottom, app, theme);
-    if app.mode == Mode::Help {
-        draw_help(frame, body, app, theme);
+    if let Mode::Help { scroll } = app.mode {
+        draw_help(frame, body, app, theme, scroll);
     }
 }
 
@@ -67,21 +67,39 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 
     let mut right: Vec<Span> = Vec::new();
     if app.settings.read_only {
-        right.push(Span::styled(" READ-ONLY ", theme.style(Role::Warning).add_modifier(Modifier::REVERSED)));
+        right.push(Span::styled(
+            " READ-ONLY ",
+            theme.style(Role::Warning).add_modifier(Modifier::REVERSED),
+        ));
         right.push(Span::raw(" "));
     }
     match (&app.data, app.data_age()) {
         (DataState::Loading, _) => right.push(Span::styled("loading…", theme.style(Role::Muted))),
         (_, Some(age)) if app.is_stale() => right.push(Span::styled(
             format!(" STALE {} ", format::age(age)),
-            theme.style(Role::HealthStale).add_modifier(Modifier::REVERSED),
+            theme
+                .style(Role::HealthStale)
+                .add_modifier(Modifier::REVERSED),
         )),
-        (_, Some(age)) => right.push(Span::styled(format!("data {} old", format::age(age)), theme.style(Role::Muted))),
-        (_, None) => right.push(Span::styled(" NO DATA ", theme.style(Role::Error).add_modifier(Modifier::REVERSED))),
+        (_, Some(age)) => right.push(Span::styled(
+            format!("data {} old", format::age(age)),
+            theme.style(Role::Muted),
+        )),
+        (_, None) => right.push(Span::styled(
+            " NO DATA ",
+            theme.style(Role::Error).add_modifier(Modifier::REVERSED),
+        )),
     }
-    right.push(Span::styled(format!("  {} ", sanitize(&app.source)), theme.style(Role::Muted)));
+    right.push(Span::styled(
+        format!("  {} ", sanitize(&app.source)),
+        theme.style(Role::Muted),
+    ));
     let right_width: u16 = right.iter().map(|s| s.width() as u16).sum();
-    let [l, r] = Layout::horizontal([Constraint::Min(0), Constraint::Length(right_width.min(area.width / 2 + 10))]).areas(area);
+    let [l, r] = Layout::horizontal([
+        Constraint::Min(0),
+        Constraint::Length(right_width.min(area.width / 2 + 10)),
+    ])
+    .areas(area);
     frame.render_widget(Paragraph::new(Line::from(left)), l);
     frame.render_widget(Paragraph::new(Line::from(right)).right_aligned(), r);
 }
@@ -90,9 +108,16 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let line = if let DataState::Failed { error, since } = &app.data {
         let for_ = app.now.duration_since(*since).unwrap_or_default();
         Line::from(vec![
-            Span::styled(" ✖ refresh failed ", theme.style(Role::StatusError).add_modifier(Modifier::BOLD)),
             Span::styled(
-                format!("({} ago, showing last good data): {}", format::age(for_), sanitize(error)),
+                " ✖ refresh failed ",
+                theme.style(Role::StatusError).add_modifier(Modifier::BOLD),
+            ),
+            Span::styled(
+                format!(
+                    "({} ago, showing last good data): {}",
+                    format::age(for_),
+                    sanitize(error)
+                ),
                 theme.style(Role::StatusError),
             ),
         ])
@@ -108,33 +133,58 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         } else {
             String::new()
         };
-        Line::styled(format!(" ▲ {}{more}", sanitize(w)), theme.style(Role::Warning))
+        Line::styled(
+            format!(" ▲ {}{more}", sanitize(w)),
+            theme.style(Role::Warning),
+        )
     } else {
         let t = &app.fleet.total;
         Line::from(vec![
-            Span::styled(format!(" {} devices  ", t.devices), theme.style(Role::StatusBar)),
+            Span::styled(
+                format!(" {} devices  ", t.devices),
+                theme.style(Role::StatusBar),
+            ),
             Span::styled(format!("● {} up  ", t.up), theme.style(Role::HealthUp)),
-            Span::styled(format!("▲ {} degraded  ", t.degraded), theme.style(Role::HealthDegraded)),
-            Span::styled(format!("✖ {} down  ", t.down), theme.style(Role::HealthDown)),
-            Span::styled(format!("◌ {} stale", t.stale), theme.style(Role::HealthStale)),
+            Span::styled(
+                format!("▲ {} degraded  ", t.degraded),
+                theme.style(Role::HealthDegraded),
+            ),
+            Span::styled(
+                format!("✖ {} down  ", t.down),
+                theme.style(Role::HealthDown),
+            ),
+            Span::styled(
+                format!("◌ {} stale", t.stale),
+                theme.style(Role::HealthStale),
+            ),
         ])
     };
-    frame.render_widget(Paragraph::new(line).style(theme.style(Role::StatusBar)), area);
+    frame.render_widget(
+        Paragraph::new(line).style(theme.style(Role::StatusBar)),
+        area,
+    );
 }
 
 fn draw_bottom(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let line = match &app.mode {
         Mode::Command(buf) => Line::from(vec![
-            Span::styled(":", theme.style(Role::CommandLine).add_modifier(Modifier::BOLD)),
+            Span::styled(
+                ":",
+                theme.style(Role::CommandLine).add_modifier(Modifier::BOLD),
+            ),
             Span::styled(sanitize(buf).into_owned(), theme.style(Role::CommandLine)),
             Span::styled("█", theme.style(Role::CommandLine)),
         ]),
+        Mode::Help { .. } => Line::styled(" esc close · j/k scroll", theme.style(Role::Muted)),
         Mode::Filter(buf) => Line::from(vec![
             Span::styled("/", theme.style(Role::Filter).add_modifier(Modifier::BOLD)),
             Span::styled(sanitize(buf).into_owned(), theme.style(Role::Filter)),
             Span::styled("█", theme.style(Role::Filter)),
             Span::styled(
-                format!("   {} rows · enter keep · esc clear", app.screen().rows.len()),
+                format!(
+                    "   {} rows · enter keep · esc clear",
+                    app.screen().rows.len()
+                ),
                 theme.style(Role::Muted),
             ),
         ]),
@@ -156,7 +206,10 @@ fn draw_bottom(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             let mut spans = Vec::new();
             let f = &app.screen().filter;
             if !f.is_empty() {
-                spans.push(Span::styled(format!(" /{} ", sanitize(&f.text)), theme.style(Role::Filter)));
+                spans.push(Span::styled(
+                    format!(" /{} ", sanitize(&f.text)),
+                    theme.style(Role::Filter),
+                ));
             }
             for (k, what) in hints {
                 spans.push(Span::styled(format!(" <{k}>"), theme.style(Role::KeyHint)));
@@ -168,8 +221,20 @@ fn draw_bottom(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     frame.render_widget(Paragraph::new(line), area);
 }
 
-fn draw_help(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+fn draw_help(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, scroll: usize) {
     let rows_data = app.keymap.help_rows();
+    let total = rows_data.len();
+    let fits = area.height.saturating_sub(3) as usize;
+    let scroll = scroll.min(total.saturating_sub(fits));
+    let more = if total > fits {
+        format!(
+            " {}–{} of {total} · j/k scroll ",
+            scroll + 1,
+            (scroll + fits).min(total)
+        )
+    } else {
+        String::new()
+    };
     let width = area.width.min(90);
     let height = area.height.min(rows_data.len() as u16 + 4);
     let popup = Rect {
@@ -179,28 +244,42 @@ fn draw_help(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         height,
     };
     frame.render_widget(Clear, popup);
-    let rows = rows_data.into_iter().map(|(section, keys, help)| {
-        Row::new(vec![
-            Span::styled(section, theme.style(Role::Muted)),
-            Span::styled(keys, theme.style(Role::KeyHint)),
-            Span::styled(help, theme.style(Role::Text)),
-        ])
-    });
-    let table = Table::new(rows, [Constraint::Length(8), Constraint::Length(18), Constraint::Min(10)])
-        .header(Row::new(vec!["", "keys", "action"]).style(theme.style(Role::Header)))
-        .block(
-            Block::new()
-                .borders(Borders::ALL)
-                .title(" help — esc to close · keys remappable in [keys] ")
-                .border_style(theme.style(Role::DialogBorder))
-                .style(theme.style(Role::Dialog)),
-        );
+    let rows = rows_data
+        .into_iter()
+        .skip(scroll)
+        .map(|(section, keys, help)| {
+            Row::new(vec![
+                Span::styled(section, theme.style(Role::Muted)),
+                Span::styled(keys, theme.style(Role::KeyHint)),
+                Span::styled(help, theme.style(Role::Text)),
+            ])
+        });
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(8),
+            Constraint::Length(18),
+            Constraint::Min(10),
+        ],
+    )
+    .header(Row::new(vec!["", "keys", "action"]).style(theme.style(Role::Header)))
+    .block(
+        Block::new()
+            .borders(Borders::ALL)
+            .title(" help — esc to close · keys remappable in [keys] ")
+            .title_bottom(Line::from(more).right_aligned())
+            .border_style(theme.style(Role::DialogBorder))
+            .style(theme.style(Role::Dialog)),
+    );
     frame.render_widget(table, popup);
 }
 
 /// A bordered block titled with the view's title and the data state.
 fn pane<'a>(title: String, app: &App, theme: &Theme) -> Block<'a> {
-    let mut spans = vec![Span::styled(format!(" {} ", sanitize(&title)), theme.style(Role::Title))];
+    let mut spans = vec![Span::styled(
+        format!(" {} ", sanitize(&title)),
+        theme.style(Role::Title),
+    )];
     if app.is_stale()
         && let Some(age) = app.data_age()
     {

@@ -62,31 +62,60 @@ fn draw_summary(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let t = &app.fleet.total;
     let totals = Line::from(vec![
         Span::styled(format!("{} devices  ", t.devices), theme.style(Role::Text)),
-        Span::styled(format!("{} {} up  ", Health::Up.symbol(), t.up), theme.style(Role::HealthUp)),
+        Span::styled(
+            format!("{} {} up  ", Health::Up.symbol(), t.up),
+            theme.style(Role::HealthUp),
+        ),
         Span::styled(
             format!("{} {} degraded  ", Health::Degraded.symbol(), t.degraded),
             theme.style(Role::HealthDegraded),
         ),
-        Span::styled(format!("{} {} down  ", Health::Down.symbol(), t.down), theme.style(Role::HealthDown)),
-        Span::styled(format!("{} {} stale", Health::Stale.symbol(), t.stale), theme.style(Role::HealthStale)),
+        Span::styled(
+            format!("{} {} down  ", Health::Down.symbol(), t.down),
+            theme.style(Role::HealthDown),
+        ),
+        Span::styled(
+            format!("{} {} stale", Health::Stale.symbol(), t.stale),
+            theme.style(Role::HealthStale),
+        ),
     ]);
     let figures = Line::from(vec![
         Span::styled("p95 ", theme.style(Role::Muted)),
-        Span::styled(format::figure(Figure::LatencyP95, t.p95_latency), theme.style(Role::Text)),
+        Span::styled(
+            format::figure(Figure::LatencyP95, t.p95_latency),
+            theme.style(Role::Text),
+        ),
         Span::styled("  worst ", theme.style(Role::Muted)),
-        Span::styled(format::figure(Figure::LatencyP95, t.p95_latency_max), theme.style(Role::Text)),
+        Span::styled(
+            format::figure(Figure::LatencyP95, t.p95_latency_max),
+            theme.style(Role::Text),
+        ),
         Span::styled("  errors ", theme.style(Role::Muted)),
-        Span::styled(format::figure(Figure::ErrorRate, t.error_rate), theme.style(Role::Text)),
+        Span::styled(
+            format::figure(Figure::ErrorRate, t.error_rate),
+            theme.style(Role::Text),
+        ),
         Span::styled("  max temp ", theme.style(Role::Muted)),
-        Span::styled(format::figure(Figure::CpuTemp, t.max_temp), theme.style(Role::Text)),
+        Span::styled(
+            format::figure(Figure::CpuTemp, t.max_temp),
+            theme.style(Role::Text),
+        ),
         Span::styled("  releases ", theme.style(Role::Muted)),
         Span::styled(release_mix(&t.releases, 3), theme.style(Role::Text)),
     ]);
     let mut attention = vec![Span::styled("attention: ", theme.style(Role::Muted))];
-    let mut worst: Vec<&Rollup> = app.fleet.sites.iter().filter(|s| s.attention() > 0).collect();
+    let mut worst: Vec<&Rollup> = app
+        .fleet
+        .sites
+        .iter()
+        .filter(|s| s.attention() > 0)
+        .collect();
     worst.sort_by(|a, b| b.attention().cmp(&a.attention()).then(a.name.cmp(&b.name)));
     if worst.is_empty() && t.devices > 0 {
-        attention.push(Span::styled("nothing — every device is up", theme.style(Role::HealthUp)));
+        attention.push(Span::styled(
+            "nothing — every device is up",
+            theme.style(Role::HealthUp),
+        ));
     }
     for (i, s) in worst.iter().take(4).enumerate() {
         if i > 0 {
@@ -109,10 +138,16 @@ fn draw_summary(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         ));
     }
     if worst.len() > 4 {
-        attention.push(Span::styled(format!(" · +{} sites", worst.len() - 4), theme.style(Role::Muted)));
+        attention.push(Span::styled(
+            format!(" · +{} sites", worst.len() - 4),
+            theme.style(Role::Muted),
+        ));
     }
     let block = pane("fleet".into(), app, theme);
-    frame.render_widget(Paragraph::new(vec![totals, figures, Line::from(attention)]).block(block), area);
+    frame.render_widget(
+        Paragraph::new(vec![totals, figures, Line::from(attention)]).block(block),
+        area,
+    );
 }
 
 pub fn draw_rollups(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
@@ -130,13 +165,16 @@ pub fn draw_rollups(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         let text = if list.is_empty() {
             "no data yet".to_string()
         } else {
-            format!("no {what} match the filter '{}'", sanitize(&screen.filter.text))
+            format!(
+                "no {what} match the filter '{}'",
+                sanitize(&screen.filter.text)
+            )
         };
         return empty_state(frame, table_area, block, text, theme);
     }
     let header_cells = [
         (RollupCol::Name, "name"),
-        (RollupCol::Devices, "devices"),
+        (RollupCol::Devices, "total"),
         (RollupCol::Up, "● up"),
         (RollupCol::Degraded, "▲ degr"),
         (RollupCol::Down, "✖ down"),
@@ -146,7 +184,11 @@ pub fn draw_rollups(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         (RollupCol::Temp, "max °C"),
     ];
     let sorted = RollupCol::ALL[screen.sort.column.min(RollupCol::ALL.len() - 1)];
-    let mut header: Vec<Cell> = vec![Cell::from(sort_title("", sorted == RollupCol::Attention, screen.sort.descending))];
+    let mut header: Vec<Cell> = vec![Cell::from(sort_title(
+        "",
+        sorted == RollupCol::Attention,
+        screen.sort.descending,
+    ))];
     header.extend(
         header_cells
             .iter()
@@ -164,7 +206,11 @@ pub fn draw_rollups(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             let s = &list[r];
             let h = s.worst();
             let count = |n: usize, role: Role| {
-                Cell::from(n.to_string()).style(if n > 0 { theme.style(role) } else { theme.style(Role::Muted) })
+                Cell::from(n.to_string()).style(if n > 0 {
+                    theme.style(role)
+                } else {
+                    theme.style(Role::Muted)
+                })
             };
             let row = Row::new(vec![
                 Cell::from(h.symbol()).style(health_style(theme, h)),
@@ -188,7 +234,7 @@ pub fn draw_rollups(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let widths = [
         Constraint::Length(2),
         Constraint::Min(8),
-        Constraint::Length(7),
+        Constraint::Length(6),
         Constraint::Length(5),
         Constraint::Length(6),
         Constraint::Length(6),
@@ -241,14 +287,21 @@ fn device_cell(app: &App, d: &Device, col: DeviceCol, theme: &Theme) -> Cell<'st
             };
             let cell = Cell::from(format::figure(f, v));
             if breached {
-                cell.style(theme.style(Role::HealthDegraded).add_modifier(Modifier::BOLD))
+                cell.style(
+                    theme
+                        .style(Role::HealthDegraded)
+                        .add_modifier(Modifier::BOLD),
+                )
             } else if v.is_none() {
                 cell.style(theme.style(Role::Muted))
             } else {
                 cell
             }
         }
-        DeviceCol::Release => Cell::from(d.version().map_or("n/a".into(), |v| sanitize(v).into_owned())),
+        DeviceCol::Release => Cell::from(
+            d.version()
+                .map_or("n/a".into(), |v| sanitize(v).into_owned()),
+        ),
         DeviceCol::LastSeen => Cell::from(match d.last_seen {
             Some(t) => format::age(app.now.duration_since(t).unwrap_or_default()),
             None => "never".into(),
@@ -258,7 +311,12 @@ fn device_cell(app: &App, d: &Device, col: DeviceCol, theme: &Theme) -> Cell<'st
 
 pub fn draw_devices(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let screen = app.screen();
-    let mut title = format!("{} ({} of {})", screen.title(), screen.rows.len(), app.fleet.devices.len());
+    let mut title = format!(
+        "{} ({} of {})",
+        screen.title(),
+        screen.rows.len(),
+        app.fleet.devices.len()
+    );
     if !screen.filter.is_empty() {
         title.push_str(&format!(" /{}", screen.filter.text));
     }
@@ -267,7 +325,10 @@ pub fn draw_devices(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         let text = if app.fleet.devices.is_empty() {
             "no data yet".to_string()
         } else {
-            format!("no devices match '{}' — esc clears the filter", sanitize(&screen.filter.text))
+            format!(
+                "no devices match '{}' — esc clears the filter",
+                sanitize(&screen.filter.text)
+            )
         };
         return empty_state(frame, area, block, text, theme);
     }
@@ -302,7 +363,11 @@ pub fn draw_devices(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .take(visible)
         .map(|(i, &r)| {
             let d = &app.fleet.devices[r];
-            let row = Row::new(cols.iter().map(|(c, _)| device_cell(app, d, *c, theme)).collect::<Vec<_>>());
+            let row = Row::new(
+                cols.iter()
+                    .map(|(c, _)| device_cell(app, d, *c, theme))
+                    .collect::<Vec<_>>(),
+            );
             if i == screen.selected {
                 row.style(theme.style(Role::Selected))
             } else {
