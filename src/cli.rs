@@ -181,6 +181,7 @@ fn load_config(cli: &Cli) -> Result<Config, CliError> {
     }
     if cli.theme.is_some() {
         cfg.theme = cli.theme.clone();
+        cfg.theme_from_cli = cli.theme.clone();
     }
     Ok(cfg)
 }
@@ -193,12 +194,22 @@ fn load_keymap(cfg: &Config) -> Result<Keymap, CliError> {
 fn load_theme(cfg: &Config) -> Result<Theme, CliError> {
     let name = cfg.theme.as_deref().unwrap_or("default");
     let theme = Theme::load(name, crate::theme::user_theme_dir().as_deref()).map_err(|e| {
-        let origin = if cfg.theme.is_some() {
-            "theme"
+        // A theme named in the config file is that file's error; --theme is the command line's.
+        if cfg.theme_from_cli.is_none() && cfg.theme.is_some() {
+            fail(
+                cfg.error_at(
+                    "theme",
+                    e.to_string(),
+                    "pick one of the available themes".into(),
+                )
+                .to_string(),
+                2,
+            )
+        } else if cfg.theme_from_cli.is_some() {
+            fail(format!("--theme '{name}': {e}"), 2)
         } else {
-            "default theme"
-        };
-        fail(format!("{origin} '{name}': {e}"), 2)
+            fail(format!("built-in theme '{name}': {e}"), 2)
+        }
     })?;
     Ok(if Theme::no_color_requested() {
         theme.without_colors()

@@ -312,6 +312,8 @@ pub struct Config {
     /// The file's text, kept so later checks (keymap) can point at a line.
     pub text: String,
     pub theme: Option<String>,
+    /// Set when `--theme` overrode the file (errors then blame the flag).
+    pub theme_from_cli: Option<String>,
     pub read_only: bool,
     pub source: SourceConfig,
     /// How often the source is refreshed.
@@ -337,6 +339,7 @@ impl Default for Config {
             path: None,
             text: String::new(),
             theme: None,
+            theme_from_cli: None,
             read_only: false,
             source: SourceConfig::Unset,
             refresh: DEFAULT_REFRESH,

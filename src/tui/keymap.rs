@@ -327,14 +327,28 @@ impl Keymap {
         }
         let mut by_key: BTreeMap<Key, Action> = BTreeMap::new();
         let mut keys: BTreeMap<Action, Vec<Key>> = BTreeMap::new();
+        let name_of = |a: Action| {
+            BINDINGS
+                .iter()
+                .find(|b| b.action == a)
+                .map_or("?", |b| b.name)
+        };
+        // The user's bindings first: they win over defaults, which give up a key
+        // the user took for something else. Two user bindings on one key are an error.
         for bind in BINDINGS {
-            let specs: Vec<String> = match overrides.get(bind.name) {
-                Some(v) => v.clone(),
-                None => bind.defaults.iter().map(|s| s.to_string()).collect(),
+            let Some(specs) = overrides.get(bind.name) else {
+                continue;
             };
             let config_key = format!("keys.{}", bind.name);
+            if specs.is_empty() {
+                return Err(KeymapError {
+                    key: config_key,
+                    message: "no key given".into(),
+                    hint: "give at least one key, e.g. [\"x\"]".into(),
+                });
+            }
             for spec in specs {
-                let key = Key::parse(&spec).map_err(|m| KeymapError {
+                let key = Key::parse(spec).map_err(|m| KeymapError {
                     key: config_key.clone(),
                     message: m,
                     hint: "see the keymap in README.md".into(),
@@ -350,20 +364,45 @@ impl Keymap {
                             .into(),
                     });
                 }
-                if let Some(other) = by_key.insert(key, bind.action) {
-                    let other_name = BINDINGS
-                        .iter()
-                        .find(|b| b.action == other)
-                        .map_or("?", |b| b.name);
+                if let Some(other) = by_key.insert(key, bind.action)
+                    && other != bind.action
+                {
+                    let other_name = name_of(other);
                     return Err(KeymapError {
                         key: config_key.clone(),
                         message: format!("'{spec}' is already bound to '{other_name}'"),
-                        hint: format!(
-                            "give '{other_name}' another key in [keys], or pick a free key"
-                        ),
+                        hint: format!("give '{other_name}' or '{}' another key", bind.name),
                     });
                 }
                 keys.entry(bind.action).or_default().push(key);
+            }
+        }
+        for bind in BINDINGS {
+            if overrides.contains_key(bind.name) {
+                continue;
+            }
+            for spec in bind.defaults {
+                let key = Key::parse(spec).map_err(|m| KeymapError {
+                    key: format!("keys.{}", bind.name),
+                    message: m,
+                    hint: "this is a built-in default: please report it".into(),
+                })?;
+                if by_key.contains_key(&key) {
+                    continue;
+                }
+                by_key.insert(key, bind.action);
+                keys.entry(bind.action).or_default().push(key);
+            }
+            if !keys.contains_key(&bind.action) {
+                return Err(KeymapError {
+                    key: format!("keys.{}", bind.name),
+                    message: format!(
+                        "every default key of '{}' ({}) is taken by your other bindings",
+                        bind.name,
+                        bind.defaults.join(", ")
+                    ),
+                    hint: format!("add keys.{} = [\"…\"] with a free key", bind.name),
+                });
             }
         }
         Ok(Keymap { by_key, keys })
@@ -453,11 +492,26 @@ mod tests {
     }
 
     #[test]
-    fn conflicts_and_unknown_actions_are_errors() {
+    fn a_user_binding_takes_a_key_from_a_default() {
         let mut o = BTreeMap::new();
         o.insert("quit".to_string(), vec!["j".to_string()]);
+        let km = Keymap::from_config(&o).expect("valid");
+        assert_eq!(km.action(Key::char('j')), Some(Action::Quit));
+        assert_eq!(km.keys(Action::Down), &[Key::plain(KeyCode::Down)]);
+    }
+
+    #[test]
+    fn conflicts_and_unknown_actions_are_errors() {
+        let mut o = BTreeMap::new();
+        o.insert("help".to_string(), vec!["x".to_string()]);
+        o.insert("quit".to_string(), vec!["x".to_string()]);
         let e = Keymap::from_config(&o).expect_err("conflict");
-        assert!(e.message.contains("already bound to 'down'"), "{e:?}");
+        assert_eq!(e.key, "keys.quit");
+        assert!(e.message.contains("already bound to 'help'"), "{e:?}");
+        let mut o = BTreeMap::new();
+        o.insert("refresh".to_string(), vec!["1".to_string()]);
+        let e = Keymap::from_config(&o).expect_err("sites lost its only key");
+        assert_eq!(e.key, "keys.sites");
         let mut o = BTreeMap::new();
         o.insert("explode".to_string(), vec!["x".to_string()]);
         let e = Keymap::from_config(&o).expect_err("unknown");
