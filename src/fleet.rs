@@ -644,7 +644,7 @@ mod tests {
 
     #[test]
     fn figure_order_puts_absurd_and_missing_last() {
-        let mut v = vec![
+        let mut v = [
             None,
             Some(f64::NAN),
             Some(3.0),

@@ -339,7 +339,7 @@ pub fn draw_devices(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .iter()
         .copied()
         .filter(|(_, w)| {
-            if used + w + 1 <= inner_width {
+            if used + w < inner_width {
                 used += w + 1;
                 true
             } else {
