@@ -1,26 +1,513 @@
-//! Direct scrape of every device's exporter listed in a `file_sd` inventory.
-//! (stub: being written)
+//! Direct scrape of every device's exporter listed in a Prometheus `file_sd`
+//! inventory: the embedded source for small fleets and the demo, and the
+//! fallback when central Prometheus is down during an incident.
+//!
+//! Each refresh re-reads the inventory if the file changed, scrapes every target
+//! with a bounded number of requests in flight, and computes the figures against
+//! that device's previous scrape ([`super::compute`]). A device that cannot be
+//! scraped is `Down` with a short reason; only an unreadable inventory fails the
+//! whole refresh.
 
-use super::{ScrapeOptions, SourceError};
-use crate::fleet::Snapshot;
+use super::compute::{self, Needed, ScrapeData};
+use super::def::MetricDefs;
+use super::{LabelNames, MAX_SCRAPE_BODY, ScrapeOptions, SourceError};
+use crate::fleet::{DeviceSample, Reach, Snapshot};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Site or group of a target whose inventory entry does not say.
+pub const UNKNOWN_PLACE: &str = "-";
+
+/// What the inventory's shape should be, for error messages.
+const EXPECTED: &str = r#"expected a Prometheus file_sd list: [{"targets": ["host:port", ...], "labels": {"device": "...", "site": "...", "group": "..."}}]"#;
+
+/// One device to scrape, as read from the inventory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// The device label, or the address when the entry has none.
+    pub id: String,
+    pub site: String,
+    pub group: String,
+    /// Full scrape URL (`__scheme__://address__metrics_path__?__param_*`).
+    pub url: String,
+    /// `host:port` as written in `targets`.
+    pub address: String,
+    /// The group's labels without the `__`-prefixed meta labels and empty values.
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+struct TargetGroup {
+    targets: Vec<String>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+}
+
+fn inventory_error(path: &Path, reason: impl Into<String>) -> SourceError {
+    SourceError::Inventory {
+        path: path.display().to_string(),
+        reason: reason.into(),
+    }
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            format!("file not found; create it ({EXPECTED}) or fix the inventory path")
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "permission denied; make the file readable by the user running fleetdeck".into()
+        }
+        _ => format!("cannot read the file: {e}"),
+    }
+}
+
+/// Reads a `file_sd` inventory. `__metrics_path__` (default `/metrics`),
+/// `__scheme__` (default `http`) and `__param_<name>` are honoured; other
+/// `__` labels are dropped.
+pub fn read_inventory(path: &Path, labels: &LabelNames) -> Result<Vec<Target>, SourceError> {
+    let text = std::fs::read(path).map_err(|e| inventory_error(path, io_reason(&e)))?;
+    parse_inventory(&text, labels).map_err(|reason| inventory_error(path, reason))
+}
+
+fn parse_inventory(text: &[u8], names: &LabelNames) -> Result<Vec<Target>, String> {
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let groups: Vec<TargetGroup> = serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| {
+            let path = match e.path().to_string() {
+                p if p == "." => "the top level".to_string(),
+                p => p,
+            };
+            let inner = e.into_inner();
+            if inner.is_data() {
+                format!("wrong shape at {path}: {inner}; {EXPECTED}")
+            } else {
+                format!("not valid JSON: {inner}")
+            }
+        })
+        .and_then(|g| {
+            de.end()
+                .map(|()| g)
+                .map_err(|e| format!("not valid JSON: {e}"))
+        })?;
+
+    let mut targets = Vec::new();
+    let mut seen: HashMap<String, String> = HashMap::new();
+    for (gi, group) in groups.into_iter().enumerate() {
+        let meta = |k: &str| group.labels.get(k).map(String::as_str);
+        let scheme = meta("__scheme__").unwrap_or("http");
+        if scheme != "http" && scheme != "https" {
+            return Err(format!(
+                "[{gi}].labels.__scheme__ is '{scheme}'; it must be 'http' or 'https'"
+            ));
+        }
+        let mut path = meta("__metrics_path__").unwrap_or("/metrics").to_string();
+        if !path.starts_with('/') {
+            path.insert(0, '/');
+        }
+        let params: Vec<(&str, &str)> = group
+            .labels
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix("__param_")?, v.as_str())))
+            .collect();
+        let labels: BTreeMap<String, String> = group
+            .labels
+            .iter()
+            // Prometheus drops empty labels too.
+            .filter(|(k, v)| !k.starts_with("__") && !v.is_empty())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (ti, raw) in group.targets.iter().enumerate() {
+            let at = format!("[{gi}].targets[{ti}]");
+            let address = raw.trim();
+            if address.is_empty() {
+                return Err(format!("{at} is empty; expected \"host:port\""));
+            }
+            if address.contains("://") {
+                return Err(format!(
+                    "{at} is '{address}'; targets are host:port without a scheme (set \"__scheme__\" in labels)"
+                ));
+            }
+            if address.contains('/') || address.chars().any(char::is_whitespace) {
+                return Err(format!(
+                    "{at} is '{address}'; targets are host:port without a path (set \"__metrics_path__\" in labels)"
+                ));
+            }
+            let mut url = reqwest::Url::parse(&format!("{scheme}://{address}{path}"))
+                .map_err(|e| format!("{at} '{address}' does not make a valid URL: {e}"))?;
+            if !params.is_empty() {
+                url.query_pairs_mut().extend_pairs(params.iter());
+            }
+            let place = |name: &str| {
+                labels
+                    .get(name)
+                    .filter(|v| !v.is_empty())
+                    .cloned()
+                    .unwrap_or_else(|| UNKNOWN_PLACE.to_string())
+            };
+            let id = labels
+                .get(&names.device)
+                .filter(|v| !v.is_empty())
+                .cloned()
+                .unwrap_or_else(|| address.to_string());
+            if let Some(other) = seen.insert(id.clone(), at.clone()) {
+                return Err(format!(
+                    "device '{id}' appears twice ({other} and {at}); give each target its own \"{}\" label",
+                    names.device
+                ));
+            }
+            targets.push(Target {
+                id,
+                site: place(&names.site),
+                group: place(&names.group),
+                url: url.to_string(),
+                address: address.to_string(),
+                labels: labels.clone(),
+            });
+        }
+    }
+    Ok(targets)
+}
+
+/// What identifies a version of the inventory file without reading it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct FileStamp {
+    modified: SystemTime,
+    len: u64,
+}
 
 pub struct ScrapeSource {
     opts: ScrapeOptions,
+    /// One client for every device, so connections are kept alive across refreshes.
+    client: reqwest::Client,
+    /// The last inventory read without error; kept when a later edit breaks the file.
+    inventory: Vec<Target>,
+    /// Stamp of the file `inventory` was read from; unchanged → not re-read.
+    stamp: Option<FileStamp>,
+    /// Each device's last successful scrape: the other end of its rates.
+    previous: HashMap<String, ScrapeData>,
+    /// Metric names the definitions read; everything else is skipped unparsed.
+    needed: Needed,
 }
 
 impl ScrapeSource {
+    /// Checks the options and builds the HTTP client. The inventory is read on
+    /// each refresh, so a missing file is reported there (and picked up once it exists).
     pub fn new(opts: ScrapeOptions) -> Result<Self, SourceError> {
-        Ok(ScrapeSource { opts })
+        if opts.concurrency == 0 {
+            return Err(SourceError::Setup {
+                what: "scrape concurrency".into(),
+                reason: "must be at least 1".into(),
+            });
+        }
+        if opts.timeout.is_zero() {
+            return Err(SourceError::Setup {
+                what: "scrape timeout".into(),
+                reason: "must be more than 0s".into(),
+            });
+        }
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("fleetdeck/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(opts.timeout)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| SourceError::Setup {
+                what: "HTTP client for scraping".into(),
+                reason: e.to_string(),
+            })?;
+        Ok(ScrapeSource {
+            client,
+            inventory: Vec::new(),
+            stamp: None,
+            previous: HashMap::new(),
+            needed: Needed::from_defs(&opts.defs),
+            opts,
+        })
     }
 
+    /// The targets of the last good inventory.
+    pub fn targets(&self) -> &[Target] {
+        &self.inventory
+    }
+
+    /// One refresh: scrape every device of the inventory.
     pub async fn refresh(&mut self) -> Result<Snapshot, SourceError> {
-        Err(SourceError::Setup {
-            what: "scrape".into(),
-            reason: "not implemented yet".into(),
+        self.reload_inventory().await?;
+        let scraper = Scraper {
+            client: &self.client,
+            defs: &self.opts.defs,
+            needed: &self.needed,
+            timeout: self.opts.timeout,
+        };
+        let scraper = &scraper;
+        let previous = &self.previous;
+        let mut results: Vec<(usize, DeviceSample, Option<ScrapeData>)> =
+            futures_util::stream::iter(self.inventory.iter().enumerate())
+                .map(|(i, target)| async move {
+                    let prev = previous.get(&target.id);
+                    let (sample, data) = scraper.device(target, prev).await;
+                    (i, sample, data)
+                })
+                .buffer_unordered(self.opts.concurrency)
+                .collect()
+                .await;
+        results.sort_unstable_by_key(|r| r.0);
+
+        let mut devices = Vec::with_capacity(results.len());
+        for (_, sample, data) in results {
+            if let Some(data) = data {
+                self.previous.insert(sample.id.clone(), data);
+            }
+            devices.push(sample);
+        }
+        let ids: HashSet<&str> = self.inventory.iter().map(|t| t.id.as_str()).collect();
+        self.previous.retain(|id, _| ids.contains(id.as_str()));
+
+        Ok(Snapshot {
+            source: self.describe(),
+            taken_at: SystemTime::now(),
+            devices,
         })
     }
 
     pub fn describe(&self) -> String {
         format!("scrape {}", self.opts.inventory.display())
+    }
+
+    /// Re-reads the inventory when the file changed since the last good read.
+    async fn reload_inventory(&mut self) -> Result<(), SourceError> {
+        let path = &self.opts.inventory;
+        let meta = tokio::fs::metadata(path)
+            .await
+            .map_err(|e| inventory_error(path, io_reason(&e)))?;
+        // Without an mtime (unusual filesystems) read every time.
+        let stamp = meta.modified().ok().map(|modified| FileStamp {
+            modified,
+            len: meta.len(),
+        });
+        if stamp.is_some() && stamp == self.stamp {
+            return Ok(());
+        }
+        let text = tokio::fs::read(path)
+            .await
+            .map_err(|e| inventory_error(path, io_reason(&e)))?;
+        let targets = parse_inventory(&text, &self.opts.labels)
+            .map_err(|reason| inventory_error(path, reason))?;
+        self.inventory = targets;
+        self.stamp = stamp;
+        Ok(())
+    }
+}
+
+/// What every scrape of one refresh shares.
+struct Scraper<'a> {
+    client: &'a reqwest::Client,
+    defs: &'a MetricDefs,
+    needed: &'a Needed,
+    timeout: Duration,
+}
+
+impl Scraper<'_> {
+    /// Scrapes one device and computes its figures. Returns the new scrape to
+    /// keep as the device's previous one, when there is one.
+    async fn device(
+        &self,
+        target: &Target,
+        prev: Option<&ScrapeData>,
+    ) -> (DeviceSample, Option<ScrapeData>) {
+        let mut sample = DeviceSample::new(&target.id, &target.site, &target.group);
+        sample.labels = target.labels.clone();
+        sample.target = Some(target.address.clone());
+        let started = Instant::now();
+        let timeout = self.timeout;
+        let body = match tokio::time::timeout(timeout, fetch(self.client, &target.url)).await {
+            Err(_) => Err(format!("timeout after {timeout:?}")),
+            Ok(r) => r,
+        };
+        match body.and_then(|b| parse_body(&b, started, self.needed)) {
+            Ok(data) => {
+                sample.figures = compute::compute(self.defs, prev, &data);
+                sample.release = compute::release(self.defs, &data);
+                sample.agent_state = compute::agent_state(self.defs, &data);
+                (sample, Some(data))
+            }
+            Err(reason) => {
+                sample.reach = Reach::Down(Some(reason));
+                (sample, None)
+            }
+        }
+    }
+}
+
+fn too_large() -> String {
+    format!(
+        "response too large (over {} MiB)",
+        MAX_SCRAPE_BODY / (1024 * 1024)
+    )
+}
+
+/// GETs the exposition text, reading at most [`MAX_SCRAPE_BODY`] bytes.
+async fn fetch(client: &reqwest::Client, url: &str) -> Result<Vec<u8>, String> {
+    let mut resp = client
+        .get(url)
+        .header(
+            reqwest::header::ACCEPT,
+            "text/plain;version=0.0.4;q=1,*/*;q=0.1",
+        )
+        .send()
+        .await
+        .map_err(|e| describe_error(&e))?;
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(format!("HTTP {}", status.as_u16()));
+    }
+    let announced = resp.content_length().unwrap_or(0);
+    if announced > MAX_SCRAPE_BODY as u64 {
+        return Err(too_large());
+    }
+    let mut body = Vec::with_capacity((announced as usize).min(256 * 1024));
+    while let Some(chunk) = resp.chunk().await.map_err(|e| describe_error(&e))? {
+        if body.len() + chunk.len() > MAX_SCRAPE_BODY {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// A short reason for the device list: "connection refused", not a chain of wrappers.
+fn describe_error(e: &reqwest::Error) -> String {
+    use std::error::Error;
+    use std::io::ErrorKind;
+    if e.is_timeout() {
+        return "timeout".into();
+    }
+    let mut innermost: Option<&dyn Error> = None;
+    let mut source = e.source();
+    while let Some(s) = source {
+        if s.to_string().starts_with("dns error") {
+            return "cannot resolve the host name".into();
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            let known = match io.kind() {
+                ErrorKind::ConnectionRefused => Some("connection refused"),
+                ErrorKind::ConnectionReset => Some("connection reset"),
+                ErrorKind::ConnectionAborted => Some("connection aborted"),
+                ErrorKind::TimedOut => Some("timeout"),
+                ErrorKind::HostUnreachable => Some("host unreachable"),
+                ErrorKind::NetworkUnreachable => Some("network unreachable"),
+                ErrorKind::UnexpectedEof => Some("connection closed early"),
+                _ => None,
+            };
+            if let Some(k) = known {
+                return k.into();
+            }
+        }
+        innermost = Some(s);
+        source = s.source();
+    }
+    let text = match innermost {
+        Some(s) if e.is_connect() && e.url().is_some_and(|u| u.scheme() == "https") => {
+            format!("TLS handshake failed: {s}")
+        }
+        Some(s) => s.to_string(),
+        None if e.is_connect() => "cannot connect".into(),
+        None if e.is_body() || e.is_decode() => {
+            "connection closed while reading the response".into()
+        }
+        None => e.to_string(),
+    };
+    crate::text::sanitize_max(&text, 120).into_owned()
+}
+
+/// Exposition text → scrape. A body with content but no sample the parser
+/// accepts is not an exporter (an HTML error page, a binary): the device is down.
+fn parse_body(body: &[u8], at: Instant, needed: &Needed) -> Result<ScrapeData, String> {
+    let text = std::str::from_utf8(body).map_err(|e| {
+        format!(
+            "response is not text (invalid UTF-8 at byte {})",
+            e.valid_up_to()
+        )
+    })?;
+    let data = ScrapeData::parse_needed(text, at, needed);
+    if data.samples() == 0
+        && text.lines().any(|l| {
+            let l = l.trim();
+            !l.is_empty() && !l.starts_with('#')
+        })
+    {
+        return Err("response is not in the Prometheus text format".into());
+    }
+    Ok(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<Vec<Target>, String> {
+        parse_inventory(json.as_bytes(), &LabelNames::default())
+    }
+
+    #[test]
+    fn targets_and_meta_labels() {
+        let t = parse(
+            r#"[{"targets": ["10.0.0.1:9100", "pi-2:9100"],
+                 "labels": {"site": "ams", "__metrics_path__": "probe", "__scheme__": "https",
+                            "__param_module": "pi", "rack": "r1"}},
+                {"targets": ["pi-3:9100"], "labels": {"device": "pi-three", "group": "canary"}}]"#,
+        )
+        .unwrap();
+        assert_eq!(t.len(), 3);
+        assert_eq!(t[0].id, "10.0.0.1:9100");
+        assert_eq!(t[0].url, "https://10.0.0.1:9100/probe?module=pi");
+        assert_eq!(t[0].site, "ams");
+        assert_eq!(t[0].group, UNKNOWN_PLACE);
+        assert_eq!(t[0].labels.keys().collect::<Vec<_>>(), ["rack", "site"]);
+        assert_eq!(t[2].id, "pi-three");
+        assert_eq!(t[2].url, "http://pi-3:9100/metrics");
+        assert_eq!(t[2].site, UNKNOWN_PLACE);
+        assert_eq!(t[2].group, "canary");
+        assert!(parse("[]").unwrap().is_empty());
+    }
+
+    #[test]
+    fn bad_inventories_say_what_and_where() {
+        let e = parse("[{\"targets\": [\"a:1\"]},\n  {\"targets\": \"b:1\"}]").unwrap_err();
+        assert!(e.contains("wrong shape at [1].targets"), "{e}");
+        assert!(e.contains("line 2 column"), "{e}");
+        let e = parse("[{\"targets\": [\"a:1\"],}]").unwrap_err();
+        assert!(
+            e.starts_with("not valid JSON") && e.contains("line 1 column"),
+            "{e}"
+        );
+        let e = parse("[] []").unwrap_err();
+        assert!(e.contains("trailing"), "{e}");
+        let e = parse(r#"[{"targets": ["http://a:1"]}]"#).unwrap_err();
+        assert!(e.contains("__scheme__"), "{e}");
+        let e = parse(r#"[{"targets": ["a:1/metrics"]}]"#).unwrap_err();
+        assert!(e.contains("__metrics_path__"), "{e}");
+        let e = parse(r#"[{"targets": ["a:1"], "labels": {"__scheme__": "ftp"}}]"#).unwrap_err();
+        assert!(e.contains("'ftp'"), "{e}");
+        let e = parse(r#"[{"targets": ["a:1", "a:1"]}]"#).unwrap_err();
+        assert!(e.contains("appears twice"), "{e}");
+        let e = parse(r#"[{"targets": [""]}]"#).unwrap_err();
+        assert!(e.contains("[0].targets[0] is empty"), "{e}");
+    }
+
+    #[test]
+    fn garbage_bodies_are_down() {
+        let now = Instant::now();
+        let needed = &Needed::from_defs(&MetricDefs::default());
+        let parse_body = |b: &[u8], at| parse_body(b, at, needed);
+        assert!(parse_body(b"<html>502 Bad Gateway</html>", now).is_err());
+        assert!(parse_body(&[0xff, 0xfe, 0x00, 0x12], now).is_err());
+        assert!(parse_body(b"", now).is_ok());
+        assert!(parse_body(b"# only comments\n", now).is_ok());
+        assert_eq!(parse_body(b"up 1\n", now).map(|d| d.samples()), Ok(1));
     }
 }
