@@ -187,10 +187,12 @@ pub struct ScrapeSource {
     inventory: Vec<Target>,
     /// Stamp of the file `inventory` was read from; unchanged → not re-read.
     stamp: Option<FileStamp>,
-    /// Each device's last successful scrape: the other end of its rates.
-    previous: HashMap<String, ScrapeData>,
+    /// Per device, earlier scrapes kept as bases for rates (see [`Anchors`]).
+    previous: HashMap<String, Anchors>,
     /// Metric names the definitions read; everything else is skipped unparsed.
     needed: Needed,
+    /// The longest rate window of the definitions: how long bases are kept.
+    max_window: Duration,
 }
 
 impl ScrapeSource {
@@ -225,6 +227,13 @@ impl ScrapeSource {
             stamp: None,
             previous: HashMap::new(),
             needed: Needed::from_defs(&opts.defs),
+            max_window: opts
+                .defs
+                .defs
+                .iter()
+                .map(|d| d.window)
+                .max()
+                .unwrap_or(Duration::from_secs(60)),
             opts,
         })
     }
@@ -245,13 +254,24 @@ impl ScrapeSource {
         };
         let scraper = &scraper;
         let previous = &self.previous;
-        let mut results: Vec<(usize, DeviceSample, Option<ScrapeData>)> =
-            futures_util::stream::iter(self.inventory.iter().enumerate())
-                .map(|(i, target)| async move {
-                    let prev = previous.get(&target.id);
+        // The futures are built eagerly into a Vec: a lazily mapped stream would
+        // hold a closure across the await, which makes this future not `Send`
+        // for every lifetime (rustc's "not general enough"), and the refresh
+        // must run in a spawned task.
+        let futures: Vec<_> = self
+            .inventory
+            .iter()
+            .enumerate()
+            .map(|(i, target)| {
+                let prev = previous.get(&target.id);
+                async move {
                     let (sample, data) = scraper.device(target, prev).await;
                     (i, sample, data)
-                })
+                }
+            })
+            .collect();
+        let mut results: Vec<(usize, DeviceSample, Option<ScrapeData>)> =
+            futures_util::stream::iter(futures)
                 .buffer_unordered(self.opts.concurrency)
                 .collect()
                 .await;
@@ -260,7 +280,10 @@ impl ScrapeSource {
         let mut devices = Vec::with_capacity(results.len());
         for (_, sample, data) in results {
             if let Some(data) = data {
-                self.previous.insert(sample.id.clone(), data);
+                self.previous
+                    .entry(sample.id.clone())
+                    .or_default()
+                    .push(data, self.max_window);
             }
             devices.push(sample);
         }
@@ -317,7 +340,7 @@ impl Scraper<'_> {
     async fn device(
         &self,
         target: &Target,
-        prev: Option<&ScrapeData>,
+        prev: Option<&Anchors>,
     ) -> (DeviceSample, Option<ScrapeData>) {
         let mut sample = DeviceSample::new(&target.id, &target.site, &target.group);
         sample.labels = target.labels.clone();
@@ -330,7 +353,10 @@ impl Scraper<'_> {
         };
         match body.and_then(|b| parse_body(&b, started, self.needed)) {
             Ok(data) => {
-                sample.figures = compute::compute(self.defs, prev, &data);
+                for (slot, def) in sample.figures.0.iter_mut().zip(&self.defs.defs) {
+                    let base = prev.and_then(|a| a.base(&data, def.window));
+                    *slot = compute::compute_one(def, base, &data);
+                }
                 sample.release = compute::release(self.defs, &data);
                 sample.agent_state = compute::agent_state(self.defs, &data);
                 (sample, Some(data))
@@ -340,6 +366,48 @@ impl Scraper<'_> {
                 (sample, None)
             }
         }
+    }
+}
+
+/// Earlier scrapes of one device, kept so that a rate over `window` uses the
+/// oldest scrape inside the window, as PromQL's `rate(x[window])` does, rather
+/// than only the previous scrape (whose few seconds of requests make error
+/// shares and quantiles jumpy). Thinned to a handful of entries spaced at
+/// least a quarter window apart, so memory stays bounded whatever the refresh.
+#[derive(Default)]
+pub struct Anchors(std::collections::VecDeque<ScrapeData>);
+
+impl Anchors {
+    /// The base for a rate over `window` ending at `cur`: the oldest kept scrape
+    /// inside the window, else (refresh slower than the window) the newest.
+    pub fn base(&self, cur: &ScrapeData, window: Duration) -> Option<&ScrapeData> {
+        let earlier = |a: &&ScrapeData| a.at < cur.at;
+        self.0
+            .iter()
+            .filter(earlier)
+            .find(|a| cur.at.duration_since(a.at) <= window)
+            .or_else(|| self.0.iter().rev().find(earlier))
+    }
+
+    /// Keeps `cur` as a future base.
+    pub fn push(&mut self, cur: ScrapeData, max_window: Duration) {
+        let now = cur.at;
+        self.0.push_back(cur);
+        let n = self.0.len();
+        if n >= 3 && self.0[n - 2].at.duration_since(self.0[n - 3].at) < max_window / 4 {
+            self.0.remove(n - 2);
+        }
+        while self.0.len() > 2 && now.duration_since(self.0[1].at) >= max_window {
+            self.0.pop_front();
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 
@@ -443,6 +511,36 @@ fn parse_body(body: &[u8], at: Instant, needed: &Needed) -> Result<ScrapeData, S
         return Err("response is not in the Prometheus text format".into());
     }
     Ok(data)
+}
+
+#[cfg(test)]
+mod anchor_tests {
+    use super::*;
+
+    fn at(base: Instant, secs: u64) -> ScrapeData {
+        ScrapeData::parse("up 1\n", base + Duration::from_secs(secs))
+    }
+
+    #[test]
+    fn base_is_the_oldest_scrape_inside_the_window_and_memory_stays_bounded() {
+        let t0 = Instant::now();
+        let w = Duration::from_secs(60);
+        let mut a = Anchors::default();
+        for s in (0..=600).step_by(2) {
+            a.push(at(t0, s), w);
+            assert!(a.len() <= 8, "{} anchors kept at {s}s", a.len());
+        }
+        let cur = at(t0, 602);
+        let base = a.base(&cur, w).expect("a base");
+        let age = cur.at.duration_since(base.at);
+        assert!(age <= w && age >= w / 2, "base {age:?} old");
+        // A refresh slower than the window still gets a rate, over the last interval.
+        let mut slow = Anchors::default();
+        slow.push(at(t0, 0), w);
+        let cur = at(t0, 120);
+        assert_eq!(slow.base(&cur, w).map(|b| b.at), Some(t0));
+        assert!(Anchors::default().base(&cur, w).is_none());
+    }
 }
 
 #[cfg(test)]
