@@ -1,0 +1,6 @@
+//! Test support shared by the integration tests. Include it with `mod support;`.
+//!
+//! Each test binary uses a different part of it, hence `dead_code` is allowed.
+#![allow(dead_code)]
+
+pub mod prometheus;
