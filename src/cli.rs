@@ -242,12 +242,17 @@ async fn refresh_once(cfg: &Config, source: &mut Source) -> Result<(Fleet, Vec<S
     let deadline = crate::workers::refresh_deadline(cfg.default_timeout(), Duration::ZERO);
     let mut snap = refresh_within(source, deadline).await?;
     if source.needs_warmup() {
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        // Rates and quantiles need a second scrape; a few seconds of requests
+        // make them steady enough to judge health by.
+        tokio::time::sleep(STATUS_WARMUP).await;
         snap = refresh_within(source, deadline).await?;
     }
     let warnings = source.warnings();
     Ok((Fleet::build(snap, None, &cfg.thresholds), warnings))
 }
+
+/// The time between the two scrapes `status` takes from a direct-scrape source.
+const STATUS_WARMUP: Duration = Duration::from_secs(3);
 
 async fn refresh_within(
     source: &mut Source,

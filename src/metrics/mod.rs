@@ -144,7 +144,10 @@ impl Source {
 
     /// Problems of the last refresh that did not fail it (one figure's query failed…).
     pub fn warnings(&self) -> Vec<String> {
-        Vec::new()
+        match self {
+            Source::Prometheus(p) => p.last_warnings().to_vec(),
+            Source::Scrape(_) => Vec::new(),
+        }
     }
 
     /// Whether figures that are rates need a second refresh before they exist.
