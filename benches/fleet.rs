@@ -223,7 +223,7 @@ fn main() {
         std::fs::create_dir_all(&dir).expect("dir");
         let inv = dir.join("inventory.json");
         sim.write_inventory(&inv).expect("inventory");
-        let mut source = Source::Scrape(
+        let mut source = Source::Scrape(Box::new(
             fleetdeck::metrics::scrape::ScrapeSource::new(ScrapeOptions {
                 inventory: inv,
                 timeout: Duration::from_secs(5),
@@ -232,7 +232,7 @@ fn main() {
                 defs: MetricDefs::default(),
             })
             .expect("source"),
-        );
+        ));
         let mut times = Vec::new();
         for _ in 0..7 {
             let t = Instant::now();

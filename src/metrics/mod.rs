@@ -109,7 +109,9 @@ pub type Point = (f64, f64);
 /// A configured metric source.
 pub enum Source {
     Prometheus(prometheus::PrometheusSource),
-    Scrape(scrape::ScrapeSource),
+    /// Boxed: it holds the inventory and per-device scrapes, far larger than
+    /// the Prometheus client handle.
+    Scrape(Box<scrape::ScrapeSource>),
 }
 
 impl Source {
@@ -118,7 +120,7 @@ impl Source {
         use crate::config::SourceConfig;
         match cfg {
             SourceConfig::Prometheus(o) => Ok(Source::Prometheus(prometheus::PrometheusSource::new(o.clone())?)),
-            SourceConfig::Scrape(o) => Ok(Source::Scrape(scrape::ScrapeSource::new(o.clone())?)),
+            SourceConfig::Scrape(o) => Ok(Source::Scrape(Box::new(scrape::ScrapeSource::new(o.clone())?))),
             SourceConfig::Unset => Err(SourceError::Setup {
                 what: "no metric source configured".into(),
                 reason: "add a [source] table to the config (see config.example.toml), pass --config PATH, or try `fleetdeck demo`".into(),
