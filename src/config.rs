@@ -134,6 +134,7 @@ struct FileSource {
     ca_file: Option<PathBuf>,
     inventory: Option<PathBuf>,
     concurrency: Option<usize>,
+    recording_rules: Option<bool>,
     timeout: Option<Dur>,
     refresh: Option<Dur>,
 }
@@ -768,6 +769,7 @@ fn resolve(
                     timeout,
                     labels: cfg.labels.clone(),
                     defs: cfg.defs.clone(),
+                    recording_rules: src.recording_rules.unwrap_or(false),
                 })
             }
             SourceKind::Scrape => {
@@ -778,6 +780,7 @@ fn resolve(
                     ("source.basic_auth", src.basic_auth.is_some()),
                     ("source.tenant", src.tenant.is_some()),
                     ("source.ca_file", src.ca_file.is_some()),
+                    ("source.recording_rules", src.recording_rules.is_some()),
                 ] {
                     if present {
                         return Err(ctx.err(

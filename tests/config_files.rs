@@ -47,6 +47,7 @@ fn full_prometheus_config_loads() {
         SourceConfig::Prometheus(p) => {
             assert_eq!(p.url, "https://mimir.example:8443/prometheus");
             assert_eq!(p.tenant.as_deref(), Some("edge"));
+            assert!(p.recording_rules);
             assert_eq!(p.bearer_token.as_deref(), Some("s3cr3t-token"));
             assert_eq!(p.labels.device, "node");
             assert_eq!(p.timeout, std::time::Duration::from_secs(3));

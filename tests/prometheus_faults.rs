@@ -33,6 +33,7 @@ fn options(url: &str) -> PrometheusOptions {
         timeout: Duration::from_millis(800),
         labels: Default::default(),
         defs: Default::default(),
+        recording_rules: false,
     }
 }
 

@@ -98,6 +98,7 @@ fn options(prom: &PrometheusProcess, url: &str) -> PrometheusOptions {
         url: url.to_string(),
         timeout: Duration::from_secs(5),
         defs: test_defs(),
+        recording_rules: false,
         ..prom.options(Some(JOB))
     }
 }

@@ -64,6 +64,10 @@ pub struct PrometheusOptions {
     pub timeout: Duration,
     pub labels: LabelNames,
     pub defs: MetricDefs,
+    /// Read the series recorded by `fleetdeck rules` (`fleetdeck:<figure>:by_device`)
+    /// instead of computing every figure at each refresh: cheaper for the server
+    /// at fleet scale.
+    pub recording_rules: bool,
 }
 
 /// Everything needed to scrape devices directly.

@@ -100,6 +100,7 @@ impl PrometheusSource {
         let client = builder
             .build()
             .map_err(|e| setup("prometheus HTTP client", error_chain(&e)))?;
+        let use_recording_rules = opts.recording_rules;
         Ok(PrometheusSource {
             inner: Arc::new(Shared {
                 query_url: format!("{base}/api/v1/query"),
@@ -107,7 +108,7 @@ impl PrometheusSource {
                 opts,
                 client,
             }),
-            use_recording_rules: false,
+            use_recording_rules,
             warnings: Vec::new(),
         })
     }
@@ -846,6 +847,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             labels: names.clone(),
             defs: Default::default(),
+            recording_rules: false,
         }) else {
             panic!("client");
         };

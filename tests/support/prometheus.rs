@@ -233,6 +233,7 @@ impl PrometheusProcess {
             timeout: Duration::from_secs(2),
             labels: Default::default(),
             defs: Default::default(),
+            recording_rules: false,
         }
     }
 
