@@ -1,0 +1,6 @@
+//! Progressive rollouts, GitOps style: plan files in a git repository
+//! ([`plan`]), wave membership and desired releases ([`wave`]).
+//! No terminal code here.
+
+pub mod plan;
+pub mod wave;
