@@ -113,6 +113,19 @@ struct FileConfig {
     ui: FileUi,
     #[serde(default)]
     keys: BTreeMap<String, KeyList>,
+    #[serde(default)]
+    rollout: FileRollout,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileRollout {
+    repo: Option<String>,
+    branch: Option<String>,
+    author_name: Option<String>,
+    author_email: Option<String>,
+    clone_dir: Option<PathBuf>,
+    git_timeout: Option<Dur>,
 }
 
 #[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -297,6 +310,35 @@ impl KeyList {
 
 // ---- the resolved configuration -------------------------------------------
 
+/// Where rollout plans live (`[rollout]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RolloutConfig {
+    /// A local path to a git work tree, or a remote URL cloned into `clone_dir`.
+    /// `None`: no rollouts configured.
+    pub repo: Option<String>,
+    pub branch: String,
+    /// Commit author; default: git's own `user.name` / `user.email`.
+    pub author_name: Option<String>,
+    pub author_email: Option<String>,
+    /// Where a remote repo is cloned (default: the platform data dir).
+    pub clone_dir: Option<PathBuf>,
+    /// Longest a git command (fetch, push) may take.
+    pub git_timeout: Duration,
+}
+
+impl Default for RolloutConfig {
+    fn default() -> Self {
+        RolloutConfig {
+            repo: None,
+            branch: "main".into(),
+            author_name: None,
+            author_email: None,
+            clone_dir: None,
+            git_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
 /// Where metrics come from.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SourceConfig {
@@ -328,6 +370,7 @@ pub struct Config {
     pub sparkline: Duration,
     /// Keymap overrides: action name → keys.
     pub keys: BTreeMap<String, Vec<String>>,
+    pub rollout: RolloutConfig,
 }
 
 pub const DEFAULT_REFRESH: Duration = Duration::from_secs(5);
@@ -350,6 +393,7 @@ impl Default for Config {
             history: Duration::from_secs(3600),
             sparkline: Duration::from_secs(1800),
             keys: BTreeMap::new(),
+            rollout: RolloutConfig::default(),
         }
     }
 }
