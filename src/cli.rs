@@ -54,6 +54,10 @@ pub enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Direct scrape only: time between the two scrapes that rates and
+        /// quantiles are computed from (longer is steadier).
+        #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_dur_arg)]
+        sample: Duration,
     },
     /// Check the config file (and its theme and keymap); exit non-zero on the first problem.
     CheckConfig,
@@ -152,7 +156,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Status { json }) => status(&cli, *json).await,
+        Some(Command::Status { json, sample }) => status(&cli, *json, *sample).await,
         Some(Command::Demo(a)) => demo(&cli, a).await,
         None => {
             let cfg = load_config(&cli)?;
@@ -238,21 +242,26 @@ fn check_config(cli: &Cli) -> Result<ExitCode, CliError> {
 }
 
 /// One refresh (two for direct scrape, so rates exist), then the fleet model.
-async fn refresh_once(cfg: &Config, source: &mut Source) -> Result<(Fleet, Vec<String>), CliError> {
+async fn refresh_once(
+    cfg: &Config,
+    source: &mut Source,
+    sample: Duration,
+) -> Result<(Fleet, Vec<String>), CliError> {
     let deadline = crate::workers::refresh_deadline(cfg.default_timeout(), Duration::ZERO);
     let mut snap = refresh_within(source, deadline).await?;
     if source.needs_warmup() {
         // Rates and quantiles need a second scrape; a few seconds of requests
         // make them steady enough to judge health by.
-        tokio::time::sleep(STATUS_WARMUP).await;
+        tokio::time::sleep(sample).await;
         snap = refresh_within(source, deadline).await?;
     }
     let warnings = source.warnings();
     Ok((Fleet::build(snap, None, &cfg.thresholds), warnings))
 }
 
-/// The time between the two scrapes `status` takes from a direct-scrape source.
-const STATUS_WARMUP: Duration = Duration::from_secs(3);
+fn parse_dur_arg(s: &str) -> Result<Duration, String> {
+    crate::config::parse_duration(s)
+}
 
 async fn refresh_within(
     source: &mut Source,
@@ -268,10 +277,10 @@ async fn refresh_within(
     }
 }
 
-async fn status(cli: &Cli, as_json: bool) -> Result<ExitCode, CliError> {
+async fn status(cli: &Cli, as_json: bool, sample: Duration) -> Result<ExitCode, CliError> {
     let cfg = load_config(cli)?;
     let mut source = Source::from_config(&cfg.source).map_err(|e| fail(e.to_string(), 2))?;
-    let (fleet, warnings) = refresh_once(&cfg, &mut source).await?;
+    let (fleet, warnings) = refresh_once(&cfg, &mut source, sample).await?;
     if as_json {
         let v = status_json(&fleet, &warnings);
         println!("{}", serde_json::to_string_pretty(&v)?);

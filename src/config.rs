@@ -715,6 +715,35 @@ fn resolve(
         .map(|(k, v)| (k.clone(), v.keys()))
         .collect();
 
+    let r = file.rollout;
+    if let Some(repo) = r.repo {
+        // A relative local path is relative to the config file; URLs stay as written.
+        let is_url = repo.contains("://") || (repo.contains('@') && repo.contains(':'));
+        cfg.rollout.repo = Some(if is_url || Path::new(&repo).is_absolute() {
+            repo
+        } else {
+            base.join(&repo).display().to_string()
+        });
+    }
+    if let Some(b) = r.branch {
+        if b.is_empty() || b.starts_with('-') || b.contains("..") || b.contains(' ') {
+            return Err(ctx.err(
+                "rollout.branch",
+                format!("'{b}' is not a branch name"),
+                "e.g. branch = \"main\"",
+            ));
+        }
+        cfg.rollout.branch = b;
+    }
+    cfg.rollout.author_name = r.author_name;
+    cfg.rollout.author_email = r.author_email;
+    cfg.rollout.clone_dir = r
+        .clone_dir
+        .map(|p| if p.is_absolute() { p } else { base.join(p) });
+    if let Some(t) = r.git_timeout {
+        cfg.rollout.git_timeout = t.0;
+    }
+
     if let Some(src) = file.source {
         let timeout = src.timeout.map_or(DEFAULT_TIMEOUT, |d| d.0);
         cfg.refresh = src.refresh.map_or(DEFAULT_REFRESH, |d| d.0);
@@ -975,6 +1004,22 @@ mod tests {
         let e = parse("\n[metrics.latency_p95]\nquantile = 2.0\n").expect_err("bad quantile");
         assert_eq!(e.key, "metrics.latency_p95.quantile");
         assert_eq!(e.line, 3);
+    }
+
+    #[test]
+    fn rollout_section() {
+        let c = parse("[rollout]\nrepo = \"gitops\"\nbranch = \"prod\"\ngit_timeout = \"5s\"\n")
+            .expect("valid");
+        assert_eq!(c.rollout.repo.as_deref(), Some("/etc/fleetdeck/gitops"));
+        assert_eq!(c.rollout.branch, "prod");
+        assert_eq!(c.rollout.git_timeout, Duration::from_secs(5));
+        let c = parse("[rollout]\nrepo = \"git@github.com:acme/fleet.git\"\n").expect("valid");
+        assert_eq!(
+            c.rollout.repo.as_deref(),
+            Some("git@github.com:acme/fleet.git")
+        );
+        let e = parse("[rollout]\nbranch = \"--force\"\n").expect_err("bad branch");
+        assert_eq!(e.key, "rollout.branch");
     }
 
     #[test]
