@@ -487,7 +487,12 @@ impl Ctx<'_> {
     }
 }
 
-fn deserialize<T: serde::de::DeserializeOwned>(text: &str, file: &str) -> Result<T, ConfigError> {
+/// Deserialises TOML text into `T`, turning any error into a [`ConfigError`]
+/// located in `file` with the dotted key path (used for plan files too).
+pub fn deserialize<T: serde::de::DeserializeOwned>(
+    text: &str,
+    file: &str,
+) -> Result<T, ConfigError> {
     let de = toml::Deserializer::parse(text).map_err(|e| toml_error(text, file, "", &e))?;
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -534,6 +539,8 @@ fn hint_for(message: &str) -> String {
         "change the value to the type shown above; strings need quotes, durations are strings like '5s'".into()
     } else if message.contains("is not a duration") {
         "durations are strings like '5s', '250ms', '2m'".into()
+    } else if message.contains("sha256") || message.contains("digest") {
+        "pin images by digest: REPO@sha256:<64 hex digits>".into()
     } else if message.starts_with("missing field") {
         "add the missing key".into()
     } else {

@@ -4,7 +4,7 @@
 //!
 //! Errors name the file, line:column and the key, like the config's.
 
-use crate::config::{ConfigError, Dur, line_col, locate};
+use crate::config::{ConfigError, Dur, locate};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::Path;
@@ -259,12 +259,7 @@ impl Plan {
     /// its stem must equal the plan's name.
     pub fn parse(text: &str, file: &Path) -> Result<Plan, ConfigError> {
         let file_name = file.display().to_string();
-        let de = toml::Deserializer::parse(text).map_err(|e| toml_err(text, &file_name, "", &e))?;
-        let plan: Plan = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let path = if path == "." { String::new() } else { path };
-            toml_err(text, &file_name, &path, e.inner())
-        })?;
+        let plan: Plan = crate::config::deserialize(text, &file_name)?;
         plan.validate(text, &file_name, file)?;
         Ok(plan)
     }
@@ -412,38 +407,6 @@ fn nth_header(text: &str, header: &str, n: usize) -> Option<(usize, usize)> {
         .filter(|(_, l)| l.trim_start().starts_with(header))
         .nth(n)
         .map(|(i, l)| (i + 1, l.len() - l.trim_start().len() + 1))
-}
-
-fn toml_err(text: &str, file: &str, path: &str, e: &toml::de::Error) -> ConfigError {
-    let (line, column) = e
-        .span()
-        .map(|s| line_col(text, s.start))
-        .or_else(|| locate(text, path))
-        .unwrap_or((0, 0));
-    let message = e.message().trim().to_string();
-    let hint = if message.starts_with("unknown field") {
-        "remove this key or fix its spelling; see rollouts/EXAMPLE.toml.txt in README".to_string()
-    } else if message.contains("sha256") || message.contains("digest") {
-        "pin images by digest: REPO@sha256:<64 hex digits>".to_string()
-    } else {
-        "see the rollout plan format in README.md".to_string()
-    };
-    let key = match message
-        .strip_prefix("unknown field `")
-        .and_then(|r| r.split('`').next())
-    {
-        Some(f) if path.is_empty() => f.to_string(),
-        Some(f) if !path.ends_with(f) => format!("{path}.{f}"),
-        _ => path.to_string(),
-    };
-    ConfigError {
-        file: file.to_string(),
-        line,
-        column,
-        key,
-        message,
-        hint,
-    }
 }
 
 /// Durations as "30m" in the file.
