@@ -70,6 +70,8 @@ fn app_with(n: usize, sites: usize) -> App {
         themes: vec!["default".into()],
         remote_history: false,
         history_span: Duration::from_secs(3600),
+        operator: "tester@test".into(),
+        rollouts_configured: false,
     };
     let now = SystemTime::now();
     let mut app = App::new(

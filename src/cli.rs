@@ -166,6 +166,18 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     }
 }
 
+/// Who is acting: the configured commit author, else `$USER@host`.
+pub fn operator(cfg: &Config) -> String {
+    if let Some(n) = &cfg.rollout.author_name {
+        return n.clone();
+    }
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    format!("{user}@{host}")
+}
+
 fn sim_options(a: &SimArgs) -> crate::sim::SimOptions {
     crate::sim::SimOptions {
         devices: a.devices,
@@ -440,8 +452,10 @@ async fn console(_cli: &Cli, cfg: Config, source: Source) -> Result<ExitCode, Cl
         themes: Theme::available(user_dir.as_deref()),
         remote_history: matches!(source, Source::Prometheus(_)),
         history_span: cfg.history,
+        operator: operator(&cfg),
+        rollouts_configured: cfg.rollout.repo.is_some(),
     };
-    let app = App::new(
+    let mut app = App::new(
         settings,
         keymap,
         source.describe(),
@@ -449,6 +463,23 @@ async fn console(_cli: &Cli, cfg: Config, source: Source) -> Result<ExitCode, Cl
         SystemTime::now(),
     );
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    // The console is useful without rollouts: a repository that cannot be
+    // opened is shown as an error in the rollouts view, not a refusal to start.
+    let rollouts = if cfg.rollout.repo.is_some() {
+        match crate::rollout::store::Store::open(&cfg.rollout).await {
+            Ok(store) => Some(crate::workers::spawn_rollouts(
+                Arc::new(store),
+                cfg.refresh.max(Duration::from_secs(5)),
+                tx.clone(),
+            )),
+            Err(e) => {
+                app.rollouts.error = Some(e.to_string());
+                None
+            }
+        }
+    } else {
+        None
+    };
     let history_client = source.history_client();
     let deadline = crate::workers::refresh_deadline(cfg.default_timeout(), cfg.refresh);
     let refresher = crate::workers::spawn_refresh(
@@ -466,6 +497,7 @@ async fn console(_cli: &Cli, cfg: Config, source: Source) -> Result<ExitCode, Cl
         history_client,
         events: rx,
         events_tx: tx,
+        rollouts,
     };
     crate::tui::run(app, parts).await?;
     drop(refresher);

@@ -6,6 +6,9 @@ use crate::app::Event;
 use crate::fleet::{Fleet, Thresholds};
 use crate::metrics::prometheus::PrometheusSource;
 use crate::metrics::{HistoryRange, Source};
+use crate::rollout::action::{ActionRequest, PromoteChecks};
+use crate::rollout::plan::Plan;
+use crate::rollout::store::Store;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::{Notify, mpsc};
@@ -104,5 +107,95 @@ pub fn spawn_history(
             .await
             .map_err(|e| e.to_string());
         let _ = tx.send(Event::History { device, result });
+    });
+}
+
+/// Handle to the rollout-repository task.
+pub struct RolloutWorker {
+    /// Re-read the repository now.
+    pub reload: Arc<Notify>,
+    pub store: Arc<Store>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for RolloutWorker {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Syncs the rollout repository and reads every plan, every `every` and on
+/// demand; posts [`Event::Rollouts`].
+pub fn spawn_rollouts(
+    store: Arc<Store>,
+    every: Duration,
+    tx: mpsc::UnboundedSender<Event>,
+) -> RolloutWorker {
+    let reload = Arc::new(Notify::new());
+    let wake = Arc::clone(&reload);
+    let s = Arc::clone(&store);
+    let task = tokio::spawn(async move {
+        loop {
+            let result = read_plans(&s).await;
+            if tx.send(Event::Rollouts { result }).is_err() {
+                return;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = wake.notified() => {}
+            }
+        }
+    });
+    RolloutWorker {
+        reload,
+        store,
+        task,
+    }
+}
+
+/// Sync, then every plan of the repository (each parsed on its own).
+pub async fn read_plans(store: &Store) -> Result<Vec<Result<Plan, String>>, String> {
+    // A failed sync (remote down) still shows the local copy, with the error.
+    let synced = store.sync().await.map_err(|e| e.to_string());
+    let plans = store.list().await.map_err(|e| e.to_string())?;
+    let plans: Vec<Result<Plan, String>> = plans
+        .into_iter()
+        .map(|p| p.map_err(|e| e.to_string()))
+        .collect();
+    match synced {
+        Ok(()) => Ok(plans),
+        Err(e) if plans.is_empty() => Err(e),
+        Err(_) => Ok(plans),
+    }
+}
+
+/// Carries out one confirmed action (one commit, pushed) and posts
+/// [`Event::ActionDone`].
+pub fn spawn_action(
+    store: Arc<Store>,
+    request: ActionRequest,
+    checks: PromoteChecks,
+    tx: mpsc::UnboundedSender<Event>,
+) {
+    tokio::spawn(async move {
+        let rollout = request.rollout.clone();
+        let result = match store.act(&request, &checks).await {
+            Ok((plan, commit)) => Ok((
+                plan,
+                format!(
+                    "{} {}: commit {} {}",
+                    request.kind.key(),
+                    rollout,
+                    commit.id.chars().take(10).collect::<String>(),
+                    if commit.pushed {
+                        "pushed"
+                    } else {
+                        "(local repository, nothing to push)"
+                    }
+                ),
+            )),
+            Err(e) => Err(e.to_string()),
+        };
+        let _ = tx.send(Event::ActionDone { rollout, result });
     });
 }

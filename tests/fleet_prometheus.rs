@@ -225,6 +225,8 @@ async fn prometheus_and_direct_scrape_agree_on_the_simulated_fleet() {
             themes: vec![],
             remote_history: true,
             history_span: Duration::from_secs(3600),
+            operator: "tester@test".into(),
+            rollouts_configured: false,
         },
         Default::default(),
         "p".into(),

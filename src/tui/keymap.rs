@@ -159,6 +159,13 @@ pub enum Action {
     SortReverse,
     Refresh,
     NextTheme,
+    Rollouts,
+    ToggleMatrix,
+    Promote,
+    Halt,
+    Resume,
+    Abort,
+    Retry,
 }
 
 /// One row of the keymap table.
@@ -171,6 +178,22 @@ pub struct Binding {
     pub section: &'static str,
     /// Destructive actions may not be bound to ctrl-letters (DESIGN.md).
     pub destructive: bool,
+}
+
+const fn d(
+    action: Action,
+    name: &'static str,
+    defaults: &'static [&'static str],
+    help: &'static str,
+) -> Binding {
+    Binding {
+        action,
+        name,
+        defaults,
+        help,
+        section: "rollout",
+        destructive: true,
+    }
 }
 
 const fn b(
@@ -283,6 +306,43 @@ pub const BINDINGS: &[Binding] = &[
         &["O"],
         "table",
         "reverse the sort order",
+    ),
+    b(
+        Action::ToggleMatrix,
+        "toggle_matrix",
+        &["tab"],
+        "rollout",
+        "site × wave ⇄ group × wave matrix",
+    ),
+    d(
+        Action::Promote,
+        "promote",
+        &["p"],
+        "promote: release the next wave (confirmed)",
+    ),
+    d(
+        Action::Halt,
+        "halt",
+        &["z"],
+        "halt: freeze the rollout (confirmed)",
+    ),
+    d(
+        Action::Resume,
+        "resume",
+        &["r"],
+        "resume a halted rollout (confirmed)",
+    ),
+    d(
+        Action::Abort,
+        "abort",
+        &["A"],
+        "abort: roll every targeted device back (confirmed)",
+    ),
+    d(
+        Action::Retry,
+        "retry",
+        &["R"],
+        "retry an aborted rollout from the first wave (confirmed)",
     ),
 ];
 

@@ -165,6 +165,8 @@ pub struct LoopParts {
     pub history_client: Option<PrometheusSource>,
     pub events: mpsc::UnboundedReceiver<Event>,
     pub events_tx: mpsc::UnboundedSender<Event>,
+    /// The rollout repository's worker, when one is configured.
+    pub rollouts: Option<crate::workers::RolloutWorker>,
 }
 
 /// Runs the console until the operator quits or the process gets SIGTERM/SIGHUP.
@@ -219,6 +221,27 @@ pub async fn run(mut app: App, mut parts: LoopParts) -> io::Result<()> {
                             );
                         }
                     }
+                    Effect::LoadRollouts => {
+                        if let Some(r) = &parts.rollouts {
+                            r.reload.notify_one();
+                        }
+                    }
+                    Effect::Act { request, checks } => match &parts.rollouts {
+                        Some(r) => crate::workers::spawn_action(
+                            Arc::clone(&r.store),
+                            request,
+                            checks,
+                            parts.events_tx.clone(),
+                        ),
+                        None => {
+                            app.update(Event::ActionDone {
+                                rollout: request.rollout,
+                                result: Err(
+                                    "no rollout repository is configured ([rollout] repo)".into()
+                                ),
+                            });
+                        }
+                    },
                     Effect::LoadTheme { name } => {
                         let result = match Theme::load(&name, parts.user_theme_dir.as_deref()) {
                             Ok(t) => {

@@ -5,6 +5,7 @@
 //! warnings) and a bottom line (command or filter input, or key hints).
 
 mod device;
+mod rollouts;
 mod tables;
 
 use crate::app::{App, DataState, Level, Mode, ViewKind};
@@ -43,11 +44,16 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
         ViewKind::Sites | ViewKind::Groups => tables::draw_rollups(frame, body, app, theme),
         ViewKind::Devices(_) => tables::draw_devices(frame, body, app, theme),
         ViewKind::Device(id) => device::draw(frame, body, app, theme, id),
+        ViewKind::Rollouts => rollouts::draw_list(frame, body, app, theme),
+        ViewKind::Rollout(name) => rollouts::draw_detail(frame, body, app, theme, name),
     }
     draw_status(frame, status, app, theme);
     draw_bottom(frame, bottom, app, theme);
     if let Mode::Help { scroll } = app.mode {
         draw_help(frame, body, app, theme, scroll);
+    }
+    if let Mode::Confirm(c) = &app.mode {
+        rollouts::draw_confirm(frame, body, c, theme);
     }
 }
 
@@ -176,6 +182,10 @@ fn draw_bottom(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Span::styled("█", theme.style(Role::CommandLine)),
         ]),
         Mode::Help { .. } => Line::styled(" esc close · j/k scroll", theme.style(Role::Muted)),
+        Mode::Confirm(_) => Line::styled(
+            " type a reason · tab force · enter commit · esc cancel",
+            theme.style(Role::KeyHint),
+        ),
         Mode::Filter(buf) => Line::from(vec![
             Span::styled("/", theme.style(Role::Filter).add_modifier(Modifier::BOLD)),
             Span::styled(sanitize(buf).into_owned(), theme.style(Role::Filter)),

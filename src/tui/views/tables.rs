@@ -25,6 +25,9 @@ pub fn table_rows_for(app: &App, width: u16, height: u16) -> usize {
     let body = height.saturating_sub(3);
     let table = match app.screen().kind {
         ViewKind::Sites | ViewKind::Groups => body.saturating_sub(SUMMARY_HEIGHT),
+        ViewKind::Rollout(_) => body
+            .saturating_sub(super::rollouts::DETAIL_HEADER)
+            .saturating_sub(super::rollouts::GATE_PANEL),
         _ => body,
     };
     table.saturating_sub(3).max(1) as usize

@@ -5,10 +5,16 @@
 //! carry out (refresh now, fetch a device's history, load a theme, quit). Key
 //! flows are tested by feeding events, without a terminal or a network.
 
+mod rollouts;
+
+pub use rollouts::{Confirm, RolloutEntry, Rollouts};
+
 use crate::fleet::{Device, Fleet, Health, Rollup, cmp_present, missing_rank};
 use crate::history::History;
 use crate::metrics::DeviceHistory;
 use crate::metrics::def::Figure;
+use crate::rollout::action::{ActionKind, ActionRequest, PromoteChecks};
+use crate::rollout::plan::Plan;
 use crate::tui::keymap::{Action, Key, KeyCode, Keymap};
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -41,15 +47,37 @@ pub enum Event {
         name: String,
         result: Result<(), String>,
     },
+    /// The rollout plans were (re)read from the repository. Each plan is parsed
+    /// on its own: a malformed file is an `Err` with its located message.
+    Rollouts {
+        result: Result<Vec<Result<Plan, String>>, String>,
+    },
+    /// A rollout action finished: the plan as committed and a line about the
+    /// commit, or why it did not happen (refused, conflict, git error).
+    ActionDone {
+        rollout: String,
+        result: Result<(Plan, String), String>,
+    },
 }
 
 /// Something the loop must do.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     Quit,
     RefreshNow,
-    FetchHistory { device: String },
-    LoadTheme { name: String },
+    FetchHistory {
+        device: String,
+    },
+    LoadTheme {
+        name: String,
+    },
+    /// Re-read the rollout repository now.
+    LoadRollouts,
+    /// Carry out a confirmed rollout action (one commit, pushed).
+    Act {
+        request: ActionRequest,
+        checks: PromoteChecks,
+    },
 }
 
 /// The state of the fleet data, drawn in every pane.
@@ -77,6 +105,9 @@ pub enum ViewKind {
     Groups,
     Devices(Scope),
     Device(String),
+    Rollouts,
+    /// One rollout: site × wave matrix and gate panel.
+    Rollout(String),
 }
 
 /// A sortable column of the sites/groups tables.
@@ -348,7 +379,8 @@ impl Screen {
         match self.kind {
             ViewKind::Sites | ViewKind::Groups => RollupCol::ALL.len(),
             ViewKind::Devices(_) => DeviceCol::ALL.len(),
-            ViewKind::Device(_) => 0,
+            ViewKind::Device(_) | ViewKind::Rollout(_) => 0,
+            ViewKind::Rollouts => 1,
         }
     }
 
@@ -360,6 +392,8 @@ impl Screen {
             ViewKind::Devices(Scope::Site(s)) => format!("site {s}"),
             ViewKind::Devices(Scope::Group(g)) => format!("group {g}"),
             ViewKind::Device(id) => id.clone(),
+            ViewKind::Rollouts => "rollouts".into(),
+            ViewKind::Rollout(name) => format!("rollout {name}"),
         }
     }
 }
@@ -373,6 +407,8 @@ pub enum Mode {
     Help {
         scroll: usize,
     },
+    /// A destructive action waiting for confirmation.
+    Confirm(Box<Confirm>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -400,6 +436,10 @@ pub struct Settings {
     /// Whether the source is Prometheus (history by range query) or keeps history here.
     pub remote_history: bool,
     pub history_span: Duration,
+    /// Who is acting, recorded in rollout commits (`user@host`).
+    pub operator: String,
+    /// Whether a rollout repository is configured.
+    pub rollouts_configured: bool,
 }
 
 pub struct App {
@@ -422,6 +462,7 @@ pub struct App {
     pub device_history: Option<DeviceHistory>,
     pub generation: u64,
     pub quit: bool,
+    pub rollouts: Rollouts,
 }
 
 impl App {
@@ -450,6 +491,7 @@ impl App {
             device_history: None,
             generation: 0,
             quit: false,
+            rollouts: Rollouts::default(),
         }
     }
 
@@ -483,6 +525,7 @@ impl App {
             Event::Key(k) => self.on_key(k),
             Event::Tick(now) => {
                 self.now = now;
+                self.rollouts.now = Some(now);
                 if self.flash.as_ref().is_some_and(|f| {
                     now.duration_since(f.at).unwrap_or_default() > Duration::from_secs(8)
                 }) {
@@ -513,6 +556,7 @@ impl App {
                         self.fleet = fleet;
                         self.data = DataState::Loaded;
                         self.source = self.fleet.source.clone();
+                        self.refresh_rollout_views();
                         self.rebuild_all_rows();
                         match &self.screen().kind {
                             ViewKind::Device(id) if self.settings.remote_history => {
@@ -556,10 +600,18 @@ impl App {
                 }
                 Vec::new()
             }
+            Event::Rollouts { result } => {
+                self.on_rollouts(result);
+                Vec::new()
+            }
+            Event::ActionDone { rollout, result } => {
+                self.on_action_done(rollout, result);
+                Vec::new()
+            }
         }
     }
 
-    fn set_flash(&mut self, text: String, level: Level) {
+    pub(crate) fn set_flash(&mut self, text: String, level: Level) {
         self.flash = Some(Flash {
             text,
             level,
@@ -634,6 +686,7 @@ impl App {
                 }
                 Vec::new()
             }
+            Mode::Confirm(c) => self.on_confirm_key(*c, key),
             Mode::Normal => match self.keymap.action(key) {
                 Some(a) => self.on_action(a),
                 None => Vec::new(),
@@ -699,6 +752,19 @@ impl App {
                 }
             }
             Action::Refresh => return vec![Effect::RefreshNow],
+            Action::Rollouts => {
+                self.goto_root(ViewKind::Rollouts);
+                return vec![Effect::LoadRollouts];
+            }
+            Action::ToggleMatrix => {
+                self.rollouts.by_group = !self.rollouts.by_group;
+                self.rebuild_rows();
+            }
+            Action::Promote => return self.begin_action(ActionKind::Promote),
+            Action::Halt => return self.begin_action(ActionKind::Halt),
+            Action::Resume => return self.begin_action(ActionKind::Resume),
+            Action::Abort => return self.begin_action(ActionKind::Abort),
+            Action::Retry => return self.begin_action(ActionKind::Retry),
             Action::NextTheme => {
                 let themes = &self.settings.themes;
                 if !themes.is_empty() {
@@ -762,6 +828,16 @@ impl App {
                     name: name.to_string(),
                 }];
             }
+            ("rollouts" | "rollout" | "ro", "") => {
+                self.goto_root(ViewKind::Rollouts);
+                return vec![Effect::LoadRollouts];
+            }
+            ("rollout" | "ro", name) => {
+                if self.rollouts.get(name).is_some() {
+                    return self.push(ViewKind::Rollout(name.to_string()));
+                }
+                self.set_flash(format!("no rollout '{name}'"), Level::Error);
+            }
             ("help" | "h" | "?", _) => self.mode = Mode::Help { scroll: 0 },
             ("refresh", _) => return vec![Effect::RefreshNow],
             _ => self.set_flash(
@@ -781,7 +857,7 @@ impl App {
         self.rebuild_rows();
     }
 
-    fn push(&mut self, kind: ViewKind) -> Vec<Effect> {
+    pub(crate) fn push(&mut self, kind: ViewKind) -> Vec<Effect> {
         let effects = match &kind {
             ViewKind::Device(id) if self.settings.remote_history => {
                 vec![Effect::FetchHistory { device: id.clone() }]
@@ -805,7 +881,11 @@ impl App {
                 ViewKind::Devices(Scope::Group(self.fleet.groups[row].name.clone()))
             }
             ViewKind::Devices(_) => ViewKind::Device(self.fleet.devices[row].id().to_string()),
-            ViewKind::Device(_) => return Vec::new(),
+            ViewKind::Rollouts => match self.rollouts.entries.get(row) {
+                Some(e) => ViewKind::Rollout(e.plan.name.clone()),
+                None => return Vec::new(),
+            },
+            ViewKind::Device(_) | ViewKind::Rollout(_) => return Vec::new(),
         };
         self.push(next)
     }
@@ -819,6 +899,8 @@ impl App {
             ViewKind::Groups => self.fleet.groups.get(row)?.name.clone(),
             ViewKind::Devices(_) => self.fleet.devices.get(row)?.id().to_string(),
             ViewKind::Device(id) => id.clone(),
+            ViewKind::Rollouts => self.rollouts.entries.get(row)?.plan.name.clone(),
+            ViewKind::Rollout(name) => name.clone(),
         })
     }
 
@@ -856,11 +938,11 @@ impl App {
         self.rebuild_rows_keep_selection();
     }
 
-    fn rebuild_all_rows(&mut self) {
+    pub(crate) fn rebuild_all_rows(&mut self) {
         let top = self.stack.len() - 1;
         for i in 0..self.stack.len() {
             let key = (i == top).then(|| self.selected_key()).flatten();
-            let rows = compute_rows(&self.fleet, &self.stack[i]);
+            let rows = compute_rows(&self.fleet, &self.rollouts, &self.stack[i]);
             self.stack[i].rows = rows;
             if let Some(k) = key {
                 self.reselect(&k);
@@ -870,7 +952,7 @@ impl App {
     }
 
     fn rebuild_rows(&mut self) {
-        let rows = compute_rows(&self.fleet, self.screen());
+        let rows = compute_rows(&self.fleet, &self.rollouts, self.screen());
         self.screen_mut().rows = rows;
         self.clamp_selection();
     }
@@ -886,12 +968,19 @@ impl App {
 
     fn reselect(&mut self, key: &str) {
         let fleet = Arc::clone(&self.fleet);
+        let names: Vec<String> = self
+            .rollouts
+            .entries
+            .iter()
+            .map(|e| e.plan.name.clone())
+            .collect();
         let s = self.screen_mut();
         let pos = s.rows.iter().position(|&r| match &s.kind {
             ViewKind::Sites => fleet.sites.get(r).is_some_and(|x| x.name == key),
             ViewKind::Groups => fleet.groups.get(r).is_some_and(|x| x.name == key),
             ViewKind::Devices(_) => fleet.devices.get(r).is_some_and(|d| d.id() == key),
-            ViewKind::Device(_) => false,
+            ViewKind::Rollouts => names.get(r).is_some_and(|n| n == key),
+            ViewKind::Device(_) | ViewKind::Rollout(_) => false,
         });
         if let Some(p) = pos {
             s.selected = p;
@@ -901,7 +990,7 @@ impl App {
 }
 
 /// Filtered and sorted row indices of a table screen.
-pub fn compute_rows(fleet: &Fleet, screen: &Screen) -> Vec<usize> {
+pub fn compute_rows(fleet: &Fleet, rollouts: &Rollouts, screen: &Screen) -> Vec<usize> {
     let sort = screen.sort;
     let dir = |o: Ordering| if sort.descending { o.reverse() } else { o };
     match &screen.kind {
@@ -941,6 +1030,17 @@ pub fn compute_rows(fleet: &Fleet, screen: &Screen) -> Vec<usize> {
                     .then_with(|| dir(col.cmp(&d[a], &d[b])))
             });
             rows
+        }
+        ViewKind::Rollouts => rollouts.rows(&screen.filter.text),
+        ViewKind::Rollout(name) => {
+            let n = rollouts.get(name).map_or(0, |e| {
+                if rollouts.by_group {
+                    e.progress.groups.len()
+                } else {
+                    e.progress.sites.len()
+                }
+            });
+            (0..n).collect()
         }
         ViewKind::Device(_) => Vec::new(),
     }

@@ -1,0 +1,512 @@
+//! Rollouts: the list (what needs a decision first), one rollout's site × wave
+//! (or group × wave) progress matrix with its gate panel, and the confirmation
+//! dialog of an action.
+
+use super::{empty_state, pane};
+use crate::app::{App, Confirm, RolloutEntry};
+use crate::format;
+use crate::rollout::gate::{Outcome, Verdict};
+use crate::rollout::plan::{DigestRef, Status};
+use crate::rollout::progress::Cell as Progress;
+use crate::text::sanitize;
+use crate::theme::{Role, Theme};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, Wrap};
+
+/// Rows above and below the matrix in the detail view (for the viewport).
+pub const DETAIL_HEADER: u16 = 6;
+pub const GATE_PANEL: u16 = 8;
+
+fn status_style(theme: &Theme, e: &RolloutEntry) -> Style {
+    match (e.plan.state.status, &e.verdict) {
+        (Status::Aborted, _) => theme.style(Role::Error).add_modifier(Modifier::BOLD),
+        (Status::Paused, _) => theme.style(Role::Warning).add_modifier(Modifier::BOLD),
+        (_, Verdict::Failed { .. } | Verdict::Failing { .. }) => theme.style(Role::HealthDown),
+        (Status::Complete, _) => theme.style(Role::HealthUp),
+        (Status::Progressing, Verdict::Pass) => theme.style(Role::HealthUp),
+        (Status::Progressing, _) => theme.style(Role::Warning),
+    }
+}
+
+fn status_symbol(e: &RolloutEntry) -> &'static str {
+    match (e.plan.state.status, &e.verdict) {
+        (Status::Aborted, _) => "⏪",
+        (Status::Paused, _) => "⏸",
+        (_, Verdict::Failed { .. } | Verdict::Failing { .. }) => "✖",
+        (Status::Complete, _) => "✔",
+        (Status::Progressing, Verdict::Pass) => "▶",
+        (Status::Progressing, _) => "?",
+    }
+}
+
+pub fn verdict_text(v: &Verdict) -> String {
+    match v {
+        Verdict::Pass => "✔ pass".into(),
+        Verdict::Failing {
+            failures, limit, ..
+        } => format!("✖ failing {failures}/{limit}"),
+        Verdict::Failed {
+            failures, limit, ..
+        } => format!("✖ FAILED {failures}/{limit}"),
+        Verdict::Inconclusive { .. } => "? inconclusive".into(),
+        Verdict::Pending => "… pending".into(),
+    }
+}
+
+fn short(r: &DigestRef) -> String {
+    let hex = r.digest.strip_prefix("sha256:").unwrap_or(&r.digest);
+    format!(
+        "{}@sha256:{}…",
+        sanitize(&r.repository),
+        &hex[..hex.len().min(12)]
+    )
+}
+
+fn wave_text(e: &RolloutEntry) -> String {
+    let p = &e.plan;
+    let m = p.waves.len();
+    match p.state.wave.checked_sub(1).and_then(|i| p.waves.get(i)) {
+        Some(w) => format!("{}/{m} {}", p.state.wave, sanitize(&w.label())),
+        None => format!("0/{m} not started"),
+    }
+}
+
+fn share(n: usize, d: usize) -> String {
+    if d == 0 {
+        "n/a".into()
+    } else {
+        format!("{:.0}%", n as f64 * 100.0 / d as f64)
+    }
+}
+
+pub fn draw_list(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let screen = app.screen();
+    let r = &app.rollouts;
+    let mut title = format!("rollouts ({})", r.entries.len());
+    if let Some(t) = r.loaded_at {
+        title.push_str(&format!(
+            " · read {} ago",
+            format::age(app.now.duration_since(t).unwrap_or_default())
+        ));
+    }
+    let block = pane(title, app, theme);
+    if !app.settings.rollouts_configured && r.entries.is_empty() {
+        return empty_state(
+            frame,
+            area,
+            block,
+            "no rollout repository configured: set [rollout] repo = \"PATH or URL\" in the config (see config.example.toml)".into(),
+            theme,
+        );
+    }
+    if let Some(e) = &r.error
+        && r.entries.is_empty()
+    {
+        return empty_state(
+            frame,
+            area,
+            block,
+            format!("cannot read the rollout repository: {}", sanitize(e)),
+            theme,
+        );
+    }
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let extra = r.invalid.len().min(3) as u16 + u16::from(r.error.is_some());
+    let [table_area, notes] =
+        Layout::vertical([Constraint::Min(1), Constraint::Length(extra)]).areas(inner);
+    let header = Row::new(vec![
+        "", "rollout", "release", "status", "wave", "on new", "gates", "needs",
+    ])
+    .style(theme.style(Role::Header));
+    let visible = super::table_rows_for(app, frame.area().width, frame.area().height);
+    let rows = screen
+        .rows
+        .iter()
+        .enumerate()
+        .skip(screen.offset)
+        .take(visible)
+        .filter_map(|(i, &idx)| {
+            let e = r.entries.get(idx)?;
+            let p = &e.plan;
+            let t = &e.progress;
+            let row = Row::new(vec![
+                Cell::from(status_symbol(e)).style(status_style(theme, e)),
+                Cell::from(sanitize(&p.name).into_owned()),
+                Cell::from(format!(
+                    "{} → {}",
+                    sanitize(&p.previous.version),
+                    sanitize(&p.release.version)
+                )),
+                Cell::from(p.state.status.key()).style(status_style(theme, e)),
+                Cell::from(wave_text(e)),
+                Cell::from(share(t.fleet_on_new.max(0), t.fleet_devices)),
+                Cell::from(verdict_text(&e.verdict)),
+                Cell::from(e.needs(app.now).1),
+            ]);
+            Some(if i == screen.selected {
+                row.style(theme.style(Role::Selected))
+            } else {
+                row.style(theme.style(Role::Text))
+            })
+        });
+    let widths = [
+        Constraint::Length(2),
+        Constraint::Min(12),
+        Constraint::Length(16),
+        Constraint::Length(11),
+        Constraint::Length(14),
+        Constraint::Length(6),
+        Constraint::Length(15),
+        Constraint::Min(14),
+    ];
+    frame.render_widget(Table::new(rows, widths).header(header), table_area);
+    let mut lines: Vec<Line> = r
+        .invalid
+        .iter()
+        .take(3)
+        .map(|e| Line::styled(format!("✖ {}", sanitize(e)), theme.style(Role::Error)))
+        .collect();
+    if let Some(e) = &r.error {
+        lines.push(Line::styled(
+            format!("▲ repository: {}", sanitize(e)),
+            theme.style(Role::Warning),
+        ));
+    }
+    frame.render_widget(Paragraph::new(lines), notes);
+}
+
+/// A bar of `width` cells for `done` of `total`.
+fn bar(done: usize, total: usize, width: usize) -> String {
+    if total == 0 {
+        return " ".repeat(width);
+    }
+    let filled = (done * width).div_ceil(total).min(width);
+    let filled = if done < total {
+        filled.min(width - 1)
+    } else {
+        filled
+    };
+    format!("{}{}", "▰".repeat(filled), "▱".repeat(width - filled))
+}
+
+fn matrix_cell(c: &Progress, released: bool, aborted: bool, theme: &Theme) -> Cell<'static> {
+    if c.devices == 0 {
+        return Cell::from("·").style(theme.style(Role::Muted));
+    }
+    if !released {
+        return Cell::from(format!("{:>4} waiting", c.devices)).style(theme.style(Role::Muted));
+    }
+    let done = if aborted { c.on_previous } else { c.on_new };
+    let mut text = format!("{} {done}/{}", bar(done, c.devices, 5), c.devices);
+    if c.updating > 0 {
+        text.push_str(&format!(" ⟳{}", c.updating));
+    }
+    if c.failed > 0 {
+        text.push_str(&format!(" ✖{}", c.failed));
+    }
+    if c.offline > 0 {
+        text.push_str(&format!(" ◌{}", c.offline));
+    }
+    let style = if c.failed > 0 {
+        theme.style(Role::HealthDown)
+    } else if done == c.devices {
+        theme.style(Role::HealthUp)
+    } else if c.offline > 0 {
+        theme.style(Role::HealthStale)
+    } else {
+        theme.style(Role::Text)
+    };
+    Cell::from(text).style(style)
+}
+
+pub fn draw_detail(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, name: &str) {
+    let Some(e) = app.rollouts.get(name) else {
+        let block = pane(format!("rollout {name}"), app, theme);
+        return empty_state(
+            frame,
+            area,
+            block,
+            format!("{} is not in the repository", sanitize(name)),
+            theme,
+        );
+    };
+    let p = &e.plan;
+    let [head, matrix_area, gates_area] = Layout::vertical([
+        Constraint::Length(DETAIL_HEADER),
+        Constraint::Min(3),
+        Constraint::Length(GATE_PANEL),
+    ])
+    .areas(area);
+
+    // Header: status, stable vs new, wave and soak, observed totals.
+    let muted = theme.style(Role::Muted);
+    let text = theme.style(Role::Text);
+    let t = &e.progress.total;
+    let soak = match e.soak_left(app.now) {
+        Some(l) if !l.is_zero() => format!("soak {} left", format::age(l)),
+        Some(_) => "soak done".into(),
+        None => "not started".into(),
+    };
+    let started = p
+        .state
+        .wave_started
+        .map(|s| {
+            format!(
+                "started {} ago",
+                format::age(app.now.duration_since(s).unwrap_or_default())
+            )
+        })
+        .unwrap_or_default();
+    let who = match (&p.state.updated_by, &p.state.reason) {
+        (Some(b), Some(r)) => format!(" · {}: {}", sanitize(b), sanitize(r)),
+        (Some(b), None) => format!(" · by {}", sanitize(b)),
+        _ => String::new(),
+    };
+    let lines = vec![
+        Line::from(vec![
+            Span::styled(
+                format!(
+                    "{} {} ",
+                    status_symbol(e),
+                    p.state.status.key().to_uppercase()
+                ),
+                status_style(theme, e),
+            ),
+            Span::styled(format!(" wave {}  ", wave_text(e)), text),
+            Span::styled(format!("{started} · {soak}{who}"), muted),
+        ]),
+        Line::from(vec![
+            Span::styled("stable ", muted),
+            Span::styled(
+                format!(
+                    "{} {}",
+                    sanitize(&p.previous.version),
+                    short(&p.previous.image)
+                ),
+                text,
+            ),
+        ]),
+        Line::from(vec![
+            Span::styled("new    ", muted),
+            Span::styled(
+                format!(
+                    "{} {}",
+                    sanitize(&p.release.version),
+                    short(&p.release.image)
+                ),
+                text,
+            ),
+            Span::styled(
+                p.release
+                    .model
+                    .as_ref()
+                    .map(|m| format!("  model {}", short(m)))
+                    .unwrap_or_default(),
+                muted,
+            ),
+        ]),
+        Line::from(vec![
+            Span::styled(format!("targeted {}: ", t.devices), muted),
+            Span::styled(
+                format!(
+                    "{} on {} ({} healthy)",
+                    t.on_new,
+                    sanitize(&p.release.version),
+                    t.healthy_on_new
+                ),
+                theme.style(Role::HealthUp),
+            ),
+            Span::styled(format!(" · {} updating", t.updating), text),
+            Span::styled(
+                format!(" · {} failed", t.failed),
+                if t.failed > 0 {
+                    theme.style(Role::HealthDown)
+                } else {
+                    muted
+                },
+            ),
+            Span::styled(
+                format!(" · {} offline", t.offline),
+                if t.offline > 0 {
+                    theme.style(Role::HealthStale)
+                } else {
+                    muted
+                },
+            ),
+            Span::styled(
+                format!(
+                    " · fleet on new {}",
+                    share(e.progress.fleet_on_new, e.progress.fleet_devices)
+                ),
+                muted,
+            ),
+        ]),
+    ];
+    frame.render_widget(
+        Paragraph::new(lines).block(pane(format!("rollout {}", p.name), app, theme)),
+        head,
+    );
+
+    // Matrix: sites (or groups) × waves.
+    let by_group = app.rollouts.by_group;
+    let (names, cells) = if by_group {
+        (&e.progress.groups, &e.progress.by_group)
+    } else {
+        (&e.progress.sites, &e.progress.by_site)
+    };
+    let aborted = p.state.status == Status::Aborted;
+    let mut header = vec![Cell::from(if by_group { "group" } else { "site" })];
+    for (i, w) in p.waves.iter().enumerate() {
+        let mark = if i < p.state.wave { "●" } else { "○" };
+        header.push(Cell::from(format!(
+            "{mark} {} {}",
+            i + 1,
+            sanitize(&w.label())
+        )));
+    }
+    let screen = app.screen();
+    let visible = super::table_rows_for(app, frame.area().width, frame.area().height);
+    let rows = screen
+        .rows
+        .iter()
+        .enumerate()
+        .skip(screen.offset)
+        .take(visible)
+        .filter_map(|(i, &r)| {
+            let name = names.get(r)?;
+            let row_cells = cells.get(r)?;
+            let mut v = vec![Cell::from(sanitize(name).into_owned())];
+            for (w, c) in row_cells.iter().enumerate() {
+                v.push(matrix_cell(c, w < p.state.wave, aborted, theme));
+            }
+            let row = Row::new(v);
+            Some(if i == screen.selected {
+                row.style(theme.style(Role::Selected))
+            } else {
+                row
+            })
+        });
+    let mut widths = vec![Constraint::Length(10)];
+    widths.extend(p.waves.iter().map(|_| Constraint::Min(16)));
+    let title = format!(
+        "{} × wave ({}) · tab: {}",
+        if by_group { "group" } else { "site" },
+        names.len(),
+        if by_group { "sites" } else { "groups" }
+    );
+    frame.render_widget(
+        Table::new(rows, widths)
+            .header(Row::new(header).style(theme.style(Role::Header)))
+            .block(pane(title, app, theme)),
+        matrix_area,
+    );
+
+    // Gate panel.
+    let mut gl = vec![Line::from(vec![
+        Span::styled("verdict ", muted),
+        Span::styled(
+            verdict_text(&e.verdict),
+            match e.verdict {
+                Verdict::Pass => theme.style(Role::HealthUp),
+                Verdict::Failing { .. } | Verdict::Failed { .. } => theme.style(Role::HealthDown),
+                _ => theme.style(Role::Warning),
+            },
+        ),
+        Span::styled(
+            format!(
+                "   interval {} · failure limit {}",
+                crate::rollout::plan::format_duration(p.gates.interval),
+                p.gates.failure_limit
+            ),
+            muted,
+        ),
+    ])];
+    match e.gates.latest() {
+        None => gl.push(Line::styled("no evaluation yet", muted)),
+        Some(ev) => {
+            for c in &ev.checks {
+                let hist: String = e
+                    .gates
+                    .check_history(c.name)
+                    .iter()
+                    .map(|o| o.symbol())
+                    .collect();
+                let style = match c.outcome {
+                    Outcome::Pass => theme.style(Role::HealthUp),
+                    Outcome::Fail => theme.style(Role::HealthDown),
+                    Outcome::Inconclusive => theme.style(Role::Warning),
+                };
+                gl.push(Line::from(vec![
+                    Span::styled(format!("{} {:<12}", c.outcome.symbol(), c.name), style),
+                    Span::styled(format!("{:<48}", sanitize(&c.detail)), text),
+                    Span::styled(hist, muted),
+                ]));
+            }
+        }
+    }
+    frame.render_widget(
+        Paragraph::new(gl).block(pane("gates".into(), app, theme)),
+        gates_area,
+    );
+}
+
+pub fn draw_confirm(frame: &mut Frame, area: Rect, c: &Confirm, theme: &Theme) {
+    let width = area.width.min(96);
+    let mut lines: Vec<Line> = c
+        .summary
+        .iter()
+        .map(|s| Line::styled(sanitize(s).into_owned(), theme.style(Role::Text)))
+        .collect();
+    if let Some(r) = &c.refusal {
+        lines.push(Line::raw(""));
+        lines.push(Line::styled(
+            format!("✖ refused: {}", sanitize(r)),
+            theme.style(Role::Error).add_modifier(Modifier::BOLD),
+        ));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::from(vec![
+        Span::styled("reason: ", theme.style(Role::Muted)),
+        Span::styled(
+            format!("{}█", sanitize(&c.reason)),
+            theme.style(Role::CommandLine),
+        ),
+    ]));
+    lines.push(Line::from(vec![
+        Span::styled("force (tab): ", theme.style(Role::Muted)),
+        if c.force {
+            Span::styled(
+                "ON — recorded in the commit",
+                theme.style(Role::Warning).add_modifier(Modifier::BOLD),
+            )
+        } else {
+            Span::styled("off", theme.style(Role::Muted))
+        },
+    ]));
+    lines.push(Line::styled(
+        "enter: commit · esc: cancel",
+        theme.style(Role::KeyHint),
+    ));
+    let height = (lines.len() as u16 + 4).min(area.height);
+    let popup = Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height.saturating_sub(height)) / 2,
+        width,
+        height,
+    };
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+            Block::new()
+                .borders(Borders::ALL)
+                .title(format!(" {} {}? ", c.kind.key(), sanitize(&c.rollout)))
+                .border_style(theme.style(Role::DialogBorder))
+                .style(theme.style(Role::Dialog)),
+        ),
+        popup,
+    );
+}
