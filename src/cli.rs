@@ -65,6 +65,78 @@ pub enum Command {
     Rules,
     /// List the available themes.
     Themes,
+    /// Progressive rollouts: plans in the [rollout] git repository.
+    #[command(subcommand)]
+    Rollout(RolloutCommand),
+    /// Evaluate a rollout's health gates (once, or every interval with --watch).
+    /// Exit 0 pass, 1 failed, 3 inconclusive.
+    Gate {
+        name: String,
+        /// Keep evaluating every gates.interval.
+        #[arg(long)]
+        watch: bool,
+        /// Abort the rollout (one commit) when the verdict is Failed.
+        #[arg(long)]
+        auto_abort: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RolloutCommand {
+    /// Write a new plan with the default waves (canary group, 25 %, 50 %, 100 %) and commit it.
+    Init {
+        name: String,
+        /// Version of the new release.
+        #[arg(long)]
+        version: String,
+        /// New image, pinned: REPO@sha256:<64 hex>.
+        #[arg(long)]
+        image: String,
+        /// The image it replaces, pinned.
+        #[arg(long)]
+        previous: String,
+        /// Version of the release it replaces.
+        #[arg(long, default_value = "previous")]
+        previous_version: String,
+        /// New model, pinned (optional).
+        #[arg(long)]
+        model: Option<String>,
+    },
+    /// Every rollout with its status.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One rollout: plan, observed progress per wave and site, gates.
+    Show {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Release the next wave (refused while gates fail, soak runs or the signature does not verify).
+    Promote(ActionArgs),
+    /// Freeze the rollout: nobody new gets the release.
+    Halt(ActionArgs),
+    /// Continue a halted rollout.
+    Resume(ActionArgs),
+    /// Roll back: every targeted device returns to the previous release.
+    Abort(ActionArgs),
+    /// Restart an aborted rollout from the first wave.
+    Retry(ActionArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ActionArgs {
+    pub name: String,
+    /// Why: recorded in the commit.
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub yes: bool,
+    /// Override a refusal (failing gates, soak, signature); needs --reason; recorded.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Args, Debug)]
@@ -122,7 +194,7 @@ impl<E: std::fmt::Display> From<E> for CliError {
     }
 }
 
-fn fail(message: impl Into<String>, code: u8) -> CliError {
+pub(crate) fn fail(message: impl Into<String>, code: u8) -> CliError {
     CliError {
         message: message.into(),
         code,
@@ -138,6 +210,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::CheckConfig) => check_config(&cli),
+        Some(Command::Rollout(r)) => crate::cli_rollout::run(&cli, r).await,
+        Some(Command::Gate {
+            name,
+            watch,
+            auto_abort,
+        }) => crate::cli_rollout::gate(&cli, name, *watch, *auto_abort).await,
         Some(Command::Themes) => {
             for t in Theme::available(crate::theme::user_theme_dir().as_deref()) {
                 println!("{t}");
@@ -190,7 +268,7 @@ fn sim_options(a: &SimArgs) -> crate::sim::SimOptions {
     }
 }
 
-fn load_config(cli: &Cli) -> Result<Config, CliError> {
+pub(crate) fn load_config(cli: &Cli) -> Result<Config, CliError> {
     let mut cfg = Config::load(cli.config.as_deref()).map_err(|e| fail(e.to_string(), 2))?;
     if cli.read_only {
         cfg.read_only = true;
@@ -254,7 +332,7 @@ fn check_config(cli: &Cli) -> Result<ExitCode, CliError> {
 }
 
 /// One refresh (two for direct scrape, so rates exist), then the fleet model.
-async fn refresh_once(
+pub(crate) async fn refresh_once(
     cfg: &Config,
     source: &mut Source,
     sample: Duration,

@@ -3,6 +3,7 @@
 //! Module map (backends never import ratatui or crossterm):
 //!
 //! - [`cli`]      clap arguments and the headless subcommands (`status`, `check-config`, `sim`, `demo`).
+//! - [`cli_rollout`] the headless rollout commands (`rollout …`, `gate`).
 //! - [`config`]   TOML → [`config::Config`]; errors carry file:line:column, the key and a fix.
 //! - [`text`]     sanitising of every string that came from outside before it reaches a screen.
 //! - [`fleet`]    devices, sites, groups, health and roll-ups: the model every view reads.
@@ -18,6 +19,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod cli_rollout;
 pub mod config;
 pub mod fleet;
 pub mod format;

@@ -7,6 +7,12 @@ use std::time::SystemTime;
 pub enum StoreError {
     #[error("not configured")]
     NotConfigured,
+    #[error("{0}")]
+    Refused(super::action::Refusal),
+    #[error("{name}: {message}")]
+    Conflict { name: String, message: String },
+    #[error("{0}")]
+    Invalid(ConfigError),
 }
 pub struct Store;
 #[derive(Clone, Debug)]

@@ -7,6 +7,8 @@
 pub mod keymap;
 pub mod views;
 
+pub use views::verdict_text;
+
 use crate::app::{App, Effect, Event};
 use crate::metrics::prometheus::PrometheusSource;
 use crate::theme::Theme;

@@ -19,6 +19,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Row, Table, Wrap};
 
+pub use rollouts::verdict_text;
 pub use tables::table_rows_for;
 
 /// Draws the whole screen.

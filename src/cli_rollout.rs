@@ -1,0 +1,512 @@
+//! Headless rollout commands: `rollout init|list|show|promote|halt|resume|abort|retry`
+//! and `gate`. Same backend as the console: plans from the git store, progress
+//! and gates from one refresh of the configured metric source.
+//!
+//! Exit codes: 0 done / gates pass; 1 error / gates failed; 2 bad config or
+//! usage; 3 gates inconclusive; 4 action refused (read-only, gates, soak,
+//! conflict with another operator).
+
+use crate::cli::{ActionArgs, Cli, CliError, RolloutCommand, fail, load_config, refresh_once};
+use crate::config::{Config, SourceConfig};
+use crate::fleet::Fleet;
+use crate::format;
+use crate::metrics::Source;
+use crate::rollout::action::{ActionKind, ActionRequest, Check, PromoteChecks};
+use crate::rollout::gate::{GateHistory, Outcome, Verdict, evaluate};
+use crate::rollout::plan::{DigestRef, Plan, ReleaseSpec, format_duration};
+use crate::rollout::progress::progress;
+use crate::rollout::store::{Store, StoreError};
+use crate::text::sanitize;
+use serde_json::{Value, json};
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+const REFUSED: u8 = 4;
+const INCONCLUSIVE: u8 = 3;
+
+async fn open_store(cfg: &Config) -> Result<Store, CliError> {
+    if cfg.rollout.repo.is_none() {
+        return Err(fail(
+            "no rollout repository configured: add [rollout] repo = \"PATH or URL\" to the config (see config.example.toml)",
+            2,
+        ));
+    }
+    Store::open(&cfg.rollout)
+        .await
+        .map_err(|e| fail(e.to_string(), 1))
+}
+
+fn store_error(e: StoreError) -> CliError {
+    let code = match &e {
+        StoreError::Refused(_) | StoreError::Conflict { .. } => REFUSED,
+        StoreError::NotConfigured | StoreError::Invalid(_) => 2,
+        _ => 1,
+    };
+    fail(e.to_string(), code)
+}
+
+/// One look at the fleet, when a metric source is configured.
+async fn observe(cfg: &Config) -> Result<Option<Fleet>, CliError> {
+    if matches!(cfg.source, SourceConfig::Unset) {
+        return Ok(None);
+    }
+    let mut source = Source::from_config(&cfg.source).map_err(|e| fail(e.to_string(), 2))?;
+    let (fleet, _) = refresh_once(cfg, &mut source, Duration::from_secs(3)).await?;
+    Ok(Some(fleet))
+}
+
+fn operator(cfg: &Config) -> String {
+    crate::cli::operator(cfg)
+}
+
+pub async fn run(cli: &Cli, cmd: &RolloutCommand) -> Result<ExitCode, CliError> {
+    let cfg = load_config(cli)?;
+    match cmd {
+        RolloutCommand::Init {
+            name,
+            version,
+            image,
+            previous,
+            previous_version,
+            model,
+        } => {
+            let parse = |what: &str, s: &str| {
+                DigestRef::parse(s).map_err(|e| fail(format!("--{what}: {e}"), 2))
+            };
+            let release = ReleaseSpec {
+                version: version.clone(),
+                image: parse("image", image)?,
+                model: model.as_deref().map(|m| parse("model", m)).transpose()?,
+                sbom: None,
+            };
+            let prev = ReleaseSpec {
+                version: previous_version.clone(),
+                image: parse("previous", previous)?,
+                model: None,
+                sbom: None,
+            };
+            if !crate::rollout::plan::valid_name(name) {
+                return Err(fail(
+                    format!(
+                        "'{name}' is not a rollout name: use letters, digits, '.', '_' and '-'"
+                    ),
+                    2,
+                ));
+            }
+            if cfg.read_only {
+                return Err(fail(
+                    "read-only mode: rollout init is disabled (--read-only / read_only = true)",
+                    REFUSED,
+                ));
+            }
+            let store = open_store(&cfg).await?;
+            let plan = Plan::new(name, release, prev);
+            let commit = store
+                .init(&plan, &operator(&cfg))
+                .await
+                .map_err(store_error)?;
+            println!(
+                "created rollouts/{name}.toml ({} waves: {}) — commit {}{}",
+                plan.waves.len(),
+                plan.waves
+                    .iter()
+                    .map(|w| w.label())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                short_id(&commit.id),
+                if commit.pushed { ", pushed" } else { "" }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        RolloutCommand::List { json } => {
+            let store = open_store(&cfg).await?;
+            let _ = store.sync().await;
+            let plans = store.list().await.map_err(store_error)?;
+            if *json {
+                let v: Vec<Value> = plans
+                    .iter()
+                    .map(|p| match p {
+                        Ok(p) => plan_summary(p),
+                        Err(e) => json!({ "error": e.to_string() }),
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!(
+                    "{:<28} {:<24} {:<12} {:<20}",
+                    "ROLLOUT", "RELEASE", "STATUS", "WAVE"
+                );
+                for p in &plans {
+                    match p {
+                        Ok(p) => println!(
+                            "{:<28} {:<24} {:<12} {:<20}",
+                            sanitize(&p.name),
+                            format!(
+                                "{} → {}",
+                                sanitize(&p.previous.version),
+                                sanitize(&p.release.version)
+                            ),
+                            p.state.status.key(),
+                            wave_label(p)
+                        ),
+                        Err(e) => println!("invalid: {}", sanitize(&e.to_string())),
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        RolloutCommand::Show { name, json } => {
+            let store = open_store(&cfg).await?;
+            let _ = store.sync().await;
+            let plan = store.read(name).await.map_err(store_error)?;
+            let fleet = observe(&cfg).await?;
+            let v = show_json(&plan, fleet.as_ref());
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print!("{}", show_text(&plan, fleet.as_ref()));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        RolloutCommand::Promote(a) => act(&cfg, ActionKind::Promote, a).await,
+        RolloutCommand::Halt(a) => act(&cfg, ActionKind::Halt, a).await,
+        RolloutCommand::Resume(a) => act(&cfg, ActionKind::Resume, a).await,
+        RolloutCommand::Abort(a) => act(&cfg, ActionKind::Abort, a).await,
+        RolloutCommand::Retry(a) => act(&cfg, ActionKind::Retry, a).await,
+    }
+}
+
+fn short_id(id: &str) -> String {
+    id.chars().take(10).collect()
+}
+
+fn wave_label(p: &Plan) -> String {
+    let m = p.waves.len();
+    match p.state.wave.checked_sub(1).and_then(|i| p.waves.get(i)) {
+        Some(w) => format!("{}/{m} ({})", p.state.wave, w.label()),
+        None => format!("0/{m} (not started)"),
+    }
+}
+
+fn plan_summary(p: &Plan) -> Value {
+    json!({
+        "name": p.name,
+        "status": p.state.status,
+        "wave": p.state.wave,
+        "waves": p.waves.len(),
+        "wave_label": p.state.wave.checked_sub(1).and_then(|i| p.waves.get(i)).map(|w| w.label()),
+        "wave_started": p.state.wave_started.map(format::utc),
+        "release": { "version": p.release.version, "image": p.release.image.to_string() },
+        "previous": { "version": p.previous.version, "image": p.previous.image.to_string() },
+        "updated_by": p.state.updated_by,
+        "reason": p.state.reason,
+    })
+}
+
+fn gate_checks(plan: &Plan, fleet: Option<&Fleet>, now: SystemTime) -> (Check, Option<Verdict>) {
+    let Some(fleet) = fleet else {
+        return (
+            Check::Inconclusive(
+                "no metric source configured: the gates cannot be evaluated".into(),
+            ),
+            None,
+        );
+    };
+    let mut h = GateHistory::new();
+    h.observe(plan, fleet, now);
+    let v = h.verdict(plan);
+    (crate::app::rollouts_gate_check(&v), Some(v))
+}
+
+fn show_json(plan: &Plan, fleet: Option<&Fleet>) -> Value {
+    let mut v = plan_summary(plan);
+    v["plan"] = serde_json::to_value(plan).unwrap_or(Value::Null);
+    if let Some(f) = fleet {
+        let pr = progress(plan, f);
+        let wave_cells = |cells: &[crate::rollout::progress::Cell]| {
+            serde_json::to_value(cells).unwrap_or(Value::Null)
+        };
+        v["progress"] = json!({
+            "total": serde_json::to_value(&pr.total).unwrap_or(Value::Null),
+            "per_wave": wave_cells(&pr.per_wave),
+            "sites": pr.sites.iter().zip(&pr.by_site).map(|(s, c)| json!({"name": s, "waves": wave_cells(c)})).collect::<Vec<_>>(),
+            "groups": pr.groups.iter().zip(&pr.by_group).map(|(g, c)| json!({"name": g, "waves": wave_cells(c)})).collect::<Vec<_>>(),
+            "fleet_on_new": pr.fleet_on_new,
+            "fleet_devices": pr.fleet_devices,
+            "drift": pr.drift,
+        });
+        let ev = evaluate(plan, f, SystemTime::now());
+        v["gates"] = serde_json::to_value(&ev).unwrap_or(Value::Null);
+    }
+    v
+}
+
+fn show_text(plan: &Plan, fleet: Option<&Fleet>) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    let p = plan;
+    let _ = writeln!(o, "rollout   {}", sanitize(&p.name));
+    let _ = writeln!(
+        o,
+        "status    {}  wave {}",
+        p.state.status.key(),
+        wave_label(p)
+    );
+    let _ = writeln!(
+        o,
+        "stable    {} {}",
+        sanitize(&p.previous.version),
+        p.previous.image
+    );
+    let _ = writeln!(
+        o,
+        "new       {} {}",
+        sanitize(&p.release.version),
+        p.release.image
+    );
+    if let (Some(b), r) = (&p.state.updated_by, &p.state.reason) {
+        let _ = writeln!(
+            o,
+            "last      by {} {}",
+            sanitize(b),
+            r.as_deref().map(sanitize).unwrap_or_default()
+        );
+    }
+    for (i, w) in p.waves.iter().enumerate() {
+        let mark = if i < p.state.wave { "●" } else { "○" };
+        let _ = writeln!(
+            o,
+            "wave {} {mark} {:<20} soak {}",
+            i + 1,
+            w.label(),
+            format_duration(w.soak)
+        );
+    }
+    match fleet {
+        None => {
+            let _ = writeln!(
+                o,
+                "\n(no metric source configured: progress and gates need one)"
+            );
+        }
+        Some(f) => {
+            let pr = progress(p, f);
+            let t = &pr.total;
+            let _ = writeln!(
+                o,
+                "\ntargeted {}: {} on {} ({} healthy), {} updating, {} failed, {} offline; fleet on new {}/{}",
+                t.devices,
+                t.on_new,
+                sanitize(&p.release.version),
+                t.healthy_on_new,
+                t.updating,
+                t.failed,
+                t.offline,
+                pr.fleet_on_new,
+                pr.fleet_devices
+            );
+            let _ = write!(o, "{:<12}", "SITE");
+            for i in 0..p.waves.len() {
+                let _ = write!(o, " {:>14}", format!("wave {}", i + 1));
+            }
+            let _ = writeln!(o);
+            for (s, cells) in pr.sites.iter().zip(&pr.by_site) {
+                let _ = write!(o, "{:<12}", sanitize(s));
+                for c in cells {
+                    let _ = write!(
+                        o,
+                        " {:>14}",
+                        if c.devices == 0 {
+                            "·".to_string()
+                        } else {
+                            format!("{}/{}", c.on_new, c.devices)
+                        }
+                    );
+                }
+                let _ = writeln!(o);
+            }
+            let ev = evaluate(p, f, SystemTime::now());
+            let _ = writeln!(o, "\ngates");
+            for c in &ev.checks {
+                let _ = writeln!(
+                    o,
+                    "  {} {:<12} {}",
+                    c.outcome.symbol(),
+                    c.name,
+                    sanitize(&c.detail)
+                );
+            }
+        }
+    }
+    o
+}
+
+/// Asks on the terminal; refuses when there is none and --yes was not given.
+fn confirm(question: &str) -> Result<bool, CliError> {
+    if !std::io::stdin().is_terminal() {
+        return Err(fail("not a terminal: confirm with --yes", 2));
+    }
+    eprint!("{question}\nType 'yes' to continue: ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim() == "yes")
+}
+
+async fn act(cfg: &Config, kind: ActionKind, a: &ActionArgs) -> Result<ExitCode, CliError> {
+    if cfg.read_only {
+        return Err(fail(
+            format!(
+                "read-only mode: rollout {} is disabled (--read-only / read_only = true)",
+                kind.key()
+            ),
+            REFUSED,
+        ));
+    }
+    if a.force && a.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+        return Err(fail(
+            "--force needs --reason TEXT: the reason is recorded in the commit",
+            2,
+        ));
+    }
+    let store = open_store(cfg).await?;
+    store.sync().await.map_err(store_error)?;
+    let plan = store.read(&a.name).await.map_err(store_error)?;
+    let now = SystemTime::now();
+    let (gates, _) = if kind == ActionKind::Promote && plan.state.wave > 0 {
+        let fleet = observe(cfg).await?;
+        gate_checks(&plan, fleet.as_ref(), now)
+    } else {
+        (Check::NotApplicable, None)
+    };
+    let checks = PromoteChecks {
+        gates,
+        signature: Check::NotApplicable,
+    };
+    let request = ActionRequest {
+        kind,
+        rollout: a.name.clone(),
+        reason: a.reason.clone(),
+        force: a.force,
+        by: operator(cfg),
+        now,
+        expected: Some((plan.state.status, plan.state.wave)),
+    };
+    // Say what would happen (or why not) before asking.
+    let after = crate::rollout::action::apply(&plan, &request, &checks)
+        .map_err(|r| fail(format!("refused: {r}"), REFUSED))?;
+    let what = format!(
+        "{} {}: {} wave {} → {} wave {}",
+        kind.key(),
+        plan.name,
+        plan.state.status.key(),
+        wave_label(&plan),
+        after.state.status.key(),
+        wave_label(&after)
+    );
+    if !a.yes && !confirm(&what)? {
+        eprintln!("cancelled");
+        return Ok(ExitCode::from(REFUSED));
+    }
+    let (plan, commit) = store.act(&request, &checks).await.map_err(store_error)?;
+    println!(
+        "{what} — commit {}{}",
+        short_id(&commit.id),
+        if commit.pushed {
+            ", pushed"
+        } else {
+            " (no remote)"
+        }
+    );
+    let _ = plan;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `fleetdeck gate NAME [--watch] [--auto-abort]`.
+pub async fn gate(
+    cli: &Cli,
+    name: &str,
+    watch: bool,
+    auto_abort: bool,
+) -> Result<ExitCode, CliError> {
+    let cfg = load_config(cli)?;
+    if auto_abort && cfg.read_only {
+        return Err(fail("read-only mode: --auto-abort is disabled", REFUSED));
+    }
+    if matches!(cfg.source, SourceConfig::Unset) {
+        return Err(fail(
+            "gates need a metric source: add a [source] table to the config",
+            2,
+        ));
+    }
+    let store = open_store(&cfg).await?;
+    let mut source = Source::from_config(&cfg.source).map_err(|e| fail(e.to_string(), 2))?;
+    let mut history = GateHistory::new();
+    loop {
+        let _ = store.sync().await;
+        let plan = store.read(name).await.map_err(store_error)?;
+        let (fleet, _) = refresh_once(&cfg, &mut source, Duration::from_secs(3)).await?;
+        let now = SystemTime::now();
+        if let Some(ev) = history.observe(&plan, &fleet, now) {
+            println!(
+                "{} {} wave {} — {} canary, {} baseline devices",
+                format::utc(now),
+                plan.name,
+                wave_label(&plan),
+                ev.canary_devices,
+                ev.baseline_devices
+            );
+            for c in &ev.checks {
+                println!(
+                    "  {} {:<12} {}",
+                    c.outcome.symbol(),
+                    c.name,
+                    sanitize(&c.detail)
+                );
+            }
+        }
+        let verdict = history.verdict(&plan);
+        println!("verdict: {}", crate::tui::verdict_text(&verdict));
+        let failed = matches!(verdict, Verdict::Failed { .. });
+        if failed && auto_abort {
+            let reasons = match &verdict {
+                Verdict::Failed { reasons, .. } => reasons.join("; "),
+                _ => String::new(),
+            };
+            let request = ActionRequest {
+                kind: ActionKind::Abort,
+                rollout: plan.name.clone(),
+                reason: Some(format!("automatic rollback: gates failed: {reasons}")),
+                force: false,
+                by: format!("fleetdeck gate ({})", operator(&cfg)),
+                now,
+                expected: Some((plan.state.status, plan.state.wave)),
+            };
+            let checks = PromoteChecks {
+                gates: Check::NotApplicable,
+                signature: Check::NotApplicable,
+            };
+            match store.act(&request, &checks).await {
+                Ok((_, commit)) => {
+                    println!("aborted {} — commit {}", plan.name, short_id(&commit.id))
+                }
+                Err(e) => eprintln!("fleetdeck: automatic abort of {} failed: {e}", plan.name),
+            }
+            return Ok(ExitCode::from(1));
+        }
+        if !watch || plan.state.status != crate::rollout::plan::Status::Progressing {
+            return Ok(match verdict {
+                Verdict::Pass => ExitCode::SUCCESS,
+                Verdict::Failed { .. } | Verdict::Failing { .. } => ExitCode::from(1),
+                Verdict::Inconclusive { .. } | Verdict::Pending => ExitCode::from(INCONCLUSIVE),
+            });
+        }
+        let _ = latest_outcome(&history);
+        tokio::time::sleep(plan.gates.interval.min(Duration::from_secs(3600))).await;
+    }
+}
+
+fn latest_outcome(h: &GateHistory) -> Option<Outcome> {
+    h.latest().map(|e| e.outcome)
+}
