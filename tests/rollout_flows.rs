@@ -1,0 +1,169 @@
+//! Rollout key flows through `App::update`: the confirmation dialog says what
+//! will happen, a refusal is shown and can only be forced with a reason, the
+//! confirmed action becomes exactly one `Effect::Act`, read-only refuses.
+
+#[path = "fixture/fleet.rs"]
+mod fixture;
+
+use fixture::*;
+use fleetdeck::app::{App, Effect, Event, Mode, ViewKind};
+use fleetdeck::rollout::action::{ActionKind, Check};
+use fleetdeck::rollout::plan::{DigestRef, Plan, ReleaseSpec, Status};
+use fleetdeck::tui::keymap::KeyCode;
+use std::time::Duration;
+
+fn spec(v: &str, c: char) -> ReleaseSpec {
+    ReleaseSpec {
+        version: v.into(),
+        image: DigestRef::parse(&format!("registry.local/vision@sha256:{}", c.to_string().repeat(64))).expect("ref"),
+        model: None,
+        sbom: None,
+    }
+}
+
+/// The fixture fleet runs image sha256:abab…; the plan's previous release is that one.
+fn plan(wave: usize, status: Status) -> Plan {
+    let mut prev = spec("1.4.0", 'a');
+    prev.image = DigestRef::parse(&format!("registry.local/vision@sha256:{}", "ab".repeat(32))).expect("ref");
+    let mut p = Plan::new("vision-1.5.0", spec("1.5.0", 'c'), prev);
+    p.state.wave = wave;
+    p.state.status = status;
+    p.state.wave_started = Some(t(T0 - 7200));
+    p
+}
+
+fn app_with(plan: Plan, read_only: bool) -> App {
+    let mut s = settings();
+    s.read_only = read_only;
+    s.rollouts_configured = true;
+    let mut app = App::new(s, Default::default(), "test".into(), "default".into(), t(T0 + 2));
+    app.update(Event::Fleet { generation: 1, result: Ok(fleet(120, 8)), warnings: vec![] });
+    app.update(Event::Rollouts { result: Ok(vec![Ok(plan)]) });
+    app.update(key('4'));
+    app
+}
+
+#[test]
+fn promote_from_the_start_is_confirmed_then_committed() {
+    let mut app = app_with(plan(0, Status::Progressing), false);
+    assert_eq!(app.screen().kind, ViewKind::Rollouts);
+    assert_eq!(app.screen().rows.len(), 1);
+    app.update(special(KeyCode::Enter));
+    assert_eq!(app.screen().kind, ViewKind::Rollout("vision-1.5.0".into()));
+    app.update(key('p'));
+    let Mode::Confirm(c) = &app.mode else { panic!("a confirmation dialog: {:?}", app.mode) };
+    assert_eq!(c.kind, ActionKind::Promote);
+    assert!(c.refusal.is_none(), "{:?}", c.refusal);
+    let what = c.summary.join("\n");
+    // 6 canary devices (every 20th) in the fixture.
+    assert!(what.contains("Release wave 1/4 (canary) of vision-1.5.0: 6 devices in"), "{what}");
+    assert!(what.contains("get 1.5.0"), "{what}");
+    type_text(&mut app, "canary looks fine");
+    let fx = app.update(special(KeyCode::Enter));
+    assert_eq!(app.mode, Mode::Normal);
+    match &fx[..] {
+        [Effect::Act { request, checks }] => {
+            assert_eq!(request.kind, ActionKind::Promote);
+            assert_eq!(request.rollout, "vision-1.5.0");
+            assert_eq!(request.reason.as_deref(), Some("canary looks fine"));
+            assert!(!request.force);
+            assert_eq!(request.expected, Some((Status::Progressing, 0)));
+            assert_eq!(checks.signature, Check::NotApplicable);
+        }
+        other => panic!("expected one Act effect, got {other:?}"),
+    }
+    // While it is committed, a second action waits.
+    app.update(key('z'));
+    assert!(app.flash.as_ref().is_some_and(|f| f.text.contains("still being committed")));
+    // The worker's answer updates the plan and says which commit.
+    let mut after = plan(1, Status::Progressing);
+    after.state.wave_started = Some(t(T0));
+    app.update(Event::ActionDone { rollout: "vision-1.5.0".into(), result: Ok((after, "promote vision-1.5.0: commit abc pushed".into())) });
+    assert_eq!(app.rollouts.get("vision-1.5.0").map(|e| e.plan.state.wave), Some(1));
+    assert!(app.flash.as_ref().is_some_and(|f| f.text.contains("commit abc")));
+    assert!(app.rollouts.busy.is_none());
+}
+
+#[test]
+fn esc_cancels_without_effect() {
+    let mut app = app_with(plan(1, Status::Progressing), false);
+    app.update(key('z'));
+    assert!(matches!(app.mode, Mode::Confirm(_)));
+    let fx = app.update(special(KeyCode::Esc));
+    assert!(fx.is_empty());
+    assert_eq!(app.mode, Mode::Normal);
+}
+
+#[test]
+fn a_refused_promote_needs_force_and_a_reason() {
+    // Wave 1 released an hour ago with soak 30m, but no device runs the new
+    // release: the gates are inconclusive, so promote is refused.
+    let mut app = app_with(plan(1, Status::Progressing), false);
+    app.update(key('p'));
+    let Mode::Confirm(c) = &app.mode else { panic!("dialog") };
+    let refusal = c.refusal.clone().expect("refused");
+    assert!(refusal.to_lowercase().contains("gate"), "{refusal}");
+    let fx = app.update(special(KeyCode::Enter));
+    assert!(fx.is_empty(), "enter does not commit a refused action");
+    assert!(matches!(app.mode, Mode::Confirm(_)), "the dialog stays open");
+    app.update(special(KeyCode::Tab));
+    let fx = app.update(special(KeyCode::Enter));
+    assert!(fx.is_empty(), "force without a reason is not enough");
+    assert!(app.flash.as_ref().is_some_and(|f| f.text.contains("needs a reason")));
+    type_text(&mut app, "metrics pipeline down, canary checked by hand");
+    let fx = app.update(special(KeyCode::Enter));
+    match &fx[..] {
+        [Effect::Act { request, .. }] => {
+            assert!(request.force);
+            assert_eq!(request.reason.as_deref(), Some("metrics pipeline down, canary checked by hand"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn halt_then_promote_is_refused_and_paused_never_looks_healthy() {
+    let mut app = app_with(plan(2, Status::Paused), false);
+    let e = app.rollouts.get("vision-1.5.0").expect("entry");
+    let (rank, text) = e.needs(app.now);
+    assert!(text.contains("HALTED"), "{text}");
+    assert!(rank <= 3);
+    app.update(key('p'));
+    let Mode::Confirm(c) = &app.mode else { panic!("dialog") };
+    assert!(c.refusal.as_deref().is_some_and(|r| r.contains("paused")), "{:?}", c.refusal);
+}
+
+#[test]
+fn read_only_refuses_every_action() {
+    let mut app = app_with(plan(1, Status::Progressing), true);
+    for k in ['p', 'z', 'r', 'A', 'R'] {
+        let fx = app.update(key(k));
+        assert!(fx.is_empty());
+        assert_eq!(app.mode, Mode::Normal, "{k}: no dialog in read-only mode");
+        assert!(app.flash.as_ref().is_some_and(|f| f.text.contains("read-only")), "{k}");
+    }
+}
+
+#[test]
+fn abort_says_who_goes_back_to_what() {
+    let mut app = app_with(plan(1, Status::Progressing), false);
+    app.update(key('A'));
+    let Mode::Confirm(c) = &app.mode else { panic!("dialog") };
+    let what = c.summary.join("\n");
+    assert!(what.contains("returns to 1.4.0"), "{what}");
+    assert!(c.refusal.is_none());
+    let _ = Duration::ZERO;
+}
+
+#[test]
+fn malformed_plans_are_listed_not_fatal() {
+    let mut app = app_with(plan(0, Status::Progressing), false);
+    app.update(Event::Rollouts {
+        result: Ok(vec![
+            Ok(plan(0, Status::Progressing)),
+            Err("rollouts/bad.toml:3:9: key 'release.image': 'x' has no digest".into()),
+        ]),
+    });
+    assert_eq!(app.rollouts.entries.len(), 1);
+    assert_eq!(app.rollouts.invalid.len(), 1);
+}
