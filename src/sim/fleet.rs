@@ -35,6 +35,10 @@ pub struct SimFleet {
     offline: Vec<AtomicBool>,
     /// Bit set of [`SiteFault`] per site.
     site_faults: Vec<AtomicU8>,
+    /// `--bad-release`: (version, site index or every site).
+    bad_releases: Vec<(String, Option<usize>)>,
+    /// Devices whose installs fail.
+    stuck: Vec<bool>,
     clock: Clock,
 }
 
@@ -96,7 +100,9 @@ impl SimFleet {
     fn build(opts: &SimOptions, start_unix: Option<f64>) -> Result<Self, SimError> {
         let l = layout(opts)?;
         let clock = Clock::new(start_unix);
-        let now = clock.now();
+        // The clock's start, not now: a fleet built with `new_at` is then
+        // exactly reproducible whatever time the construction itself takes.
+        let now = clock.start_unix;
         let by_id = l
             .devices
             .iter()
@@ -132,6 +138,33 @@ impl SimFleet {
                 site_faults[s].fetch_or(fault.bit(), Ordering::Relaxed);
             }
         }
+        let mut bad_releases = Vec::with_capacity(opts.bad_release.len());
+        for bad in &opts.bad_release {
+            let site = match &bad.site {
+                None => None,
+                Some(name) => match by_site.get(name) {
+                    Some(&s) => Some(s),
+                    None => {
+                        return Err(SimError::UnknownSite {
+                            site: name.clone(),
+                            option: "--bad-release",
+                            known: l
+                                .sites
+                                .iter()
+                                .take(5)
+                                .cloned()
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                        });
+                    }
+                },
+            };
+            bad_releases.push((bad.version.clone(), site));
+        }
+        let mut stuck = vec![false; l.devices.len()];
+        for &i in &l.stuck {
+            stuck[i] = true;
+        }
         let states = l
             .devices
             .iter()
@@ -149,6 +182,8 @@ impl SimFleet {
             states,
             offline,
             site_faults,
+            bad_releases,
+            stuck,
             clock,
         })
     }
@@ -183,8 +218,15 @@ impl SimFleet {
         if self.offline[i].load(Ordering::Relaxed) {
             return ScrapeOutcome::Offline;
         }
-        let faults = self.faults(self.devices[i].site_index);
-        let snapshot = lock(&self.states[i]).advance(unix_seconds, faults);
+        let site = self.devices[i].site_index;
+        let mut faults = self.faults(site);
+        let mut state = lock(&self.states[i]);
+        if self.is_bad(&state.release.version, site) {
+            faults.slow = true;
+            faults.errors = true;
+        }
+        let snapshot = state.advance(unix_seconds, faults);
+        drop(state);
         out.reserve(exposition::TYPICAL_LEN);
         exposition::render(&snapshot, out);
         ScrapeOutcome::Rendered
@@ -197,6 +239,13 @@ impl SimFleet {
             slow: bits & SiteFault::Slow.bit() != 0,
             errors: bits & SiteFault::Errors.bit() != 0,
         }
+    }
+
+    /// Whether `version` misbehaves on site index `site` (`--bad-release`).
+    fn is_bad(&self, version: &str, site: usize) -> bool {
+        self.bad_releases
+            .iter()
+            .any(|(v, s)| v == version && s.is_none_or(|s| s == site))
     }
 
     /// Takes a device off the network (or brings it back). Unknown ids are ignored.
@@ -271,5 +320,43 @@ impl SimFleet {
     pub fn agent_state(&self, id: &str) -> Option<AgentState> {
         let i = *self.by_id.get(id)?;
         Some(lock(&self.states[i]).agent)
+    }
+
+    /// Whether the device fails every install ([`SimOptions::stuck`]); `None`
+    /// for an unknown id.
+    pub fn is_stuck(&self, id: &str) -> Option<bool> {
+        self.by_id.get(id).map(|&i| self.stuck[i])
+    }
+
+    /// Ids of the devices that fail every install, in id order.
+    pub fn stuck_devices(&self) -> Vec<String> {
+        self.devices
+            .iter()
+            .zip(&self.stuck)
+            .filter(|(_, s)| **s)
+            .map(|(d, _)| d.id.clone())
+            .collect()
+    }
+
+    // By index, for the update agents: no id lookup, no string clones.
+
+    pub(crate) fn stuck_at(&self, i: usize) -> bool {
+        self.stuck[i]
+    }
+
+    pub(crate) fn offline_at(&self, i: usize) -> bool {
+        self.offline[i].load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn release_at(&self, i: usize) -> Arc<Release> {
+        Arc::clone(&lock(&self.states[i]).release)
+    }
+
+    pub(crate) fn set_release_at(&self, i: usize, release: Arc<Release>) {
+        lock(&self.states[i]).release = release;
+    }
+
+    pub(crate) fn set_agent_state_at(&self, i: usize, state: AgentState) {
+        lock(&self.states[i]).agent = state;
     }
 }

@@ -50,6 +50,8 @@ pub(crate) struct Layout {
     pub(crate) devices: Vec<SimDevice>,
     /// Indices into `devices`.
     pub(crate) offline: Vec<usize>,
+    /// Devices whose installs fail (indices into `devices`, never offline ones).
+    pub(crate) stuck: Vec<usize>,
 }
 
 /// Builds the layout for `opts`. Errors name the bad option and what to do.
@@ -90,10 +92,19 @@ pub(crate) fn layout(opts: &SimOptions) -> Result<Layout, SimError> {
     }
 
     let offline = pick_offline(&devices, &sizes, opts.offline, opts.seed);
+    let online = opts.devices - offline.len();
+    if opts.stuck > online {
+        return Err(SimError::TooManyStuck {
+            stuck: opts.stuck,
+            online,
+        });
+    }
+    let stuck = pick_stuck(&devices, &sizes, &offline, opts.stuck, opts.seed);
     Ok(Layout {
         sites,
         devices,
         offline,
+        stuck,
     })
 }
 
@@ -155,6 +166,57 @@ fn pick_offline(devices: &[SimDevice], sizes: &[usize], k: usize, seed: u64) -> 
         per_site.push(idx);
         first += size;
     }
+    let start = (salt % sizes.len() as u64) as usize;
+    let mut picked = Vec::with_capacity(k);
+    let mut round = 0;
+    while picked.len() < k {
+        for s in 0..sizes.len() {
+            let site = &per_site[(start + s) % sizes.len()];
+            if let Some(&i) = site.get(round) {
+                picked.push(i);
+                if picked.len() == k {
+                    break;
+                }
+            }
+        }
+        round += 1;
+    }
+    picked.sort_unstable();
+    picked
+}
+
+/// `k` devices that fail to install, spread round-robin over the sites
+/// (starting at a seed-chosen site), never offline ones, canaries first in
+/// each site so a canary wave already shows a failed install.
+fn pick_stuck(
+    devices: &[SimDevice],
+    sizes: &[usize],
+    offline: &[usize],
+    k: usize,
+    seed: u64,
+) -> Vec<usize> {
+    if k == 0 || sizes.is_empty() {
+        return Vec::new();
+    }
+    let salt = derive(seed, "stuck");
+    let mut per_site: Vec<Vec<usize>> = Vec::with_capacity(sizes.len());
+    let mut first = 0;
+    for &size in sizes {
+        let mut idx: Vec<usize> = (first..first + size)
+            .filter(|i| offline.binary_search(i).is_err())
+            .collect();
+        idx.sort_by_key(|&i| {
+            (
+                devices[i].group != CANARY_GROUP,
+                mix64(salt ^ hash_str(&devices[i].id)),
+                i,
+            )
+        });
+        per_site.push(idx);
+        first += size;
+    }
+    let available: usize = per_site.iter().map(Vec::len).sum();
+    let k = k.min(available);
     let start = (salt % sizes.len() as u64) as usize;
     let mut picked = Vec::with_capacity(k);
     let mut round = 0;
@@ -281,6 +343,34 @@ mod tests {
         // All of them, when asked.
         o.offline = 300;
         assert_eq!(layout(&o).expect("layout").offline.len(), 300);
+    }
+
+    #[test]
+    fn stuck_devices_are_spread_online_and_deterministic() {
+        let mut o = opts(300, 12, 1);
+        o.offline = 24;
+        o.stuck = 6;
+        let l = layout(&o).expect("layout");
+        assert_eq!(l.stuck.len(), 6);
+        assert!(l.stuck.iter().all(|i| !l.offline.contains(i)));
+        let sites: HashSet<_> = l.stuck.iter().map(|&i| &l.devices[i].site).collect();
+        assert_eq!(sites.len(), 6, "one per site while sites last");
+        assert!(
+            l.stuck.iter().all(|&i| l.devices[i].group == CANARY_GROUP),
+            "canaries first"
+        );
+        assert_eq!(layout(&o).expect("layout").stuck, l.stuck);
+        // Every online device, when asked; one more is an error.
+        o.stuck = 276;
+        assert_eq!(layout(&o).expect("layout").stuck.len(), 276);
+        o.stuck = 277;
+        assert!(matches!(
+            layout(&o),
+            Err(SimError::TooManyStuck {
+                stuck: 277,
+                online: 276
+            })
+        ));
     }
 
     #[test]

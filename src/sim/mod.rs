@@ -8,9 +8,12 @@
 //! - `exposition`: the text format, rendered without per-line allocations.
 //! - [`fleet`]: shared state and fault switches, usable without sockets.
 //! - `server`: the HTTP front.
+//! - `agent`: the update agents that follow the rollout repository
+//!   ([`SimOptions::rollout_repo`]).
 //!
 //! Everything is deterministic from [`SimOptions::seed`] except wall-clock time.
 
+mod agent;
 mod device;
 mod exposition;
 pub mod fleet;
@@ -19,9 +22,12 @@ mod release;
 mod rng;
 mod server;
 
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -30,7 +36,7 @@ use tokio::task::JoinHandle;
 pub use exposition::CONTENT_TYPE;
 pub use fleet::{ScrapeOutcome, SimFleet};
 pub use layout::{CANARY_GROUP, SimDevice, site_names};
-pub use release::{AgentState, Release, fake_digest};
+pub use release::{AgentState, Release, fake_digest, release_for, release_spec_for};
 
 /// What to simulate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +55,23 @@ pub struct SimOptions {
     pub slow: Vec<String>,
     /// Sites where ~8 % of inference requests fail.
     pub errors: Vec<String>,
+    /// A git repository (bare or with a work tree) holding `rollouts/*.toml`:
+    /// when set, every device runs an update agent that follows the
+    /// committed HEAD (never the work tree). See the `agent` module for the
+    /// rule that picks the active rollout.
+    pub rollout_repo: Option<PathBuf>,
+    /// Releases that misbehave: devices running that version (optionally only
+    /// on one site) are slow (p95 ~450 ms) and fail ~8 % of requests.
+    pub bad_release: Vec<BadRelease>,
+    /// How many devices fail every install (downloading → verifying →
+    /// installing → failed, staying on their release). Spread over sites,
+    /// canaries first, never the offline ones.
+    pub stuck: usize,
+    /// How often the update agents read the rollout repository.
+    pub agent_poll: Duration,
+    /// Typical time from "downloading" to the switch (per-device jitter ±50 %):
+    /// 50 % downloading, 15 % verifying, 35 % installing.
+    pub install_time: Duration,
 }
 
 impl Default for SimOptions {
@@ -61,6 +84,60 @@ impl Default for SimOptions {
             hot: Vec::new(),
             slow: Vec::new(),
             errors: Vec::new(),
+            rollout_repo: None,
+            bad_release: Vec::new(),
+            stuck: 0,
+            agent_poll: Duration::from_secs(2),
+            install_time: Duration::from_secs(4),
+        }
+    }
+}
+
+/// `--bad-release VERSION[@SITE]`: devices running `version` (only on `site`,
+/// when given) are slow and error-prone, like the Slow + Errors site faults.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BadRelease {
+    /// The `version` of the release, as in `fleet_release_info{version}`.
+    pub version: String,
+    /// Only on this site; every site when `None`.
+    pub site: Option<String>,
+}
+
+impl FromStr for BadRelease {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        const FORM: &str = "write VERSION or VERSION@SITE, e.g. 1.5.0 or 1.5.0@ams-1";
+        let (version, site) = match s.split_once('@') {
+            Some((v, site)) => (v, Some(site)),
+            None => (s, None),
+        };
+        if s.chars().any(char::is_whitespace) {
+            return Err(format!("bad release '{s}' contains spaces: {FORM}"));
+        }
+        if version.is_empty() {
+            return Err(format!("bad release '{s}' names no version: {FORM}"));
+        }
+        match site {
+            Some("") => Err(format!(
+                "bad release '{s}' has an '@' but no site after it: {FORM}"
+            )),
+            Some(site) if site.contains('@') => {
+                Err(format!("bad release '{s}' has more than one '@': {FORM}"))
+            }
+            _ => Ok(BadRelease {
+                version: version.to_owned(),
+                site: site.map(str::to_owned),
+            }),
+        }
+    }
+}
+
+impl fmt::Display for BadRelease {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.site {
+            Some(site) => write!(f, "{}@{site}", self.version),
+            None => f.write_str(&self.version),
         }
     }
 }
@@ -93,6 +170,12 @@ pub enum SimError {
         option: &'static str,
         known: String,
     },
+    #[error(
+        "cannot make {stuck} devices fail their installs: only {online} are online; use --stuck {online} or fewer"
+    )]
+    TooManyStuck { stuck: usize, online: usize },
+    #[error("--rollout-repo {path}: {reason}")]
+    RolloutRepo { path: String, reason: String },
 }
 
 impl From<SimError> for std::io::Error {
@@ -109,21 +192,39 @@ pub struct SimHandle {
     /// Dropping the sender is enough to stop the server: `Drop` comes for free.
     stop: oneshot::Sender<()>,
     task: JoinHandle<()>,
+    /// The update agents, when following a rollout repository; dropping it
+    /// stops them.
+    agent: Option<agent::AgentHandle>,
 }
 
 impl SimHandle {
     /// Builds the fleet and starts serving it on `listen` (port 0 picks a free one).
     pub async fn start(opts: SimOptions, listen: SocketAddr) -> std::io::Result<SimHandle> {
         let fleet = Arc::new(SimFleet::new(&opts)?);
+        if let Some(repo) = &opts.rollout_repo {
+            agent::check_repo(repo).await?;
+        }
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(server::serve(listener, Arc::clone(&fleet), stopped));
+        let agent = opts.rollout_repo.as_ref().map(|repo| {
+            agent::AgentHandle::start(
+                Arc::clone(&fleet),
+                agent::AgentOptions {
+                    repo: repo.clone(),
+                    poll: opts.agent_poll,
+                    install_time: opts.install_time,
+                    seed: opts.seed,
+                },
+            )
+        });
         Ok(SimHandle {
             addr,
             fleet,
             stop,
             task,
+            agent,
         })
     }
 
@@ -147,7 +248,7 @@ impl SimHandle {
         self.fleet.sites()
     }
 
-    /// HTTP path of a device's metrics: "/devices/<id>/metrics".
+    /// HTTP path of a device's metrics: `/devices/<id>/metrics`.
     pub fn metrics_path(&self, device_id: &str) -> String {
         format!("/devices/{device_id}/metrics")
     }
@@ -235,8 +336,43 @@ impl SimHandle {
         self.fleet.set_agent_state(device_id, state)
     }
 
-    /// Stops accepting, closes every connection and waits for the server task.
+    /// The release a device runs now; `None` for an unknown id.
+    pub fn release_of(&self, device_id: &str) -> Option<Release> {
+        self.fleet.release(device_id)
+    }
+
+    /// The state a device's update agent reports now; `None` for an unknown id.
+    pub fn agent_state_of(&self, device_id: &str) -> Option<AgentState> {
+        self.fleet.agent_state(device_id)
+    }
+
+    /// Ids of the devices whose installs always fail ([`SimOptions::stuck`]), in id order.
+    pub fn stuck_devices(&self) -> Vec<String> {
+        self.fleet.stuck_devices()
+    }
+
+    /// What went wrong at the update agents' last read of the rollout
+    /// repository: git failing or timing out, or malformed plan files (each
+    /// named with file, line and key; one per line). `None` when the last
+    /// read was clean or no repository is followed.
+    pub fn agent_error(&self) -> Option<String> {
+        self.agent.as_ref().and_then(agent::AgentHandle::last_error)
+    }
+
+    /// The name of the rollout the update agents follow now (see the `agent`
+    /// module for the rule); `None` without a repository or an active plan.
+    pub fn active_rollout(&self) -> Option<String> {
+        self.agent
+            .as_ref()
+            .and_then(agent::AgentHandle::active_rollout)
+    }
+
+    /// Stops the update agents, stops accepting, closes every connection and
+    /// waits for the server task.
     pub async fn shutdown(self) {
+        if let Some(agent) = self.agent {
+            agent.shutdown().await;
+        }
         let _ = self.stop.send(());
         let _ = self.task.await;
     }

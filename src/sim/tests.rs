@@ -467,3 +467,64 @@ fn confidence_median_is_about_085() {
     assert!(d("0.8") / total < 0.5 && d("0.9") / total >= 0.5);
     assert_eq!(d("1"), total);
 }
+
+#[test]
+fn bad_release_parses_version_and_optional_site() {
+    let b: BadRelease = "1.5.0@ams-1".parse().expect("valid");
+    assert_eq!(b.version, "1.5.0");
+    assert_eq!(b.site.as_deref(), Some("ams-1"));
+    assert_eq!(b.to_string(), "1.5.0@ams-1");
+    let b: BadRelease = "1.5.0".parse().expect("valid");
+    assert_eq!(b.site, None);
+    for (bad, why) in [
+        ("", "no version"),
+        ("@ams-1", "no version"),
+        ("1.5.0@", "no site"),
+        ("1.5.0@a@b", "more than one"),
+        ("1.5 .0", "spaces"),
+    ] {
+        let e = bad.parse::<BadRelease>().expect_err(bad);
+        assert!(e.contains(why) && e.contains("VERSION@SITE"), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn bad_release_makes_that_version_slow_and_error_prone_on_its_site_only() {
+    let f = fleet(SimOptions {
+        bad_release: vec!["1.5.0@cdg-1".parse().expect("valid")],
+        ..SimOptions::default()
+    });
+    for site in ["cdg-1", "ams-1"] {
+        for id in site_devices(&f, site) {
+            f.set_release(&id, release_for("1.5.0"));
+        }
+    }
+    let other = &site_devices(&f, "cdg-1")[0];
+    f.set_release(other, release_for("1.4.1"));
+    for site in ["cdg-1", "ams-1"] {
+        for id in site_devices(&f, site) {
+            let a = scrape(&f, &id, T0 + 10.0);
+            let b = scrape(&f, &id, T0 + 310.0);
+            let p95 = quantile(0.95, &a, &b);
+            let req = get(&b, "inference_requests_total") - get(&a, "inference_requests_total");
+            let err = get(&b, "inference_errors_total") - get(&a, "inference_errors_total");
+            if site == "cdg-1" && &id != other {
+                assert!((0.40..=0.50).contains(&p95), "{id} bad p95 {p95}");
+                assert!((0.05..=0.11).contains(&(err / req)), "{id} {err}/{req}");
+            } else {
+                assert!(p95 < 0.25, "{id} healthy p95 {p95}");
+                assert!(err / req < 0.03, "{id} {err}/{req}");
+            }
+        }
+    }
+    assert!(matches!(
+        SimFleet::new(&SimOptions {
+            bad_release: vec!["1.5.0@nowhere-9".parse().expect("valid")],
+            ..SimOptions::default()
+        }),
+        Err(SimError::UnknownSite {
+            option: "--bad-release",
+            ..
+        })
+    ));
+}
