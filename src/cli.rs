@@ -176,6 +176,15 @@ pub struct SimArgs {
     /// Site with ~8 % errors. Repeatable.
     #[arg(long, value_name = "SITE")]
     pub errors: Vec<String>,
+    /// Follow the rollout plans of this git repository like update agents.
+    #[arg(long, value_name = "DIR")]
+    pub rollout_repo: Option<PathBuf>,
+    /// Devices running VERSION (optionally only on SITE) are slow and error-prone. Repeatable.
+    #[arg(long, value_name = "VERSION[@SITE]")]
+    pub bad_release: Vec<crate::sim::BadRelease>,
+    /// Number of devices that fail to install any release.
+    #[arg(long, default_value_t = 0)]
+    pub stuck: usize,
 }
 
 /// An error for the operator, with the exit code it deserves.
@@ -265,6 +274,10 @@ fn sim_options(a: &SimArgs) -> crate::sim::SimOptions {
         hot: a.hot.clone(),
         slow: a.slow.clone(),
         errors: a.errors.clone(),
+        rollout_repo: a.rollout_repo.clone(),
+        bad_release: a.bad_release.clone(),
+        stuck: a.stuck,
+        ..crate::sim::SimOptions::default()
     }
 }
 
@@ -490,17 +503,23 @@ pub fn status_text(fleet: &Fleet, warnings: &[String]) -> String {
 async fn demo(cli: &Cli, a: &DemoArgs) -> Result<ExitCode, CliError> {
     let mut cfg = load_config(cli)?;
     let names = crate::sim::site_names(a.sites.max(1));
+    let dir = std::env::temp_dir().join(format!("fleetdeck-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    // A GitOps repository with one rollout in its canary wave, which the
+    // simulated devices follow like update agents.
+    let repo = dir.join("gitops");
+    demo_repo(&repo).map_err(|e| fail(format!("demo rollout repository: {e}"), 1))?;
     let opts = crate::sim::SimOptions {
         devices: a.devices,
         sites: a.sites,
         offline: (a.devices / 75).clamp(1, 20).min(a.devices),
         hot: names.get(1).cloned().into_iter().collect(),
         slow: names.get(4).cloned().into_iter().collect(),
+        rollout_repo: Some(repo.clone()),
+        stuck: usize::from(a.devices >= 50),
         ..crate::sim::SimOptions::default()
     };
     let sim = crate::sim::SimHandle::start(opts, "127.0.0.1:0".parse()?).await?;
-    let dir = std::env::temp_dir().join(format!("fleetdeck-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
     let inventory = dir.join("inventory.json");
     sim.write_inventory(&inventory)?;
     cfg.source = SourceConfig::Scrape(ScrapeOptions {
@@ -511,11 +530,68 @@ async fn demo(cli: &Cli, a: &DemoArgs) -> Result<ExitCode, CliError> {
         defs: cfg.defs.clone(),
     });
     cfg.refresh = Duration::from_secs(2);
+    cfg.rollout = crate::config::RolloutConfig {
+        repo: Some(repo.display().to_string()),
+        author_name: Some(operator(&cfg)),
+        author_email: Some("demo@fleetdeck.invalid".into()),
+        ..crate::config::RolloutConfig::default()
+    };
     let source = Source::from_config(&cfg.source)?;
     let result = console(cli, cfg, source).await;
     sim.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
     result
+}
+
+/// Creates the demo's rollout repository: `vision-1.5.0` replacing the
+/// release the simulated devices run, canary wave released 20 minutes ago.
+fn demo_repo(repo: &std::path::Path) -> std::io::Result<()> {
+    use crate::rollout::plan::Plan;
+    std::fs::create_dir_all(repo.join("rollouts"))?;
+    let git = |args: &[&str]| -> std::io::Result<()> {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(repo)
+            .args([
+                "-c",
+                "user.name=fleetdeck demo",
+                "-c",
+                "user.email=demo@fleetdeck.invalid",
+            ])
+            .args(args)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .output()?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(format!(
+                "git {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )))
+        }
+    };
+    git(&["init", "-q", "-b", "main"])?;
+    let mut plan = Plan::new(
+        "vision-1.5.0",
+        crate::sim::release_spec_for("1.5.0"),
+        crate::sim::release_spec_for("1.4.0"),
+    );
+    plan.description = Some("demo: new detection model and runtime".into());
+    plan.state.wave = 1;
+    plan.state.wave_started = Some(SystemTime::now() - Duration::from_secs(1200));
+    plan.state.updated_by = Some("fleetdeck demo".into());
+    plan.state.reason = Some("start with the canary group".into());
+    plan.gates.interval = Duration::from_secs(10);
+    std::fs::write(repo.join("rollouts/vision-1.5.0.toml"), plan.to_toml())?;
+    git(&["add", "rollouts"])?;
+    git(&[
+        "commit",
+        "-q",
+        "-m",
+        "rollout vision-1.5.0: promote — wave 1/4 (canary)",
+    ])?;
+    Ok(())
 }
 
 /// Opens the TUI on a source. The config is fully checked before the terminal is touched.

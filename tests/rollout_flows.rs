@@ -15,7 +15,11 @@ use std::time::Duration;
 fn spec(v: &str, c: char) -> ReleaseSpec {
     ReleaseSpec {
         version: v.into(),
-        image: DigestRef::parse(&format!("registry.local/vision@sha256:{}", c.to_string().repeat(64))).expect("ref"),
+        image: DigestRef::parse(&format!(
+            "registry.local/vision@sha256:{}",
+            c.to_string().repeat(64)
+        ))
+        .expect("ref"),
         model: None,
         sbom: None,
     }
@@ -24,7 +28,8 @@ fn spec(v: &str, c: char) -> ReleaseSpec {
 /// The fixture fleet runs image sha256:abab…; the plan's previous release is that one.
 fn plan(wave: usize, status: Status) -> Plan {
     let mut prev = spec("1.4.0", 'a');
-    prev.image = DigestRef::parse(&format!("registry.local/vision@sha256:{}", "ab".repeat(32))).expect("ref");
+    prev.image = DigestRef::parse(&format!("registry.local/vision@sha256:{}", "ab".repeat(32)))
+        .expect("ref");
     let mut p = Plan::new("vision-1.5.0", spec("1.5.0", 'c'), prev);
     p.state.wave = wave;
     p.state.status = status;
@@ -36,9 +41,21 @@ fn app_with(plan: Plan, read_only: bool) -> App {
     let mut s = settings();
     s.read_only = read_only;
     s.rollouts_configured = true;
-    let mut app = App::new(s, Default::default(), "test".into(), "default".into(), t(T0 + 2));
-    app.update(Event::Fleet { generation: 1, result: Ok(fleet(120, 8)), warnings: vec![] });
-    app.update(Event::Rollouts { result: Ok(vec![Ok(plan)]) });
+    let mut app = App::new(
+        s,
+        Default::default(),
+        "test".into(),
+        "default".into(),
+        t(T0 + 2),
+    );
+    app.update(Event::Fleet {
+        generation: 1,
+        result: Ok(fleet(120, 8)),
+        warnings: vec![],
+    });
+    app.update(Event::Rollouts {
+        result: Ok(vec![Ok(plan)]),
+    });
     app.update(key('4'));
     app
 }
@@ -51,12 +68,17 @@ fn promote_from_the_start_is_confirmed_then_committed() {
     app.update(special(KeyCode::Enter));
     assert_eq!(app.screen().kind, ViewKind::Rollout("vision-1.5.0".into()));
     app.update(key('p'));
-    let Mode::Confirm(c) = &app.mode else { panic!("a confirmation dialog: {:?}", app.mode) };
+    let Mode::Confirm(c) = &app.mode else {
+        panic!("a confirmation dialog: {:?}", app.mode)
+    };
     assert_eq!(c.kind, ActionKind::Promote);
     assert!(c.refusal.is_none(), "{:?}", c.refusal);
     let what = c.summary.join("\n");
     // 6 canary devices (every 20th) in the fixture.
-    assert!(what.contains("Release wave 1/4 (canary) of vision-1.5.0: 6 devices in"), "{what}");
+    assert!(
+        what.contains("Release wave 1/4 (canary) of vision-1.5.0: 6 devices in"),
+        "{what}"
+    );
     assert!(what.contains("get 1.5.0"), "{what}");
     type_text(&mut app, "canary looks fine");
     let fx = app.update(special(KeyCode::Enter));
@@ -74,13 +96,27 @@ fn promote_from_the_start_is_confirmed_then_committed() {
     }
     // While it is committed, a second action waits.
     app.update(key('z'));
-    assert!(app.flash.as_ref().is_some_and(|f| f.text.contains("still being committed")));
+    assert!(
+        app.flash
+            .as_ref()
+            .is_some_and(|f| f.text.contains("still being committed"))
+    );
     // The worker's answer updates the plan and says which commit.
     let mut after = plan(1, Status::Progressing);
     after.state.wave_started = Some(t(T0));
-    app.update(Event::ActionDone { rollout: "vision-1.5.0".into(), result: Ok((after, "promote vision-1.5.0: commit abc pushed".into())) });
-    assert_eq!(app.rollouts.get("vision-1.5.0").map(|e| e.plan.state.wave), Some(1));
-    assert!(app.flash.as_ref().is_some_and(|f| f.text.contains("commit abc")));
+    app.update(Event::ActionDone {
+        rollout: "vision-1.5.0".into(),
+        result: Ok((after, "promote vision-1.5.0: commit abc pushed".into())),
+    });
+    assert_eq!(
+        app.rollouts.get("vision-1.5.0").map(|e| e.plan.state.wave),
+        Some(1)
+    );
+    assert!(
+        app.flash
+            .as_ref()
+            .is_some_and(|f| f.text.contains("commit abc"))
+    );
     assert!(app.rollouts.busy.is_none());
 }
 
@@ -100,22 +136,34 @@ fn a_refused_promote_needs_force_and_a_reason() {
     // release: the gates are inconclusive, so promote is refused.
     let mut app = app_with(plan(1, Status::Progressing), false);
     app.update(key('p'));
-    let Mode::Confirm(c) = &app.mode else { panic!("dialog") };
+    let Mode::Confirm(c) = &app.mode else {
+        panic!("dialog")
+    };
     let refusal = c.refusal.clone().expect("refused");
     assert!(refusal.to_lowercase().contains("gate"), "{refusal}");
     let fx = app.update(special(KeyCode::Enter));
     assert!(fx.is_empty(), "enter does not commit a refused action");
-    assert!(matches!(app.mode, Mode::Confirm(_)), "the dialog stays open");
+    assert!(
+        matches!(app.mode, Mode::Confirm(_)),
+        "the dialog stays open"
+    );
     app.update(special(KeyCode::Tab));
     let fx = app.update(special(KeyCode::Enter));
     assert!(fx.is_empty(), "force without a reason is not enough");
-    assert!(app.flash.as_ref().is_some_and(|f| f.text.contains("needs a reason")));
+    assert!(
+        app.flash
+            .as_ref()
+            .is_some_and(|f| f.text.contains("needs a reason"))
+    );
     type_text(&mut app, "metrics pipeline down, canary checked by hand");
     let fx = app.update(special(KeyCode::Enter));
     match &fx[..] {
         [Effect::Act { request, .. }] => {
             assert!(request.force);
-            assert_eq!(request.reason.as_deref(), Some("metrics pipeline down, canary checked by hand"));
+            assert_eq!(
+                request.reason.as_deref(),
+                Some("metrics pipeline down, canary checked by hand")
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -129,8 +177,14 @@ fn halt_then_promote_is_refused_and_paused_never_looks_healthy() {
     assert!(text.contains("HALTED"), "{text}");
     assert!(rank <= 3);
     app.update(key('p'));
-    let Mode::Confirm(c) = &app.mode else { panic!("dialog") };
-    assert!(c.refusal.as_deref().is_some_and(|r| r.contains("paused")), "{:?}", c.refusal);
+    let Mode::Confirm(c) = &app.mode else {
+        panic!("dialog")
+    };
+    assert!(
+        c.refusal.as_deref().is_some_and(|r| r.contains("paused")),
+        "{:?}",
+        c.refusal
+    );
 }
 
 #[test]
@@ -140,7 +194,12 @@ fn read_only_refuses_every_action() {
         let fx = app.update(key(k));
         assert!(fx.is_empty());
         assert_eq!(app.mode, Mode::Normal, "{k}: no dialog in read-only mode");
-        assert!(app.flash.as_ref().is_some_and(|f| f.text.contains("read-only")), "{k}");
+        assert!(
+            app.flash
+                .as_ref()
+                .is_some_and(|f| f.text.contains("read-only")),
+            "{k}"
+        );
     }
 }
 
@@ -148,7 +207,9 @@ fn read_only_refuses_every_action() {
 fn abort_says_who_goes_back_to_what() {
     let mut app = app_with(plan(1, Status::Progressing), false);
     app.update(key('A'));
-    let Mode::Confirm(c) = &app.mode else { panic!("dialog") };
+    let Mode::Confirm(c) = &app.mode else {
+        panic!("dialog")
+    };
     let what = c.summary.join("\n");
     assert!(what.contains("returns to 1.4.0"), "{what}");
     assert!(c.refusal.is_none());
