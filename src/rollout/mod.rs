@@ -2,5 +2,7 @@
 //! ([`plan`]), wave membership and desired releases ([`wave`]).
 //! No terminal code here.
 
+pub mod gate;
 pub mod plan;
+pub mod progress;
 pub mod wave;
