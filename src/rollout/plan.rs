@@ -547,6 +547,9 @@ mod tests {
         assert_eq!(e.key, "waves[2]");
         let e = Plan::parse(&good, Path::new("rollouts/other.toml")).expect_err("name mismatch");
         assert_eq!(e.key, "name");
+        let nan = good.replacen("latency_p95_regression = 0.2", "latency_p95_regression = nan", 1);
+        let e = Plan::parse(&nan, file).expect_err("nan limit");
+        assert_eq!(e.key, "gates.latency_p95_regression", "{e}");
         let e = Plan::parse("name = ", file).expect_err("syntax");
         assert_eq!(e.line, 1);
     }
