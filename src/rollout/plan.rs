@@ -360,6 +360,19 @@ impl Plan {
             ));
         }
         for (k, v) in [
+            ("gates.latency_p95_regression", g.latency_p95_regression),
+            ("gates.error_rate_regression", g.error_rate_regression),
+            ("gates.cpu_temp", g.cpu_temp),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(err(
+                    k.into(),
+                    format!("'{v}' is not a finite, non-negative number"),
+                    "e.g. 0.2 for +20 %",
+                ));
+            }
+        }
+        for (k, v) in [
             ("gates.min_up", g.min_up),
             ("gates.error_rate", g.error_rate),
         ] {
@@ -547,7 +560,11 @@ mod tests {
         assert_eq!(e.key, "waves[2]");
         let e = Plan::parse(&good, Path::new("rollouts/other.toml")).expect_err("name mismatch");
         assert_eq!(e.key, "name");
-        let nan = good.replacen("latency_p95_regression = 0.2", "latency_p95_regression = nan", 1);
+        let nan = good.replacen(
+            "latency_p95_regression = 0.2",
+            "latency_p95_regression = nan",
+            1,
+        );
         let e = Plan::parse(&nan, file).expect_err("nan limit");
         assert_eq!(e.key, "gates.latency_p95_regression", "{e}");
         let e = Plan::parse("name = ", file).expect_err("syntax");
