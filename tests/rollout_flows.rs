@@ -8,56 +8,18 @@ mod fixture;
 use fixture::*;
 use fleetdeck::app::{App, Effect, Event, Mode, ViewKind};
 use fleetdeck::rollout::action::{ActionKind, Check};
-use fleetdeck::rollout::plan::{DigestRef, Plan, ReleaseSpec, Status};
+use fleetdeck::rollout::plan::{Plan, Status};
 use fleetdeck::tui::keymap::KeyCode;
 use std::time::Duration;
 
-fn spec(v: &str, c: char) -> ReleaseSpec {
-    ReleaseSpec {
-        version: v.into(),
-        image: DigestRef::parse(&format!(
-            "registry.local/vision@sha256:{}",
-            c.to_string().repeat(64)
-        ))
-        .expect("ref"),
-        model: None,
-        sbom: None,
-    }
-}
-
-/// The fixture fleet runs image sha256:abab…; the plan's previous release is that one.
 fn plan(wave: usize, status: Status) -> Plan {
-    let mut prev = spec("1.4.0", 'a');
-    prev.image = DigestRef::parse(&format!("registry.local/vision@sha256:{}", "ab".repeat(32)))
-        .expect("ref");
-    let mut p = Plan::new("vision-1.5.0", spec("1.5.0", 'c'), prev);
-    p.state.wave = wave;
-    p.state.status = status;
+    let mut p = rollout_plan(wave, status);
     p.state.wave_started = Some(t(T0 - 7200));
     p
 }
 
 fn app_with(plan: Plan, read_only: bool) -> App {
-    let mut s = settings();
-    s.read_only = read_only;
-    s.rollouts_configured = true;
-    let mut app = App::new(
-        s,
-        Default::default(),
-        "test".into(),
-        "default".into(),
-        t(T0 + 2),
-    );
-    app.update(Event::Fleet {
-        generation: 1,
-        result: Ok(fleet(120, 8)),
-        warnings: vec![],
-    });
-    app.update(Event::Rollouts {
-        result: Ok(vec![Ok(plan)]),
-    });
-    app.update(key('4'));
-    app
+    rollout_app(plan, read_only)
 }
 
 #[test]
@@ -132,9 +94,9 @@ fn esc_cancels_without_effect() {
 
 #[test]
 fn a_refused_promote_needs_force_and_a_reason() {
-    // Wave 1 released an hour ago with soak 30m, but no device runs the new
-    // release: the gates are inconclusive, so promote is refused.
-    let mut app = app_with(plan(1, Status::Progressing), false);
+    // Wave 2 (25 %) released two hours ago, but none of its devices runs the
+    // new release yet and the hot site breaks the temperature gate: refused.
+    let mut app = app_with(plan(2, Status::Progressing), false);
     app.update(key('p'));
     let Mode::Confirm(c) = &app.mode else {
         panic!("dialog")

@@ -188,3 +188,42 @@ fn hostile_labels_never_reach_the_screen_raw() {
     );
     assert!(!s.chars().any(|c| c.is_control() && c != '\n'));
 }
+
+fn rollout_both(name: &str, setup: impl Fn(&mut App)) {
+    use fleetdeck::rollout::plan::Status;
+    for (w, h) in [(80, 24), (160, 48)] {
+        let mut app = rollout_app(rollout_plan(1, Status::Progressing), false);
+        setup(&mut app);
+        let screen = render(&mut app, w, h);
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), screen);
+    }
+}
+
+#[test]
+fn rollouts_list() {
+    rollout_both("rollouts", |_| {});
+}
+
+#[test]
+fn rollout_matrix_and_gates() {
+    rollout_both("rollout_detail", |a| {
+        a.update(special(KeyCode::Enter));
+    });
+}
+
+#[test]
+fn rollout_group_matrix() {
+    rollout_both("rollout_groups", |a| {
+        a.update(special(KeyCode::Enter));
+        a.update(special(KeyCode::Tab));
+    });
+}
+
+#[test]
+fn rollout_confirm_dialog() {
+    rollout_both("rollout_confirm", |a| {
+        a.update(special(KeyCode::Enter));
+        a.update(key('A'));
+        type_text(a, "p95 regression on canaries");
+    });
+}

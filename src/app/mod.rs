@@ -7,7 +7,7 @@
 
 mod rollouts;
 
-pub use rollouts::{Confirm, RolloutEntry, Rollouts, gate_check as rollouts_gate_check};
+pub use rollouts::{Confirm, RolloutEntry, Rollouts, gate_check as rollouts_gate_check, short_ref};
 
 use crate::fleet::{Device, Fleet, Health, Rollup, cmp_present, missing_rank};
 use crate::history::History;

@@ -156,6 +156,12 @@ pub struct Confirm {
     pub checks: PromoteChecks,
 }
 
+/// `repo@sha256:0123456789ab…`: enough to recognise, short enough to read.
+pub fn short_ref(r: &crate::rollout::plan::DigestRef) -> String {
+    let hex = r.digest.strip_prefix("sha256:").unwrap_or(&r.digest);
+    format!("{}@sha256:{}…", r.repository, &hex[..hex.len().min(12)])
+}
+
 /// The gate verdict as a pre-promotion check.
 pub fn gate_check(v: &Verdict) -> Check {
     match v {
@@ -338,7 +344,7 @@ impl App {
                         w.label(),
                         p.name,
                         p.release.version,
-                        p.release.image
+                        short_ref(&p.release.image)
                     ));
                     if let Some(left) = e.soak_left(self.now).filter(|l| !l.is_zero()) {
                         out.push(format!("Soak of wave {}: {} left.", p.state.wave, format::age(left)));
@@ -359,7 +365,7 @@ impl App {
                 let sites = e.progress.by_site.iter().filter(|row| row.iter().any(|c| c.devices > 0)).count();
                 out.push(format!(
                     "Roll back {}: every targeted device ({} in {sites} sites, {} on {} now) returns to {} ({}).",
-                    p.name, t.devices, t.on_new, p.release.version, p.previous.version, p.previous.image
+                    p.name, t.devices, t.on_new, p.release.version, p.previous.version, short_ref(&p.previous.image)
                 ));
             }
             ActionKind::Retry => out.push(format!(

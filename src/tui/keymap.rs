@@ -284,8 +284,9 @@ pub const BINDINGS: &[Binding] = &[
         "command",
         &[":"],
         "views",
-        "command: :sites :groups :devices :device ID :theme NAME :q",
+        "command: :sites :groups :devices :rollouts :device ID :theme NAME :q",
     ),
+    b(Action::Rollouts, "rollouts", &["4"], "views", "rollouts"),
     b(
         Action::SortNext,
         "sort_next",

@@ -57,12 +57,7 @@ pub fn verdict_text(v: &Verdict) -> String {
 }
 
 fn short(r: &DigestRef) -> String {
-    let hex = r.digest.strip_prefix("sha256:").unwrap_or(&r.digest);
-    format!(
-        "{}@sha256:{}…",
-        sanitize(&r.repository),
-        &hex[..hex.len().min(12)]
-    )
+    sanitize(&crate::app::short_ref(r)).into_owned()
 }
 
 fn wave_text(e: &RolloutEntry) -> String {
@@ -136,11 +131,7 @@ pub fn draw_list(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             let row = Row::new(vec![
                 Cell::from(status_symbol(e)).style(status_style(theme, e)),
                 Cell::from(sanitize(&p.name).into_owned()),
-                Cell::from(format!(
-                    "{} → {}",
-                    sanitize(&p.previous.version),
-                    sanitize(&p.release.version)
-                )),
+                Cell::from(format!("→ {}", sanitize(&p.release.version))),
                 Cell::from(p.state.status.key()).style(status_style(theme, e)),
                 Cell::from(wave_text(e)),
                 Cell::from(share(t.fleet_on_new.max(0), t.fleet_devices)),
@@ -155,13 +146,13 @@ pub fn draw_list(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         });
     let widths = [
         Constraint::Length(2),
-        Constraint::Min(12),
-        Constraint::Length(16),
+        Constraint::Min(10),
+        Constraint::Length(9),
         Constraint::Length(11),
-        Constraint::Length(14),
+        Constraint::Length(10),
         Constraint::Length(6),
-        Constraint::Length(15),
-        Constraint::Min(14),
+        Constraint::Length(10),
+        Constraint::Min(12),
     ];
     frame.render_widget(Table::new(rows, widths).header(header), table_area);
     let mut lines: Vec<Line> = r
@@ -491,7 +482,10 @@ pub fn draw_confirm(frame: &mut Frame, area: Rect, c: &Confirm, theme: &Theme) {
         "enter: commit · esc: cancel",
         theme.style(Role::KeyHint),
     ));
-    let height = (lines.len() as u16 + 4).min(area.height);
+    // Room for wrapped lines: each takes ceil(width / inner width) rows.
+    let inner = usize::from(width.saturating_sub(2)).max(1);
+    let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(inner)).sum();
+    let height = (rows as u16 + 2).min(area.height);
     let popup = Rect {
         x: area.x + (area.width - width) / 2,
         y: area.y + (area.height.saturating_sub(height)) / 2,
