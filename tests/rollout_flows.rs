@@ -94,15 +94,16 @@ fn esc_cancels_without_effect() {
 
 #[test]
 fn a_refused_promote_needs_force_and_a_reason() {
-    // Wave 2 (25 %) released two hours ago, but none of its devices runs the
-    // new release yet and the hot site breaks the temperature gate: refused.
-    let mut app = app_with(plan(2, Status::Progressing), false);
+    // The canary wave was released a minute ago: its 30m soak is not over.
+    let mut p = plan(1, Status::Progressing);
+    p.state.wave_started = Some(t(T0 - 60));
+    let mut app = app_with(p, false);
     app.update(key('p'));
     let Mode::Confirm(c) = &app.mode else {
         panic!("dialog")
     };
     let refusal = c.refusal.clone().expect("refused");
-    assert!(refusal.to_lowercase().contains("gate"), "{refusal}");
+    assert!(refusal.contains("soak time not over"), "{refusal}");
     let fx = app.update(special(KeyCode::Enter));
     assert!(fx.is_empty(), "enter does not commit a refused action");
     assert!(

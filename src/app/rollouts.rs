@@ -362,7 +362,7 @@ impl App {
             )),
             ActionKind::Abort => {
                 let t = &e.progress.total;
-                let sites = e.progress.by_site.iter().filter(|row| row.iter().any(|c| c.devices > 0)).count();
+                let sites = e.progress.by_site.iter().filter(|row| row.iter().take(p.state.wave).any(|c| c.devices > 0)).count();
                 out.push(format!(
                     "Roll back {}: every targeted device ({} in {sites} sites, {} on {} now) returns to {} ({}).",
                     p.name, t.devices, t.on_new, p.release.version, p.previous.version, short_ref(&p.previous.image)
