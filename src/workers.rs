@@ -181,7 +181,7 @@ pub fn spawn_action(
         let rollout = request.rollout.clone();
         let result = match store.act(&request, &checks).await {
             Ok((plan, commit)) => Ok((
-                plan,
+                Box::new(plan),
                 format!(
                     "{} {}: commit {} {}",
                     request.kind.key(),

@@ -68,7 +68,10 @@ fn promote_from_the_start_is_confirmed_then_committed() {
     after.state.wave_started = Some(t(T0));
     app.update(Event::ActionDone {
         rollout: "vision-1.5.0".into(),
-        result: Ok((after, "promote vision-1.5.0: commit abc pushed".into())),
+        result: Ok((
+            Box::new(after),
+            "promote vision-1.5.0: commit abc pushed".into(),
+        )),
     });
     assert_eq!(
         app.rollouts.get("vision-1.5.0").map(|e| e.plan.state.wave),

@@ -56,7 +56,7 @@ pub enum Event {
     /// commit, or why it did not happen (refused, conflict, git error).
     ActionDone {
         rollout: String,
-        result: Result<(Plan, String), String>,
+        result: Result<(Box<Plan>, String), String>,
     },
 }
 

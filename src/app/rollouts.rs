@@ -222,11 +222,12 @@ impl App {
     pub(crate) fn on_action_done(
         &mut self,
         rollout: String,
-        result: Result<(Plan, String), String>,
+        result: Result<(Box<Plan>, String), String>,
     ) {
         self.rollouts.busy = None;
         match result {
             Ok((plan, commit)) => {
+                let plan = *plan;
                 self.set_flash(commit, Level::Info);
                 match self
                     .rollouts

@@ -134,7 +134,7 @@ pub fn draw_list(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 Cell::from(format!("→ {}", sanitize(&p.release.version))),
                 Cell::from(p.state.status.key()).style(status_style(theme, e)),
                 Cell::from(wave_text(e)),
-                Cell::from(share(t.fleet_on_new.max(0), t.fleet_devices)),
+                Cell::from(share(t.fleet_on_new, t.fleet_devices)),
                 Cell::from(verdict_text(&e.verdict)),
                 Cell::from(e.needs(app.now).1),
             ]);
