@@ -194,3 +194,96 @@ fn malformed_plans_are_listed_not_fatal() {
     assert_eq!(app.rollouts.entries.len(), 1);
     assert_eq!(app.rollouts.invalid.len(), 1);
 }
+
+/// The whole key flow down to git: keys → confirmation → `Effect::Act` → the
+/// worker → the real store (a temp repository with a bare remote) → one pushed
+/// commit → `Event::ActionDone` back into the app.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmed_promote_becomes_one_pushed_commit() {
+    use fleetdeck::config::RolloutConfig;
+    use fleetdeck::rollout::store::Store;
+    use std::process::Command;
+    use std::sync::Arc;
+
+    let git = |dir: &std::path::Path, args: &[&str]| {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+            .args(args)
+            .output()
+            .expect("git is installed");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let origin = dir.path().join("origin.git");
+    let ops = dir.path().join("ops");
+    git(
+        dir.path(),
+        &[
+            "init",
+            "-q",
+            "--bare",
+            "-b",
+            "main",
+            &origin.to_string_lossy(),
+        ],
+    );
+    git(
+        dir.path(),
+        &[
+            "clone",
+            "-q",
+            &origin.to_string_lossy(),
+            &ops.to_string_lossy(),
+        ],
+    );
+    std::fs::create_dir_all(ops.join("rollouts")).expect("dir");
+    let p = plan(0, Status::Progressing);
+    std::fs::write(ops.join("rollouts/vision-1.5.0.toml"), p.to_toml()).expect("plan");
+    git(&ops, &["add", "rollouts"]);
+    git(&ops, &["commit", "-q", "-m", "init"]);
+    git(&ops, &["push", "-q", "origin", "HEAD:main"]);
+
+    let cfg = RolloutConfig {
+        repo: Some(ops.display().to_string()),
+        author_name: Some("alice".into()),
+        author_email: Some("alice@test".into()),
+        ..RolloutConfig::default()
+    };
+    let store = Arc::new(Store::open(&cfg).await.expect("store opens"));
+    let mut app = app_with(p, false);
+    app.update(special(KeyCode::Enter));
+    app.update(key('p'));
+    type_text(&mut app, "go");
+    let fx = app.update(special(KeyCode::Enter));
+    let [Effect::Act { request, checks }] = &fx[..] else {
+        panic!("{fx:?}")
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    fleetdeck::workers::spawn_action(Arc::clone(&store), request.clone(), checks.clone(), tx);
+    let done = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+        .await
+        .expect("the action finishes")
+        .expect("an event");
+    app.update(done);
+    let flash = app.flash.clone().expect("a message");
+    assert!(flash.text.contains("pushed"), "{}", flash.text);
+    assert_eq!(
+        app.rollouts.get("vision-1.5.0").map(|e| e.plan.state.wave),
+        Some(1)
+    );
+    // Exactly one new commit on the remote, by alice, with the reason.
+    assert_eq!(git(&origin, &["rev-list", "--count", "main"]).trim(), "2");
+    let msg = git(&origin, &["log", "-1", "--format=%an%n%B", "main"]);
+    assert!(msg.starts_with("alice\n"), "{msg}");
+    assert!(
+        msg.contains("Action: promote") && msg.contains("go"),
+        "{msg}"
+    );
+}

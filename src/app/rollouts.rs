@@ -333,7 +333,15 @@ impl App {
                     sites.insert(d.site());
                 }
             }
-            (n, sites.len())
+            // Name the sites when there are few, so the operator sees where.
+            let names: Vec<&str> = sites.iter().take(4).copied().collect();
+            let more = sites.len().saturating_sub(names.len());
+            let list = if more > 0 {
+                format!("{}, +{more}", names.join(", "))
+            } else {
+                names.join(", ")
+            };
+            (n, format!("{} ({list})", sites.len()))
         };
         let mut out = Vec::new();
         match kind {
@@ -384,7 +392,10 @@ impl App {
             };
             out.push(format!("Gates: {gates}"));
         }
-        out.push("One commit, pushed; recorded with your name and the reason.".into());
+        out.push(
+            "One commit (pushed when the repository has a remote), with your name and the reason."
+                .into(),
+        );
         out
     }
 
