@@ -142,10 +142,16 @@ fn run_demo_session(width: u16, height: u16) {
     t.send(&["Escape"]);
     t.send(&["Escape"]);
     t.wait_for("devices (1 of 60)", Duration::from_secs(5));
+    // The demo's rollout, its matrix and gates.
+    t.send(&["4"]);
+    t.wait_for("vision-1.5.0", Duration::from_secs(10));
+    t.send(&["Enter"]);
+    t.wait_for("site × wave", Duration::from_secs(5));
+    t.wait_for("verdict", Duration::from_secs(5));
     t.send(&["q"]);
     let s = t.wait_for("EXIT=0", Duration::from_secs(10));
     assert!(
-        !s.contains("devices (1 of 60)"),
+        !s.contains("site × wave"),
         "the console's screen is gone:\n{s}"
     );
     assert_eq!(t.display("#{alternate_on}"), "0", "alternate screen left");

@@ -42,6 +42,19 @@ fn status_symbol(e: &RolloutEntry) -> &'static str {
     }
 }
 
+/// The verdict in a table cell.
+fn verdict_short(v: &Verdict) -> String {
+    match v {
+        Verdict::Pass => "✔ pass".into(),
+        Verdict::Failing {
+            failures, limit, ..
+        } => format!("✖ {failures}/{limit}"),
+        Verdict::Failed { .. } => "✖ FAILED".into(),
+        Verdict::Inconclusive { .. } => "? no data".into(),
+        Verdict::Pending => "… pending".into(),
+    }
+}
+
 pub fn verdict_text(v: &Verdict) -> String {
     match v {
         Verdict::Pass => "✔ pass".into(),
@@ -135,7 +148,7 @@ pub fn draw_list(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 Cell::from(p.state.status.key()).style(status_style(theme, e)),
                 Cell::from(wave_text(e)),
                 Cell::from(share(t.fleet_on_new, t.fleet_devices)),
-                Cell::from(verdict_text(&e.verdict)),
+                Cell::from(verdict_short(&e.verdict)),
                 Cell::from(e.needs(app.now).1),
             ]);
             Some(if i == screen.selected {
@@ -146,13 +159,13 @@ pub fn draw_list(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         });
     let widths = [
         Constraint::Length(2),
-        Constraint::Min(10),
-        Constraint::Length(9),
+        Constraint::Min(14),
+        Constraint::Length(8),
         Constraint::Length(11),
         Constraint::Length(10),
         Constraint::Length(6),
         Constraint::Length(10),
-        Constraint::Min(12),
+        Constraint::Min(10),
     ];
     frame.render_widget(Table::new(rows, widths).header(header), table_area);
     let mut lines: Vec<Line> = r
