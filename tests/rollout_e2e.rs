@@ -13,23 +13,8 @@ use fleetdeck::sim::{BadRelease, SimHandle, SimOptions, release_spec_for};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
+use support::git::{git, origin_with_plan};
 use support::prometheus::PrometheusProcess;
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=test", "-c", "user.email=test@test"])
-        .args(args)
-        .output()
-        .expect("git is installed");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 struct World {
     _dir: tempfile::TempDir,
@@ -56,33 +41,7 @@ fn plan(interval: Duration, failure_limit: u32) -> Plan {
 
 async fn world(bad: Option<&str>, plan: &Plan) -> World {
     let dir = tempfile::tempdir().expect("tempdir");
-    let origin = dir.path().join("origin.git");
-    let ops = dir.path().join("ops");
-    git(
-        dir.path(),
-        &[
-            "init",
-            "-q",
-            "--bare",
-            "-b",
-            "main",
-            &origin.to_string_lossy(),
-        ],
-    );
-    git(
-        dir.path(),
-        &[
-            "clone",
-            "-q",
-            &origin.to_string_lossy(),
-            &ops.to_string_lossy(),
-        ],
-    );
-    std::fs::create_dir_all(ops.join("rollouts")).expect("dir");
-    std::fs::write(ops.join("rollouts/vision-1.5.0.toml"), plan.to_toml()).expect("plan");
-    git(&ops, &["add", "rollouts"]);
-    git(&ops, &["commit", "-q", "-m", "rollout vision-1.5.0: init"]);
-    git(&ops, &["push", "-q", "origin", "HEAD:main"]);
+    let (origin, ops) = origin_with_plan(dir.path(), plan);
 
     let sim = SimHandle::start(
         SimOptions {

@@ -4,6 +4,8 @@
 
 #[path = "fixture/fleet.rs"]
 mod fixture;
+#[path = "support/git.rs"]
+mod git_support;
 
 use fixture::*;
 use fleetdeck::app::{App, Effect, Event, Mode, ViewKind};
@@ -202,53 +204,12 @@ fn malformed_plans_are_listed_not_fatal() {
 async fn a_confirmed_promote_becomes_one_pushed_commit() {
     use fleetdeck::config::RolloutConfig;
     use fleetdeck::rollout::store::Store;
-    use std::process::Command;
+    use git_support::{git, origin_with_plan};
     use std::sync::Arc;
 
-    let git = |dir: &std::path::Path, args: &[&str]| {
-        let out = Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
-            .args(args)
-            .output()
-            .expect("git is installed");
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
     let dir = tempfile::tempdir().expect("tempdir");
-    let origin = dir.path().join("origin.git");
-    let ops = dir.path().join("ops");
-    git(
-        dir.path(),
-        &[
-            "init",
-            "-q",
-            "--bare",
-            "-b",
-            "main",
-            &origin.to_string_lossy(),
-        ],
-    );
-    git(
-        dir.path(),
-        &[
-            "clone",
-            "-q",
-            &origin.to_string_lossy(),
-            &ops.to_string_lossy(),
-        ],
-    );
-    std::fs::create_dir_all(ops.join("rollouts")).expect("dir");
     let p = plan(0, Status::Progressing);
-    std::fs::write(ops.join("rollouts/vision-1.5.0.toml"), p.to_toml()).expect("plan");
-    git(&ops, &["add", "rollouts"]);
-    git(&ops, &["commit", "-q", "-m", "init"]);
-    git(&ops, &["push", "-q", "origin", "HEAD:main"]);
+    let (origin, ops) = origin_with_plan(dir.path(), &p);
 
     let cfg = RolloutConfig {
         repo: Some(ops.display().to_string()),

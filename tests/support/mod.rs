@@ -3,4 +3,5 @@
 //! Each test binary uses a different part of it, hence `dead_code` is allowed.
 #![allow(dead_code)]
 
+pub mod git;
 pub mod prometheus;
