@@ -115,6 +115,61 @@ struct FileConfig {
     keys: BTreeMap<String, KeyList>,
     #[serde(default)]
     rollout: FileRollout,
+    #[serde(default)]
+    signing: FileSigning,
+    #[serde(default)]
+    registry: FileRegistry,
+    #[serde(default)]
+    remote: FileRemote,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileSigning {
+    #[serde(default)]
+    keys: Vec<PathBuf>,
+    #[serde(default)]
+    identities: Vec<Identity>,
+    #[serde(default)]
+    roots: Vec<PathBuf>,
+    #[serde(default)]
+    rekor_keys: Vec<PathBuf>,
+    #[serde(default)]
+    require_rekor: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileRegistry {
+    #[serde(default)]
+    insecure: Vec<String>,
+    ca_file: Option<PathBuf>,
+    timeout: Option<Dur>,
+    #[serde(default)]
+    auth: BTreeMap<String, FileRegistryAuth>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRegistryAuth {
+    username: Option<String>,
+    password_file: Option<PathBuf>,
+    token_file: Option<PathBuf>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileRemote {
+    wireguard_interface: Option<String>,
+    address_label: Option<String>,
+    user: Option<String>,
+    port: Option<u16>,
+    identity_files: Option<Vec<PathBuf>>,
+    known_hosts: Option<PathBuf>,
+    connect_timeout: Option<Dur>,
+    keepalive: Option<Dur>,
+    allow_shell_read_only: Option<bool>,
+    allow_offline_shell: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -339,6 +394,108 @@ impl Default for RolloutConfig {
     }
 }
 
+/// An expected keyless signer: certificate subject (SAN: e-mail or URI) and
+/// OIDC issuer, each exact or a regular expression.
+#[derive(Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Identity {
+    pub subject: Option<String>,
+    pub subject_regex: Option<String>,
+    pub issuer: Option<String>,
+    pub issuer_regex: Option<String>,
+}
+
+/// Who may sign releases (`[signing]`). Paths are resolved; files are read by
+/// the signature module.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct SigningConfig {
+    /// PEM public keys (ECDSA P-256) accepted for key-based signatures.
+    pub keys: Vec<PathBuf>,
+    /// Accepted keyless identities.
+    pub identities: Vec<Identity>,
+    /// PEM CA certificates that keyless certificates must chain to (e.g. Fulcio's).
+    pub roots: Vec<PathBuf>,
+    /// PEM public keys of the Rekor transparency logs trusted for bundles.
+    pub rekor_keys: Vec<PathBuf>,
+    /// A signature without a verified Rekor bundle fails.
+    pub require_rekor: bool,
+}
+
+impl SigningConfig {
+    /// No trust configured: nothing can verify, so promotion refuses (fails closed).
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty() && self.identities.is_empty()
+    }
+}
+
+/// Credentials for one registry host.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct RegistryAuth {
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub token: Option<String>,
+}
+
+/// How to reach OCI registries (`[registry]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RegistryConfig {
+    /// `host:port` entries reached over plain HTTP (loopback test registries).
+    pub insecure: Vec<String>,
+    pub ca_file: Option<PathBuf>,
+    pub timeout: Duration,
+    /// Credentials per `host[:port]`.
+    pub auth: BTreeMap<String, RegistryAuth>,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            insecure: Vec::new(),
+            ca_file: None,
+            timeout: Duration::from_secs(10),
+            auth: BTreeMap::new(),
+        }
+    }
+}
+
+/// Remote access to devices (`[remote]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RemoteConfig {
+    /// The fleet's WireGuard interface (e.g. `wg-fleet`).
+    pub wireguard_interface: Option<String>,
+    /// Label holding a device's tunnel address; default: the host of its scrape target.
+    pub address_label: Option<String>,
+    pub user: String,
+    pub port: u16,
+    /// Private keys tried after ssh-agent; default `~/.ssh/id_ed25519`, `id_ecdsa`, `id_rsa`.
+    pub identity_files: Vec<PathBuf>,
+    /// Default `~/.ssh/known_hosts`.
+    pub known_hosts: Option<PathBuf>,
+    pub connect_timeout: Duration,
+    pub keepalive: Duration,
+    /// Whether `--read-only` still allows shells (read-only is about actions).
+    pub allow_shell_read_only: bool,
+    /// Allow a shell to a device whose tunnel is not live without asking.
+    pub allow_offline_shell: bool,
+}
+
+impl Default for RemoteConfig {
+    fn default() -> Self {
+        RemoteConfig {
+            wireguard_interface: None,
+            address_label: None,
+            user: "pi".into(),
+            port: 22,
+            identity_files: Vec::new(),
+            known_hosts: None,
+            connect_timeout: Duration::from_secs(10),
+            keepalive: Duration::from_secs(15),
+            allow_shell_read_only: true,
+            allow_offline_shell: false,
+        }
+    }
+}
+
 /// Where metrics come from.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SourceConfig {
@@ -371,6 +528,9 @@ pub struct Config {
     /// Keymap overrides: action name → keys.
     pub keys: BTreeMap<String, Vec<String>>,
     pub rollout: RolloutConfig,
+    pub signing: SigningConfig,
+    pub registry: RegistryConfig,
+    pub remote: RemoteConfig,
 }
 
 pub const DEFAULT_REFRESH: Duration = Duration::from_secs(5);
@@ -394,6 +554,9 @@ impl Default for Config {
             sparkline: Duration::from_secs(1800),
             keys: BTreeMap::new(),
             rollout: RolloutConfig::default(),
+            signing: SigningConfig::default(),
+            registry: RegistryConfig::default(),
+            remote: RemoteConfig::default(),
         }
     }
 }
@@ -721,6 +884,82 @@ fn resolve(
         .iter()
         .map(|(k, v)| (k.clone(), v.keys()))
         .collect();
+
+    let abs = |p: &Path| {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            base.join(p)
+        }
+    };
+    let sg = &file.signing;
+    cfg.signing = SigningConfig {
+        keys: sg.keys.iter().map(|p| abs(p)).collect(),
+        identities: sg.identities.clone(),
+        roots: sg.roots.iter().map(|p| abs(p)).collect(),
+        rekor_keys: sg.rekor_keys.iter().map(|p| abs(p)).collect(),
+        require_rekor: sg.require_rekor,
+    };
+    for (i, id) in cfg.signing.identities.iter().enumerate() {
+        let key = format!("signing.identities[{i}]");
+        if id.subject.is_none() && id.subject_regex.is_none() {
+            return Err(ctx.err(
+                &key,
+                "an identity needs subject or subject_regex",
+                "e.g. { subject = \"release@example.com\", issuer = \"https://accounts.google.com\" }",
+            ));
+        }
+        if id.issuer.is_none() && id.issuer_regex.is_none() {
+            return Err(ctx.err(
+                &key,
+                "an identity needs issuer or issuer_regex (the OIDC issuer)",
+                "without an issuer anyone who can get a certificate for that subject anywhere would pass",
+            ));
+        }
+    }
+    let rg = &file.registry;
+    cfg.registry.insecure = rg.insecure.clone();
+    cfg.registry.ca_file = rg.ca_file.as_ref().map(|p| abs(p));
+    if let Some(t) = rg.timeout {
+        cfg.registry.timeout = t.0;
+    }
+    for (host, a) in &rg.auth {
+        let key = format!("registry.auth.{host}");
+        let password = match &a.password_file {
+            Some(p) => Some(read_secret(ctx, &format!("{key}.password_file"), &abs(p))?),
+            None => None,
+        };
+        let token = match &a.token_file {
+            Some(p) => Some(read_secret(ctx, &format!("{key}.token_file"), &abs(p))?),
+            None => None,
+        };
+        cfg.registry.auth.insert(
+            host.clone(),
+            RegistryAuth {
+                username: a.username.clone(),
+                password,
+                token,
+            },
+        );
+    }
+    let rm = &file.remote;
+    let d = RemoteConfig::default();
+    cfg.remote = RemoteConfig {
+        wireguard_interface: rm.wireguard_interface.clone(),
+        address_label: rm.address_label.clone(),
+        user: rm.user.clone().unwrap_or(d.user),
+        port: rm.port.unwrap_or(d.port),
+        identity_files: rm
+            .identity_files
+            .as_ref()
+            .map(|v| v.iter().map(|p| abs(p)).collect())
+            .unwrap_or_default(),
+        known_hosts: rm.known_hosts.as_ref().map(|p| abs(p)),
+        connect_timeout: rm.connect_timeout.map_or(d.connect_timeout, |t| t.0),
+        keepalive: rm.keepalive.map_or(d.keepalive, |t| t.0),
+        allow_shell_read_only: rm.allow_shell_read_only.unwrap_or(d.allow_shell_read_only),
+        allow_offline_shell: rm.allow_offline_shell.unwrap_or(d.allow_offline_shell),
+    };
 
     let r = file.rollout;
     if let Some(repo) = r.repo {
