@@ -4,6 +4,7 @@
 //! batch of them into [`App::update`]; carries out the effects; then draws once.
 //! Drawing reads the app and never blocks.
 
+pub mod handover;
 pub mod keymap;
 pub mod views;
 
