@@ -11,6 +11,7 @@
 //! - [`history`]  bounded in-memory history of every figure (direct-scrape sparklines).
 //! - [`metrics`]  the metric sources (Prometheus HTTP API, direct scrape) behind one interface.
 //! - [`rollout`]  rollout plans in a git repo, waves, gates, progress, actions.
+//! - [`signature`] OCI registry client, cosign signature / attestation / SBOM verification, reports.
 //! - [`sim`]      the simulated fleet used by the demo, the tests and the benchmarks.
 //! - [`theme`]    theme files (every role optional) → styles; `NO_COLOR`.
 //! - [`app`]      state + `update(event) -> effects`; no I/O.
@@ -26,6 +27,7 @@ pub mod format;
 pub mod history;
 pub mod metrics;
 pub mod rollout;
+pub mod signature;
 pub mod sim;
 pub mod text;
 pub mod theme;
