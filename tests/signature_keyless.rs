@@ -496,7 +496,7 @@ fn missing_intermediate_fails_the_certificate() {
     assert_fails(
         &outcome,
         "certificate",
-        "certificate does not chain to a trusted root (issued by 'CN=test-intermediate",
+        "certificate does not chain to a trusted root (issued by 'CN=test-intermediate, O=fleetdeck tests'): no such issuer in the chain annotation or [signing] roots",
     );
 }
 
@@ -623,6 +623,11 @@ fn malformed_certificates_fail() {
         i.cert_pem = bad;
         let outcome = verify_keyless(&i, &trust(&w));
         assert_fails(&outcome, "certificate", "malformed certificate");
+        assert_fails(
+            &outcome,
+            "rekor",
+            "cannot tie the bundle to the signing certificate",
+        );
         assert_eq!(outcome.1, Signer::Unknown);
         assert_eq!(outcome.0.len(), 5, "every check still reported");
         assert!(

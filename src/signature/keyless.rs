@@ -64,17 +64,17 @@ pub fn verify_keyless(
     let chain_pem = input.chain_pem.map(parse_pem_certificates);
 
     let leaf_der = match &leaf_pem {
-        Ok(ders) => ders.first().cloned(),
+        Ok(ders) => ders.first().filter(|der| parse_der(der).is_ok()).cloned(),
         Err(_) => None,
     };
 
     let (rekor_line, rekor_info) = match input.bundle_json {
         Some(bundle) => {
-            let binding = leaf_der.as_deref().map(|leaf_der| Binding {
+            let binding = Binding {
                 payload: input.payload,
-                leaf_der,
-            });
-            rekor_check(bundle, input.signature_b64, trust, binding)
+                leaf_der: leaf_der.as_deref(),
+            };
+            rekor_check(bundle, input.signature_b64, trust, Some(binding))
         }
         None if trust.require_rekor => (
             line(
@@ -252,7 +252,9 @@ pub fn verify_rekor_bundle(
 /// What a keyless signature additionally binds the Rekor entry to.
 struct Binding<'a> {
     payload: &'a [u8],
-    leaf_der: &'a [u8],
+    /// None when the certificate annotation could not be read: then the
+    /// bundle cannot be tied to it and fails.
+    leaf_der: Option<&'a [u8]>,
 }
 
 #[derive(Deserialize)]
@@ -426,7 +428,15 @@ fn rekor_check(
             .and_then(|pem| String::from_utf8(pem).ok())
             .and_then(|pem| parse_pem_certificates(&pem).ok());
         match logged_cert {
-            Some(ders) if ders.first().map(Vec::as_slice) == Some(b.leaf_der) => {}
+            Some(ders) if b.leaf_der.is_some() && ders.first().map(Vec::as_slice) == b.leaf_der => {
+            }
+            _ if b.leaf_der.is_none() => {
+                return fail(
+                    "cannot tie the bundle to the signing certificate: the certificate could not be read"
+                        .into(),
+                    Some(info),
+                );
+            }
             _ => {
                 return fail(
                     "bundle is for another certificate: the Rekor entry logs a different signing certificate"
@@ -473,7 +483,7 @@ fn parse_pem_certificates(pem: &str) -> Result<Vec<Vec<u8>>, String> {
 
 fn parse_der(der: &[u8]) -> Result<X509Certificate<'_>, String> {
     match X509Certificate::from_der(der) {
-        Ok((rest, cert)) if rest.is_empty() => Ok(cert),
+        Ok(([], cert)) => Ok(cert),
         Ok(_) => Err("trailing bytes after the certificate".into()),
         Err(e) => Err(format!("not an X.509 certificate ({e})")),
     }
@@ -533,7 +543,9 @@ fn build_path<'c, 'a>(
         "certificate does not chain to a trusted root (issued by '{}')",
         current.issuer()
     );
-    if !detail.is_empty() {
+    if detail.is_empty() {
+        why.push_str(": no such issuer in the chain annotation or [signing] roots");
+    } else {
         why.push_str(": ");
         why.push_str(&detail);
     }
@@ -589,22 +601,25 @@ fn issued_by(cert: &X509Certificate, issuer: &X509Certificate) -> Result<(), Str
             ));
         }
     };
-    verify_prehash(issuer.public_key().raw, &digest, &cert.signature_value.data)
-        .map_err(|e| format!("signature by '{issuer_name}' does not verify ({e})"))
+    verify_prehash(issuer.public_key().raw, &digest, &cert.signature_value.data).map_err(|e| {
+        format!("signature by '{issuer_name}' does not verify{e} (another CA of the same name?)")
+    })
 }
 
-/// ECDSA over a digest with a P-256 or P-384 key given as SPKI DER.
+/// ECDSA over a digest with a P-256 or P-384 key given as SPKI DER. The
+/// error is a detail to append (empty when the signature simply is wrong).
 fn verify_prehash(spki: &[u8], digest: &[u8], sig_der: &[u8]) -> Result<(), String> {
     use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
+    const MALFORMED: &str = ": malformed ECDSA signature";
     if let Ok(key) = p256::ecdsa::VerifyingKey::from_public_key_der(spki) {
-        let sig = p256::ecdsa::Signature::from_der(sig_der).map_err(|e| e.to_string())?;
-        return key.verify_prehash(digest, &sig).map_err(|e| e.to_string());
+        let sig = p256::ecdsa::Signature::from_der(sig_der).map_err(|_| MALFORMED.to_string())?;
+        return key.verify_prehash(digest, &sig).map_err(|_| String::new());
     }
     if let Ok(key) = p384::ecdsa::VerifyingKey::from_public_key_der(spki) {
-        let sig = p384::ecdsa::Signature::from_der(sig_der).map_err(|e| e.to_string())?;
-        return key.verify_prehash(digest, &sig).map_err(|e| e.to_string());
+        let sig = p384::ecdsa::Signature::from_der(sig_der).map_err(|_| MALFORMED.to_string())?;
+        return key.verify_prehash(digest, &sig).map_err(|_| String::new());
     }
-    Err("issuer key is not ECDSA P-256 or P-384".into())
+    Err(": its key is not ECDSA P-256 or P-384".into())
 }
 
 fn validity_check(
@@ -665,7 +680,7 @@ fn oidc_issuer(cert: &X509Certificate) -> Option<String> {
     };
     if let Some(value) = ext(OID_FULCIO_ISSUER_V2) {
         return match x509_parser::der_parser::der::parse_der_utf8string(value) {
-            Ok((rest, obj)) if rest.is_empty() => obj.as_str().ok().map(str::to_string),
+            Ok(([], obj)) => obj.as_str().ok().map(str::to_string),
             _ => None,
         };
     }
