@@ -10,6 +10,7 @@
 //! - [`format`]   how figures, ages and times are written for people.
 //! - [`history`]  bounded in-memory history of every figure (direct-scrape sparklines).
 //! - [`metrics`]  the metric sources (Prometheus HTTP API, direct scrape) behind one interface.
+//! - [`remote`]   WireGuard tunnel status per device (and SSH over the tunnel).
 //! - [`rollout`]  rollout plans in a git repo, waves, gates, progress, actions.
 //! - [`sim`]      the simulated fleet used by the demo, the tests and the benchmarks.
 //! - [`theme`]    theme files (every role optional) → styles; `NO_COLOR`.
@@ -25,6 +26,7 @@ pub mod fleet;
 pub mod format;
 pub mod history;
 pub mod metrics;
+pub mod remote;
 pub mod rollout;
 pub mod sim;
 pub mod text;
