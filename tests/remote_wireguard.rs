@@ -242,6 +242,48 @@ fn the_lab_cleans_up_after_a_failing_test() {
 
 // ---- errors ----------------------------------------------------------------
 
+/// Set by `permission_denied_names_the_socket` for its child run as `nobody`.
+const READ_AS_OTHER: &str = "FDK_WG_READ_AS_OTHER_USER";
+
+#[test]
+fn permission_denied_names_the_socket() {
+    let lab = WgLab::start(3);
+    let exe = std::env::current_exe().expect("the test binary's path");
+    // wireguard-go's socket is root-only: read it again as `nobody`.
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(&exe)
+        .args([
+            "--exact",
+            "reads_the_interface_as_another_user",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env(READ_AS_OTHER, &lab.host_if)
+        .output()
+        .expect("setpriv (util-linux) runs the test binary as nobody");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "ERROR permission denied reading WireGuard interface '{0}': run as a user that can read /var/run/wireguard/{0}.sock",
+            lab.host_if
+        )),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+#[ignore = "run by permission_denied_names_the_socket as another user"]
+fn reads_the_interface_as_another_user() {
+    if let Ok(name) = std::env::var(READ_AS_OTHER) {
+        match read_interface(&name) {
+            Ok(status) => println!("READ {} peers", status.peers.len()),
+            Err(e) => println!("ERROR {e}"),
+        }
+    }
+}
+
 #[test]
 fn a_missing_interface_says_what_to_check() {
     let name = format!("fdk{}x1", std::process::id());

@@ -516,6 +516,25 @@ pub fn sweep_stale() {
             let _ = run_quiet(&["ip", "link", "del", name]);
         }
     }
+    // Scratch dirs (`fdk-wglab-<pid>-<n>`, holding test keys) and slot locks.
+    if let Ok(tmp) = std::fs::read_dir(std::env::temp_dir()) {
+        for e in tmp.flatten() {
+            let file = e.file_name().to_string_lossy().into_owned();
+            if let Some(rest) = file.strip_prefix("fdk-wglab-")
+                && dead(&format!("fdk-{rest}"))
+            {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    if let Ok(slots) = std::fs::read_dir(slot_dir()) {
+        for e in slots.flatten() {
+            let owner = std::fs::read_to_string(e.path()).unwrap_or_default();
+            if owner.trim().parse::<u32>().is_ok_and(|p| !pid_alive(p)) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
     if let Ok(socks) = std::fs::read_dir(UAPI_DIR) {
         for s in socks.flatten() {
             let file = s.file_name().to_string_lossy().into_owned();
