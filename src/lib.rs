@@ -10,6 +10,7 @@
 //! - [`format`]   how figures, ages and times are written for people.
 //! - [`history`]  bounded in-memory history of every figure (direct-scrape sparklines).
 //! - [`metrics`]  the metric sources (Prometheus HTTP API, direct scrape) behind one interface.
+//! - [`remote`]   WireGuard tunnel status per device (and SSH over the tunnel).
 //! - [`rollout`]  rollout plans in a git repo, waves, gates, progress, actions.
 //! - [`signature`] OCI registry client, cosign signature / attestation / SBOM verification, reports.
 //! - [`sim`]      the simulated fleet used by the demo, the tests and the benchmarks.
@@ -26,6 +27,7 @@ pub mod fleet;
 pub mod format;
 pub mod history;
 pub mod metrics;
+pub mod remote;
 pub mod rollout;
 pub mod signature;
 pub mod sim;

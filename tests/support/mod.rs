@@ -4,4 +4,5 @@
 #![allow(dead_code)]
 
 pub mod git;
+pub mod netns;
 pub mod prometheus;
