@@ -25,6 +25,7 @@ pub mod fleet;
 pub mod format;
 pub mod history;
 pub mod metrics;
+pub mod remote;
 pub mod rollout;
 pub mod sim;
 pub mod text;

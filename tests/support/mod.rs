@@ -5,3 +5,4 @@
 
 pub mod git;
 pub mod prometheus;
+pub mod sshd;
