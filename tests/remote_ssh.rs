@@ -11,7 +11,9 @@
 mod support;
 
 use fleetdeck::remote::known_hosts::{self, HostKeyStatus};
-use fleetdeck::remote::ssh::{self, HostKeyPolicy, Options, SessionEnd, ShellEvent, SshError, Target};
+use fleetdeck::remote::ssh::{
+    self, HostKeyPolicy, Options, SessionEnd, ShellEvent, SshError, Target,
+};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -24,7 +26,9 @@ fn skip() -> bool {
     if sshd::available() {
         false
     } else {
-        eprintln!("SKIPPED: /usr/sbin/sshd or ssh-keygen missing (apt-get install openssh-server openssh-client)");
+        eprintln!(
+            "SKIPPED: /usr/sbin/sshd or ssh-keygen missing (apt-get install openssh-server openssh-client)"
+        );
         true
     }
 }
@@ -54,7 +58,11 @@ fn options(known_hosts: &Path, keys: &[&Path]) -> Options {
 /// known_hosts in the server's tempdir listing its current host key as `[127.0.0.1]:PORT`.
 fn trusted_known_hosts(sshd: &Sshd) -> PathBuf {
     let path = sshd.dir.path().join("known_hosts");
-    std::fs::write(&path, format!("[{ADDR}]:{} {}\n", sshd.port, sshd.host_key_line())).unwrap();
+    std::fs::write(
+        &path,
+        format!("[{ADDR}]:{} {}\n", sshd.port, sshd.host_key_line()),
+    )
+    .unwrap();
     path
 }
 
@@ -62,7 +70,11 @@ async fn run(conn: &mut ssh::Connection, cmd: &str) -> (String, String, ssh::Exi
     let mut out = Vec::new();
     let mut err = Vec::new();
     let status = conn.exec(cmd, &mut out, &mut err).await.expect("exec");
-    (String::from_utf8_lossy(&out).into(), String::from_utf8_lossy(&err).into(), status)
+    (
+        String::from_utf8_lossy(&out).into(),
+        String::from_utf8_lossy(&err).into(),
+        status,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -120,13 +132,21 @@ async fn unknown_host_key_is_refused_then_accepted_hashed_and_bracketed() {
     ));
     // Explicit accept of the shown fingerprint → recorded as [127.0.0.1]:PORT, 0600.
     opts.host_key_policy = HostKeyPolicy::AcceptFingerprint(expected.clone());
-    let conn = ssh::connect(&target(sshd.port), &opts).await.expect("accepted");
+    let conn = ssh::connect(&target(sshd.port), &opts)
+        .await
+        .expect("accepted");
     conn.close().await;
     let text = std::fs::read_to_string(&kh).unwrap();
-    assert_eq!(text, format!("[{ADDR}]:{} {}\n", sshd.port, sshd.host_key_line()));
+    assert_eq!(
+        text,
+        format!("[{ADDR}]:{} {}\n", sshd.port, sshd.host_key_line())
+    );
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&kh).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&kh).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
     // Now known under the strict policy.
     let conn = ssh::connect(&target(sshd.port), &options(&kh, &[&sshd.client_key]))
@@ -137,18 +157,33 @@ async fn unknown_host_key_is_refused_then_accepted_hashed_and_bracketed() {
     // known_hosts::accept directly, then check.
     let kh2 = sshd.dir.path().join("kh2");
     let key = russh::keys::PublicKey::from_openssh(&sshd.host_key_line()).unwrap();
-    assert!(matches!(known_hosts::check(&kh2, ADDR, sshd.port, &key), HostKeyStatus::Unknown { .. }));
+    assert!(matches!(
+        known_hosts::check(&kh2, ADDR, sshd.port, &key),
+        HostKeyStatus::Unknown { .. }
+    ));
     known_hosts::accept(&kh2, ADDR, sshd.port, &key).unwrap();
-    assert_eq!(known_hosts::check(&kh2, ADDR, sshd.port, &key), HostKeyStatus::Known);
+    assert_eq!(
+        known_hosts::check(&kh2, ADDR, sshd.port, &key),
+        HostKeyStatus::Known
+    );
 
     // Hashed by ssh-keygen -H → still known, and connects.
     let hashed = sshd.dir.path().join("hashed_known_hosts");
     std::fs::copy(&kh, &hashed).unwrap();
-    let st = Command::new("ssh-keygen").arg("-q").arg("-H").arg("-f").arg(&hashed).output().unwrap();
+    let st = Command::new("ssh-keygen")
+        .arg("-q")
+        .arg("-H")
+        .arg("-f")
+        .arg(&hashed)
+        .output()
+        .unwrap();
     assert!(st.status.success(), "{st:?}");
     let text = std::fs::read_to_string(&hashed).unwrap();
     assert!(text.starts_with("|1|"), "{text}");
-    assert_eq!(known_hosts::check(&hashed, ADDR, sshd.port, &key), HostKeyStatus::Known);
+    assert_eq!(
+        known_hosts::check(&hashed, ADDR, sshd.port, &key),
+        HostKeyStatus::Known
+    );
     let conn = ssh::connect(&target(sshd.port), &options(&hashed, &[&sshd.client_key]))
         .await
         .expect("hashed entry honoured");
@@ -196,7 +231,10 @@ async fn changed_host_key_is_refused_naming_both_fingerprints_and_revoked_is_ref
         other => panic!("expected HostKeyChanged, got {other:?}"),
     }
     let msg = err.to_string();
-    assert!(msg.contains(&old) && msg.contains(&new) && msg.contains("CHANGED"), "{msg}");
+    assert!(
+        msg.contains(&old) && msg.contains(&new) && msg.contains("CHANGED"),
+        "{msg}"
+    );
     // Even the accept policies never overwrite a changed key.
     let mut opts = options(&kh, &[&sshd.client_key]);
     opts.host_key_policy = HostKeyPolicy::AcceptNew;
@@ -235,7 +273,9 @@ async fn authentication_wrong_key_encrypted_key_and_agent() {
     // A key the server does not know → AuthFailed naming what was tried.
     let stranger = sshd.new_key("stranger", "");
     let missing = sshd.dir.path().join("no_such_key");
-    let err = ssh::connect(&t, &options(&kh, &[&missing, &stranger])).await.unwrap_err();
+    let err = ssh::connect(&t, &options(&kh, &[&missing, &stranger]))
+        .await
+        .unwrap_err();
     match &err {
         SshError::AuthFailed { user, tried } => {
             assert_eq!(user, "root");
@@ -248,8 +288,13 @@ async fn authentication_wrong_key_encrypted_key_and_agent() {
     // Encrypted, authorized key without a passphrase callback → Passphrase.
     let locked = sshd.new_key("locked", "s3cret pass");
     sshd.authorize(&locked);
-    let err = ssh::connect(&t, &options(&kh, &[&locked])).await.unwrap_err();
-    assert!(matches!(&err, SshError::Passphrase { file } if file == &locked), "{err:?}");
+    let err = ssh::connect(&t, &options(&kh, &[&locked]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, SshError::Passphrase { file } if file == &locked),
+        "{err:?}"
+    );
     // A callback that gives the wrong passphrase, three times → Passphrase too.
     let mut opts = options(&kh, &[&locked]);
     let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -258,7 +303,10 @@ async fn authentication_wrong_key_encrypted_key_and_agent() {
         counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Some("wrong".to_string())
     }));
-    assert!(matches!(ssh::connect(&t, &opts).await, Err(SshError::Passphrase { .. })));
+    assert!(matches!(
+        ssh::connect(&t, &opts).await,
+        Err(SshError::Passphrase { .. })
+    ));
     assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 3);
     // With the right passphrase → works.
     let expected_file = locked.clone();
@@ -286,17 +334,17 @@ async fn authentication_wrong_key_encrypted_key_and_agent() {
     opts.agent_socket = Some(agent2.socket.clone());
     match ssh::connect(&t, &opts).await {
         Err(SshError::AuthFailed { tried, .. }) => {
-            assert_eq!(tried, vec!["agent: 1 key".to_string(), stranger.display().to_string()]);
+            assert_eq!(
+                tried,
+                vec!["agent: 1 key".to_string(), stranger.display().to_string()]
+            );
         }
         other => panic!("expected AuthFailed, got {other:?}"),
     }
 }
 
 /// Collects a session's output until `interactive` returns (bounded).
-async fn drive(
-    shell: ssh::Shell,
-    script: &[Step],
-) -> (String, SessionEnd) {
+async fn drive(shell: ssh::Shell, script: &[Step]) -> (String, SessionEnd) {
     let (mut stdin_w, stdin_r) = tokio::io::duplex(4096);
     let (stdout_w, mut stdout_r) = tokio::io::duplex(1 << 20);
     let (resize_tx, resize_rx) = tokio::sync::mpsc::channel(4);
@@ -317,7 +365,10 @@ async fn drive(
         .await
         .expect("interactive returned in time")
         .expect("join");
-    let out = tokio::time::timeout(Duration::from_secs(5), reader).await.unwrap().unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(5), reader)
+        .await
+        .unwrap()
+        .unwrap();
     drop(resize_tx);
     (out, end)
 }
@@ -340,7 +391,11 @@ async fn interactive_shell_has_a_pty_of_the_asked_size_and_forwards_resizes() {
         .unwrap();
 
     let shell = conn.shell("xterm-256color", 100, 30).await.expect("shell");
-    let (out, end) = drive(shell, &[Step::Type("stty size; tty; echo TERM=$TERM; exit 5\n")]).await;
+    let (out, end) = drive(
+        shell,
+        &[Step::Type("stty size; tty; echo TERM=$TERM; exit 5\n")],
+    )
+    .await;
     assert!(out.contains("30 100"), "{out}");
     assert!(out.contains("/dev/pts/"), "{out}");
     assert!(out.contains("TERM=xterm-256color"), "{out}");
@@ -363,10 +418,16 @@ async fn interactive_shell_has_a_pty_of_the_asked_size_and_forwards_resizes() {
 
     // The Shell API used directly.
     let mut shell = conn.shell("dumb", 80, 24).await.expect("shell");
-    shell.write(b"echo direct-$((6*7)); exit 2\n").await.unwrap();
+    shell
+        .write(b"echo direct-$((6*7)); exit 2\n")
+        .await
+        .unwrap();
     let mut out = Vec::new();
     let status = loop {
-        match tokio::time::timeout(Duration::from_secs(10), shell.read()).await.unwrap() {
+        match tokio::time::timeout(Duration::from_secs(10), shell.read())
+            .await
+            .unwrap()
+        {
             ShellEvent::Data(d) => out.extend(d),
             ShellEvent::Exit(s) => break s,
             ShellEvent::Closed(r) => panic!("closed: {r}"),
@@ -411,13 +472,57 @@ async fn sshd_killed_mid_session_ends_interactive_with_a_reason() {
         .await
         .expect("interactive must not hang when sshd dies")
         .unwrap();
-    eprintln!("sshd killed → interactive returned after {:?}: {end:?}", killed_at.elapsed());
+    eprintln!(
+        "sshd killed → interactive returned after {:?}: {end:?}",
+        killed_at.elapsed()
+    );
     assert_eq!(end.status, None);
     assert!(end.reason.starts_with("disconnected"), "{end:?}");
     // Further use of the connection fails cleanly.
     let mut out = Vec::new();
     let r = conn.exec("true", &mut out, tokio::io::sink()).await;
-    assert!(matches!(r, Err(SshError::Disconnected { .. }) | Err(SshError::Timeout { .. })), "{r:?}");
+    assert!(
+        matches!(
+            r,
+            Err(SshError::Disconnected { .. }) | Err(SshError::Timeout { .. })
+        ),
+        "{r:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silently_dead_link_is_detected_by_keepalives() {
+    if skip() {
+        return;
+    }
+    let sshd = Sshd::start(ADDR);
+    let kh = trusted_known_hosts(&sshd);
+    // keepalive 1 s, 3 unanswered → closed after about 4 s.
+    let mut conn = ssh::connect(&target(sshd.port), &options(&kh, &[&sshd.client_key]))
+        .await
+        .unwrap();
+    let shell = conn.shell("xterm", 80, 24).await.unwrap();
+    let (_stdin_w, stdin_r) = tokio::io::duplex(64);
+    let (_resize_tx, resize_rx) = tokio::sync::mpsc::channel(1);
+    let session = tokio::spawn(ssh::interactive(
+        shell,
+        stdin_r,
+        tokio::io::sink(),
+        resize_rx,
+    ));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let frozen_at = Instant::now();
+    sshd.freeze_sessions();
+    let end = tokio::time::timeout(Duration::from_secs(15), session)
+        .await
+        .expect("interactive must not hang on a dead link")
+        .unwrap();
+    eprintln!(
+        "link frozen → interactive returned after {:?}: {end:?}",
+        frozen_at.elapsed()
+    );
+    assert_eq!(end.status, None);
+    assert!(end.reason.contains("keepalive"), "{end:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -433,7 +538,10 @@ async fn refused_and_silent_endpoints_fail_distinctly_within_the_timeout() {
     let port = sshd::free_port(ADDR);
     let start = Instant::now();
     let err = ssh::connect(&target(port), &opts).await.unwrap_err();
-    assert!(matches!(&err, SshError::Refused { addr } if addr == &format!("{ADDR}:{port}")), "{err:?}");
+    assert!(
+        matches!(&err, SshError::Refused { addr } if addr == &format!("{ADDR}:{port}")),
+        "{err:?}"
+    );
     assert!(start.elapsed() < opts.connect_timeout);
     assert!(err.to_string().contains("refused"), "{err}");
 
@@ -441,8 +549,14 @@ async fn refused_and_silent_endpoints_fail_distinctly_within_the_timeout() {
     let start = Instant::now();
     let err = ssh::connect(&target(port), &opts).await.unwrap_err();
     let took = start.elapsed();
-    assert!(matches!(&err, SshError::Timeout { after, .. } if *after == opts.connect_timeout), "{err:?}");
-    assert!(took >= opts.connect_timeout && took < opts.connect_timeout + Duration::from_secs(1), "{took:?}");
+    assert!(
+        matches!(&err, SshError::Timeout { after, .. } if *after == opts.connect_timeout),
+        "{err:?}"
+    );
+    assert!(
+        took >= opts.connect_timeout && took < opts.connect_timeout + Duration::from_secs(1),
+        "{took:?}"
+    );
     assert!(err.to_string().contains("handshake"), "{err}");
 }
 
@@ -461,7 +575,10 @@ async fn timing_connect_to_prompt_against_plain_ssh() {
         let mut conn = ssh::connect(&target(sshd.port), &opts).await.unwrap();
         let connected = start.elapsed();
         let mut shell = conn.shell("xterm", 80, 24).await.unwrap();
-        match tokio::time::timeout(Duration::from_secs(10), shell.read()).await.unwrap() {
+        match tokio::time::timeout(Duration::from_secs(10), shell.read())
+            .await
+            .unwrap()
+        {
             ShellEvent::Data(_) => {}
             other => panic!("{other:?}"),
         }
@@ -472,11 +589,22 @@ async fn timing_connect_to_prompt_against_plain_ssh() {
 
         let start = Instant::now();
         let st = Command::new("ssh")
-            .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o"])
+            .args([
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+            ])
             .arg(format!("UserKnownHostsFile={}", kh.display()))
             .arg("-i")
             .arg(&sshd.client_key)
-            .args(["-p", &sshd.port.to_string(), &format!("root@{ADDR}"), "true"])
+            .args([
+                "-p",
+                &sshd.port.to_string(),
+                &format!("root@{ADDR}"),
+                "true",
+            ])
             .output()
             .unwrap();
         assert!(st.status.success(), "{st:?}");

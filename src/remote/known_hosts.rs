@@ -101,7 +101,9 @@ fn parse_line(line: &str) -> Option<Entry<'_>> {
 fn wildcard(pattern: &[u8], s: &[u8]) -> bool {
     match (pattern.first(), s.first()) {
         (None, None) => true,
-        (Some(b'*'), _) => wildcard(&pattern[1..], s) || (!s.is_empty() && wildcard(pattern, &s[1..])),
+        (Some(b'*'), _) => {
+            wildcard(&pattern[1..], s) || (!s.is_empty() && wildcard(pattern, &s[1..]))
+        }
         (Some(b'?'), Some(_)) => wildcard(&pattern[1..], &s[1..]),
         (Some(p), Some(c)) => p.eq_ignore_ascii_case(c) && wildcard(&pattern[1..], &s[1..]),
         _ => false,
@@ -213,17 +215,17 @@ pub fn entry_line(host: &str, port: u16, key: &PublicKey) -> String {
 /// `host` for port 22), creating the parent directory (0700) and the file
 /// (0600) when missing.
 pub fn accept(path: &Path, host: &str, port: u16, key: &PublicKey) -> io::Result<()> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        if !parent.exists() {
-            let mut builder = std::fs::DirBuilder::new();
-            builder.recursive(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::DirBuilderExt;
-                builder.mode(0o700);
-            }
-            builder.create(parent)?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        && !parent.exists()
+    {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
         }
+        builder.create(parent)?;
     }
     let needs_newline = match std::fs::read(path) {
         Ok(bytes) => !bytes.is_empty() && !bytes.ends_with(b"\n"),
@@ -251,8 +253,10 @@ pub fn accept(path: &Path, host: &str, port: u16, key: &PublicKey) -> io::Result
 mod tests {
     use super::*;
 
-    const ED1: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDIIDURuk5EvoP/1BwBPHEcx2RE2XiV93F9WaT1iu6GZ";
-    const ED2: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAAe2NWtVmOOOUXYdpJKQb6AMxk+NGWwcHu/Qeg2a+Ih";
+    const ED1: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDIIDURuk5EvoP/1BwBPHEcx2RE2XiV93F9WaT1iu6GZ";
+    const ED2: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAAe2NWtVmOOOUXYdpJKQb6AMxk+NGWwcHu/Qeg2a+Ih";
 
     fn key(s: &str) -> PublicKey {
         PublicKey::from_openssh(s).unwrap()
@@ -267,8 +271,14 @@ mod tests {
         assert_eq!(check_str(&text, "PI-01", 22, &k), HostKeyStatus::Known);
         assert_eq!(check_str(&text, "10.8.0.2", 2222, &k), HostKeyStatus::Known);
         // A plain entry is for port 22 only.
-        assert!(matches!(check_str(&text, "10.8.0.1", 2222, &k), HostKeyStatus::Unknown { .. }));
-        assert!(matches!(check_str(&text, "10.8.0.2", 22, &k), HostKeyStatus::Unknown { .. }));
+        assert!(matches!(
+            check_str(&text, "10.8.0.1", 2222, &k),
+            HostKeyStatus::Unknown { .. }
+        ));
+        assert!(matches!(
+            check_str(&text, "10.8.0.2", 22, &k),
+            HostKeyStatus::Unknown { .. }
+        ));
     }
 
     #[test]
@@ -276,7 +286,10 @@ mod tests {
         let k = key(ED1);
         let text = format!("10.8.0.*,!10.8.0.9 {ED1}\n");
         assert_eq!(check_str(&text, "10.8.0.4", 22, &k), HostKeyStatus::Known);
-        assert!(matches!(check_str(&text, "10.8.0.9", 22, &k), HostKeyStatus::Unknown { .. }));
+        assert!(matches!(
+            check_str(&text, "10.8.0.9", 22, &k),
+            HostKeyStatus::Unknown { .. }
+        ));
     }
 
     #[test]
@@ -286,10 +299,17 @@ mod tests {
         let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(&salt).unwrap();
         mac.update(b"[10.8.0.3]:2222");
         let hash = mac.finalize().into_bytes();
-        let text = format!("|1|{}|{} {ED1}\n", STANDARD.encode(salt), STANDARD.encode(hash));
+        let text = format!(
+            "|1|{}|{} {ED1}\n",
+            STANDARD.encode(salt),
+            STANDARD.encode(hash)
+        );
         let k = key(ED1);
         assert_eq!(check_str(&text, "10.8.0.3", 2222, &k), HostKeyStatus::Known);
-        assert!(matches!(check_str(&text, "10.8.0.3", 22, &k), HostKeyStatus::Unknown { .. }));
+        assert!(matches!(
+            check_str(&text, "10.8.0.3", 22, &k),
+            HostKeyStatus::Unknown { .. }
+        ));
         // Garbage hashed entries are skipped, not a crash.
         assert!(matches!(
             check_str(&format!("|1|!!|?? {ED1}\n|1|x {ED1}\n"), "a", 22, &k),
@@ -302,7 +322,11 @@ mod tests {
         let (k1, k2) = (key(ED1), key(ED2));
         let text = format!("junk line\nhost {ED1}\n");
         match check_str(&text, "host", 22, &k2) {
-            HostKeyStatus::Changed { old_fingerprint, new_fingerprint, line } => {
+            HostKeyStatus::Changed {
+                old_fingerprint,
+                new_fingerprint,
+                line,
+            } => {
                 assert_eq!(line, 2);
                 assert_eq!(old_fingerprint, fingerprint(&k1));
                 assert_eq!(new_fingerprint, fingerprint(&k2));
@@ -313,7 +337,10 @@ mod tests {
         let text = format!("host {ED1}\n@revoked * {ED1}\n");
         assert_eq!(check_str(&text, "host", 22, &k1), HostKeyStatus::Revoked);
         let text = format!("@cert-authority host {ED1}\n");
-        assert!(matches!(check_str(&text, "host", 22, &k1), HostKeyStatus::Unknown { .. }));
+        assert!(matches!(
+            check_str(&text, "host", 22, &k1),
+            HostKeyStatus::Unknown { .. }
+        ));
     }
 
     #[test]

@@ -80,7 +80,9 @@ pub enum SshError {
         /// `path:line` of the entry holding the old key.
         known_hosts_line: String,
     },
-    #[error("the host key of {host} ({fingerprint}) is marked @revoked in known_hosts; refusing to connect")]
+    #[error(
+        "the host key of {host} ({fingerprint}) is marked @revoked in known_hosts; refusing to connect"
+    )]
     HostKeyRevoked { host: String, fingerprint: String },
     #[error("authentication as '{user}' failed; tried: {}", tried_text(tried))]
     AuthFailed { user: String, tried: Vec<String> },
@@ -192,7 +194,10 @@ impl Options {
 pub enum ExitStatus {
     Code(u32),
     /// Killed by a signal (`"KILL"`, `"TERM"`, …).
-    Signal { name: String, core_dumped: bool },
+    Signal {
+        name: String,
+        core_dumped: bool,
+    },
 }
 
 impl ExitStatus {
@@ -320,10 +325,15 @@ impl ClientHandler {
 impl Handler for ClientHandler {
     type Error = russh::Error;
 
-    async fn check_server_key(&mut self, key: &PublicKeyOrCertificate) -> Result<bool, Self::Error> {
+    async fn check_server_key(
+        &mut self,
+        key: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
         let key = match key {
             PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),
-            PublicKeyOrCertificate::Certificate(cert) => PublicKey::new(cert.public_key().clone(), ""),
+            PublicKeyOrCertificate::Certificate(cert) => {
+                PublicKey::new(cert.public_key().clone(), "")
+            }
         };
         match self.verify(&key) {
             Ok(()) => Ok(true),
@@ -334,7 +344,10 @@ impl Handler for ClientHandler {
         }
     }
 
-    async fn disconnected(&mut self, reason: DisconnectReason<Self::Error>) -> Result<(), Self::Error> {
+    async fn disconnected(
+        &mut self,
+        reason: DisconnectReason<Self::Error>,
+    ) -> Result<(), Self::Error> {
         let text = match &reason {
             DisconnectReason::ReceivedDisconnect(info) => {
                 let msg = sanitize_max(&info.message, 200);
@@ -360,10 +373,12 @@ impl Handler for ClientHandler {
 
 fn describe_russh(e: &russh::Error) -> String {
     match e {
-        russh::Error::KeepaliveTimeout => format!(
-            "no answer to {KEEPALIVE_MAX} keepalives: the link to the device is down"
-        ),
-        russh::Error::HUP | russh::Error::Disconnect => "the connection was closed by the device".into(),
+        russh::Error::KeepaliveTimeout => {
+            format!("no answer to {KEEPALIVE_MAX} keepalives: the link to the device is down")
+        }
+        russh::Error::HUP | russh::Error::Disconnect => {
+            "the connection was closed by the device".into()
+        }
         russh::Error::IO(io) => format!("connection lost: {io}"),
         russh::Error::InactivityTimeout => "inactivity timeout".into(),
         other => other.to_string(),
@@ -385,11 +400,17 @@ fn map_russh(e: russh::Error) -> SshError {
 }
 
 /// Runs `fut` within `limit`; `during` names the step in the timeout error.
-async fn bounded<T>(limit: Duration, during: impl FnOnce() -> String, fut: impl Future<Output = T>) -> Result<T, SshError> {
-    tokio::time::timeout(limit, fut).await.map_err(|_| SshError::Timeout {
-        after: limit,
-        during: during(),
-    })
+async fn bounded<T>(
+    limit: Duration,
+    during: impl FnOnce() -> String,
+    fut: impl Future<Output = T>,
+) -> Result<T, SshError> {
+    tokio::time::timeout(limit, fut)
+        .await
+        .map_err(|_| SshError::Timeout {
+            after: limit,
+            during: during(),
+        })
 }
 
 // ---- connecting ----------------------------------------------------------
@@ -404,7 +425,9 @@ pub struct Connection {
 
 impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Connection").field("addr", &self.addr).finish()
+        f.debug_struct("Connection")
+            .field("addr", &self.addr)
+            .finish()
     }
 }
 
@@ -415,15 +438,19 @@ impl fmt::Debug for Connection {
 pub async fn connect(target: &Target, opts: &Options) -> Result<Connection, SshError> {
     let addr = target.addr();
     let limit = opts.connect_timeout;
-    let tcp = bounded(limit, || format!("TCP connect to {addr}"), TcpStream::connect((target.host.as_str(), target.port)))
-        .await?
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::ConnectionRefused => SshError::Refused { addr: addr.clone() },
-            _ => SshError::Unreachable {
-                addr: addr.clone(),
-                reason: e.to_string(),
-            },
-        })?;
+    let tcp = bounded(
+        limit,
+        || format!("TCP connect to {addr}"),
+        TcpStream::connect((target.host.as_str(), target.port)),
+    )
+    .await?
+    .map_err(|e| match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => SshError::Refused { addr: addr.clone() },
+        _ => SshError::Unreachable {
+            addr: addr.clone(),
+            reason: e.to_string(),
+        },
+    })?;
     let _ = tcp.set_nodelay(true);
 
     let config = client::Config {
@@ -472,7 +499,9 @@ pub async fn connect(target: &Target, opts: &Options) -> Result<Connection, SshE
 /// Runs a blocking closure (the passphrase prompt) without stalling other tasks.
 fn blocking<T>(f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
         _ => f(),
     }
 }
@@ -486,7 +515,11 @@ fn display_path(p: &Path) -> String {
     p.display().to_string()
 }
 
-async fn authenticate(handle: &mut Handle<ClientHandler>, target: &Target, opts: &Options) -> Result<(), SshError> {
+async fn authenticate(
+    handle: &mut Handle<ClientHandler>,
+    target: &Target,
+    opts: &Options,
+) -> Result<(), SshError> {
     let limit = opts.connect_timeout;
     let user = target.user.as_str();
     let mut tried = Vec::new();
@@ -502,7 +535,9 @@ async fn authenticate(handle: &mut Handle<ClientHandler>, target: &Target, opts:
             None => tried.push("agent: not available (SSH_AUTH_SOCK not set)".to_string()),
             Some(sock) => match agent_auth(handle, user, &sock, limit, &mut rsa_hash).await? {
                 AgentOutcome::Success => return Ok(()),
-                AgentOutcome::Tried(n) => tried.push(format!("agent: {n} key{}", if n == 1 { "" } else { "s" })),
+                AgentOutcome::Tried(n) => {
+                    tried.push(format!("agent: {n} key{}", if n == 1 { "" } else { "s" }))
+                }
                 AgentOutcome::Unusable(why) => tried.push(format!("agent: {why}")),
             },
         }
@@ -552,9 +587,13 @@ async fn authenticate(handle: &mut Handle<ClientHandler>, target: &Target, opts:
             None
         };
         let attempt = PrivateKeyWithHashAlg::new(Arc::new(key), hash);
-        let result = bounded(limit, || format!("public key authentication with {shown}"), handle.authenticate_publickey(user, attempt))
-            .await?
-            .map_err(map_russh)?;
+        let result = bounded(
+            limit,
+            || format!("public key authentication with {shown}"),
+            handle.authenticate_publickey(user, attempt),
+        )
+        .await?
+        .map_err(map_russh)?;
         tried.push(shown);
         if result.success() {
             return Ok(());
@@ -563,7 +602,10 @@ async fn authenticate(handle: &mut Handle<ClientHandler>, target: &Target, opts:
 
     if let Some(file) = encrypted_without_passphrase {
         // The only keys that might have worked could not be decrypted.
-        if !tried.iter().any(|t| !t.contains("(encrypted") && !t.starts_with("agent: not")) {
+        if !tried
+            .iter()
+            .any(|t| !t.contains("(encrypted") && !t.starts_with("agent: not"))
+        {
             return Err(SshError::Passphrase { file });
         }
     }
@@ -573,7 +615,11 @@ async fn authenticate(handle: &mut Handle<ClientHandler>, target: &Target, opts:
     })
 }
 
-async fn rsa_hash_for(handle: &Handle<ClientHandler>, limit: Duration, cache: &mut Option<Option<HashAlg>>) -> Option<HashAlg> {
+async fn rsa_hash_for(
+    handle: &Handle<ClientHandler>,
+    limit: Duration,
+    cache: &mut Option<Option<HashAlg>>,
+) -> Option<HashAlg> {
     if let Some(h) = cache {
         return *h;
     }
@@ -599,11 +645,28 @@ async fn agent_auth(
     limit: Duration,
     rsa_hash: &mut Option<Option<HashAlg>>,
 ) -> Result<AgentOutcome, SshError> {
-    let mut agent = match bounded(limit, || "connecting to ssh-agent".into(), AgentClient::connect_uds(sock)).await? {
+    let mut agent = match bounded(
+        limit,
+        || "connecting to ssh-agent".into(),
+        AgentClient::connect_uds(sock),
+    )
+    .await?
+    {
         Ok(a) => a,
-        Err(e) => return Ok(AgentOutcome::Unusable(format!("cannot connect to {} ({e})", Path::new(sock).display()))),
+        Err(e) => {
+            return Ok(AgentOutcome::Unusable(format!(
+                "cannot connect to {} ({e})",
+                Path::new(sock).display()
+            )));
+        }
     };
-    let identities = match bounded(limit, || "listing ssh-agent keys".into(), agent.request_identities()).await? {
+    let identities = match bounded(
+        limit,
+        || "listing ssh-agent keys".into(),
+        agent.request_identities(),
+    )
+    .await?
+    {
         Ok(ids) => ids,
         Err(e) => return Ok(AgentOutcome::Unusable(format!("cannot list keys ({e})"))),
     };
@@ -652,14 +715,20 @@ impl Connection {
     }
 
     async fn open_session(&self) -> Result<russh::Channel<client::Msg>, SshError> {
-        bounded(self.timeout, || "opening a session channel".into(), self.handle.channel_open_session())
-            .await?
-            .map_err(|e| match e {
-                russh::Error::ChannelOpenFailure(f) => SshError::Protocol(format!("the server refused a session channel ({f:?})")),
-                _ => SshError::Disconnected {
-                    reason: self.disconnect_reason(),
-                },
-            })
+        bounded(
+            self.timeout,
+            || "opening a session channel".into(),
+            self.handle.channel_open_session(),
+        )
+        .await?
+        .map_err(|e| match e {
+            russh::Error::ChannelOpenFailure(f) => {
+                SshError::Protocol(format!("the server refused a session channel ({f:?})"))
+            }
+            _ => SshError::Disconnected {
+                reason: self.disconnect_reason(),
+            },
+        })
     }
 
     /// Runs a command, streaming stdout/stderr to the given writers; returns
@@ -671,17 +740,20 @@ impl Connection {
         mut stderr: impl AsyncWrite + Unpin,
     ) -> Result<ExitStatus, SshError> {
         let mut channel = self.open_session().await?;
-        bounded(self.timeout, || "starting the command".into(), channel.exec(true, command))
-            .await?
-            .map_err(map_russh)?;
+        bounded(
+            self.timeout,
+            || "starting the command".into(),
+            channel.exec(true, command),
+        )
+        .await?
+        .map_err(map_russh)?;
         let mut status = None;
         loop {
             let msg = match status {
                 // After the exit status only the close is due; do not wait forever for it.
-                Some(_) => match tokio::time::timeout(Duration::from_secs(2), channel.wait()).await {
-                    Ok(m) => m,
-                    Err(_) => None,
-                },
+                Some(_) => tokio::time::timeout(Duration::from_secs(2), channel.wait())
+                    .await
+                    .unwrap_or(None),
                 None => channel.wait().await,
             };
             let Some(msg) = msg else {
@@ -690,7 +762,9 @@ impl Connection {
             match msg {
                 ChannelMsg::Data { data } => write_out(&mut stdout, &data).await?,
                 ChannelMsg::ExtendedData { data, ext: 1 } => write_out(&mut stderr, &data).await?,
-                ChannelMsg::ExitStatus { exit_status } => status = Some(ExitStatus::Code(exit_status)),
+                ChannelMsg::ExitStatus { exit_status } => {
+                    status = Some(ExitStatus::Code(exit_status))
+                }
                 ChannelMsg::ExitSignal {
                     signal_name: sig,
                     core_dumped,
@@ -701,7 +775,11 @@ impl Connection {
                         core_dumped,
                     })
                 }
-                ChannelMsg::Failure => return Err(SshError::Protocol("the server refused to run the command".into())),
+                ChannelMsg::Failure => {
+                    return Err(SshError::Protocol(
+                        "the server refused to run the command".into(),
+                    ));
+                }
                 ChannelMsg::Close => break,
                 _ => {}
             }
@@ -709,14 +787,21 @@ impl Connection {
         let _ = stdout.flush().await;
         let _ = stderr.flush().await;
         status.ok_or_else(|| SshError::Disconnected {
-            reason: format!("the command ended without an exit status: {}", self.disconnect_reason()),
+            reason: format!(
+                "the command ended without an exit status: {}",
+                self.disconnect_reason()
+            ),
         })
     }
 
     /// Interactive shell with a PTY of `cols` × `rows` and `TERM=term`.
     pub async fn shell(&mut self, term: &str, cols: u16, rows: u16) -> Result<Shell, SshError> {
         let channel = self.open_session().await?;
-        let term = if term.is_empty() { "xterm-256color" } else { term };
+        let term = if term.is_empty() {
+            "xterm-256color"
+        } else {
+            term
+        };
         bounded(
             self.timeout,
             || "requesting a PTY".into(),
@@ -724,9 +809,13 @@ impl Connection {
         )
         .await?
         .map_err(map_russh)?;
-        bounded(self.timeout, || "starting the shell".into(), channel.request_shell(true))
-            .await?
-            .map_err(map_russh)?;
+        bounded(
+            self.timeout,
+            || "starting the shell".into(),
+            channel.request_shell(true),
+        )
+        .await?
+        .map_err(map_russh)?;
         let (read, write) = channel.split();
         Ok(Shell {
             reader: ShellReader {
@@ -743,7 +832,8 @@ impl Connection {
     pub async fn close(self) {
         let _ = tokio::time::timeout(
             self.timeout,
-            self.handle.disconnect(russh::Disconnect::ByApplication, "bye", "en"),
+            self.handle
+                .disconnect(russh::Disconnect::ByApplication, "bye", "en"),
         )
         .await;
     }
@@ -753,7 +843,9 @@ async fn write_out(w: &mut (impl AsyncWrite + Unpin), data: &[u8]) -> Result<(),
     w.write_all(data)
         .await
         .map_err(|e| SshError::Local(format!("cannot write output: {e}")))?;
-    w.flush().await.map_err(|e| SshError::Local(format!("cannot write output: {e}")))
+    w.flush()
+        .await
+        .map_err(|e| SshError::Local(format!("cannot write output: {e}")))
 }
 
 fn disconnect_reason(shared: &SharedRef) -> String {
@@ -784,14 +876,18 @@ impl ShellReader {
     async fn read(&mut self) -> ShellEvent {
         loop {
             let msg = match self.status {
-                Some(_) => tokio::time::timeout(Duration::from_secs(2), self.read.wait()).await.unwrap_or(None),
+                Some(_) => tokio::time::timeout(Duration::from_secs(2), self.read.wait())
+                    .await
+                    .unwrap_or(None),
                 None => self.read.wait().await,
             };
             match msg {
                 Some(ChannelMsg::Data { data }) | Some(ChannelMsg::ExtendedData { data, .. }) => {
                     return ShellEvent::Data(data.to_vec());
                 }
-                Some(ChannelMsg::ExitStatus { exit_status }) => self.status = Some(ExitStatus::Code(exit_status)),
+                Some(ChannelMsg::ExitStatus { exit_status }) => {
+                    self.status = Some(ExitStatus::Code(exit_status))
+                }
                 Some(ChannelMsg::ExitSignal {
                     signal_name: sig,
                     core_dumped,
@@ -805,7 +901,9 @@ impl ShellReader {
                 Some(ChannelMsg::Close) | None => {
                     return match self.status.take() {
                         Some(s) => ShellEvent::Exit(s),
-                        None if msg.is_some() => ShellEvent::Closed("the server closed the session".into()),
+                        None if msg.is_some() => {
+                            ShellEvent::Closed("the server closed the session".into())
+                        }
                         None => ShellEvent::Closed(disconnect_reason(&self.shared)),
                     };
                 }
@@ -845,7 +943,11 @@ impl Shell {
     }
 }
 
-async fn write_half_data(w: &ChannelWriteHalf<client::Msg>, bytes: &[u8], shared: &SharedRef) -> Result<(), SshError> {
+async fn write_half_data(
+    w: &ChannelWriteHalf<client::Msg>,
+    bytes: &[u8],
+    shared: &SharedRef,
+) -> Result<(), SshError> {
     w.data_bytes(bytes::Bytes::copy_from_slice(bytes))
         .await
         .map_err(|_| SshError::Disconnected {
@@ -853,7 +955,12 @@ async fn write_half_data(w: &ChannelWriteHalf<client::Msg>, bytes: &[u8], shared
         })
 }
 
-async fn resize_half(w: &ChannelWriteHalf<client::Msg>, cols: u16, rows: u16, shared: &SharedRef) -> Result<(), SshError> {
+async fn resize_half(
+    w: &ChannelWriteHalf<client::Msg>,
+    cols: u16,
+    rows: u16,
+    shared: &SharedRef,
+) -> Result<(), SshError> {
     w.window_change(u32::from(cols), u32::from(rows), 0, 0)
         .await
         .map_err(|_| SshError::Disconnected {

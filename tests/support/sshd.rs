@@ -39,7 +39,16 @@ pub fn keygen(path: &Path, passphrase: &str) -> PathBuf {
     let _ = fs::remove_file(path);
     let _ = fs::remove_file(path.with_extension("pub"));
     let status = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", passphrase, "-C", "fleetdeck-test", "-f"])
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            passphrase,
+            "-C",
+            "fleetdeck-test",
+            "-f",
+        ])
         .arg(path)
         .stdin(Stdio::null())
         .status()
@@ -172,7 +181,11 @@ impl Sshd {
             {
                 panic!("sshd exited ({status}):\n{}", self.log_text());
             }
-            assert!(Instant::now() < deadline, "sshd did not start:\n{}", self.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "sshd did not start:\n{}",
+                self.log_text()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -201,7 +214,10 @@ impl Sshd {
     /// The host key line `TYPE BASE64` (no comment).
     pub fn host_key_line(&self) -> String {
         let text = fs::read_to_string(self.host_pub()).expect("read host key");
-        text.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+        text.split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// A new client key in the tempdir (encrypted when `passphrase` is not empty).
@@ -235,6 +251,16 @@ impl Sshd {
         }
     }
 
+    /// Freezes (SIGSTOP) the session processes: connections stay open but
+    /// nothing answers any more — a link that died silently.
+    pub fn freeze_sessions(&self) {
+        if let Some(pid) = self.pid() {
+            for p in descendants(pid) {
+                signal(p, "-STOP");
+            }
+        }
+    }
+
     /// Kills sshd and every process it forked.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -256,8 +282,12 @@ impl Drop for Sshd {
 }
 
 fn kill(pid: u32) {
+    signal(pid, "-KILL");
+}
+
+fn signal(pid: u32, sig: &str) {
     let _ = Command::new("kill")
-        .args(["-KILL", &pid.to_string()])
+        .args([sig, &pid.to_string()])
         .stderr(Stdio::null())
         .status();
 }
@@ -322,7 +352,10 @@ impl Agent {
         };
         let deadline = Instant::now() + Duration::from_secs(5);
         while !agent.socket.exists() {
-            assert!(Instant::now() < deadline, "ssh-agent did not create its socket");
+            assert!(
+                Instant::now() < deadline,
+                "ssh-agent did not create its socket"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
         for key in keys {
