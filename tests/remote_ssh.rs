@@ -98,6 +98,23 @@ async fn exec_streams_output_and_passes_exit_status_back() {
     let (_, _, status) = run(&mut conn, "kill -TERM $$").await;
     assert_eq!(status.process_code(), 128 + 15, "{status}");
     conn.close().await;
+
+    // The headless `fleetdeck ssh DEVICE -- COMMAND...` path.
+    let words: Vec<String> = ["echo", "headless-marker;", "exit", "7"]
+        .map(String::from)
+        .to_vec();
+    let code = ssh::run_command(
+        &target(sshd.port),
+        &options(&kh, &[&sshd.client_key]),
+        &words,
+    )
+    .await
+    .expect("run_command");
+    assert_eq!(code, 7);
+    let err = ssh::run_command(&target(sshd.port), &options(&kh, &[]), &words)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SshError::AuthFailed { .. }), "{err:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

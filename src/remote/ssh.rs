@@ -1087,3 +1087,55 @@ pub async fn interactive(
         }
     }
 }
+
+// ---- headless `fleetdeck ssh` ----------------------------------------------
+
+/// Exit code of `fleetdeck ssh` when SSH itself failed (connect, host key,
+/// auth, lost connection without a status): 255, like OpenSSH's `ssh`.
+pub const EXIT_SSH_FAILED: i32 = 255;
+
+impl SessionEnd {
+    /// The exit code for this process: the remote status, else 255.
+    pub fn process_code(&self) -> i32 {
+        self.status.map_or(EXIT_SSH_FAILED, |c| c.min(255) as i32)
+    }
+}
+
+/// `fleetdeck ssh DEVICE -- COMMAND...`: connects, runs the command (its
+/// words joined with spaces, as `ssh` does; the remote shell parses them),
+/// streams its output to this process's stdout and stderr, and returns the
+/// code this process should exit with (remote code, 128 + signal). On `Err`
+/// print the error and exit with [`EXIT_SSH_FAILED`].
+pub async fn run_command(
+    target: &Target,
+    opts: &Options,
+    command: &[String],
+) -> Result<i32, SshError> {
+    let mut conn = connect(target, opts).await?;
+    let status = conn
+        .exec(&command.join(" "), tokio::io::stdout(), tokio::io::stderr())
+        .await;
+    conn.close().await;
+    Ok(status?.process_code())
+}
+
+/// `fleetdeck ssh DEVICE`: connects, opens a shell with a `cols`×`rows` PTY
+/// and `TERM=term`, and passes this process's stdin/stdout through until it
+/// ends. The caller puts the terminal into raw mode before (after a failed
+/// connect there is nothing to restore but raw mode) and restores it after,
+/// feeds SIGWINCH sizes into `resizes`, prints `SessionEnd::reason` and exits
+/// with `SessionEnd::process_code()`.
+pub async fn run_interactive(
+    target: &Target,
+    opts: &Options,
+    term: &str,
+    cols: u16,
+    rows: u16,
+    resizes: tokio::sync::mpsc::Receiver<(u16, u16)>,
+) -> Result<SessionEnd, SshError> {
+    let mut conn = connect(target, opts).await?;
+    let shell = conn.shell(term, cols, rows).await?;
+    let end = interactive(shell, tokio::io::stdin(), tokio::io::stdout(), resizes).await;
+    conn.close().await;
+    Ok(end)
+}
