@@ -5,13 +5,27 @@
 # The tests start their own servers on loopback (a real Prometheus scraping
 # the simulated fleet, the simulator, tmux driving the real TUI); they need
 # these packages:
-#   prometheus  tmux
+#   prometheus tmux git            metrics, the TUI in tmux, rollout repositories
+#   docker-registry openssl        a real OCI registry; signatures made by openssl
+#   wireguard-tools wireguard-go   a real WireGuard tunnel into a network namespace
+#   iproute2 iputils-ping          namespaces, veth pairs, ping through the tunnel
+#   openssh-server openssh-client  a real sshd behind the tunnel; ssh-keygen, ssh-agent
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
-command -v tmux >/dev/null 2>&1 || need+=(tmux)
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "$1" ]; }
+have prometheus || need+=(prometheus)
+have tmux || need+=(tmux)
+have git || need+=(git)
+have docker-registry || need+=(docker-registry)
+have openssl || need+=(openssl)
+have wg || need+=(wireguard-tools)
+have wireguard-go || need+=(wireguard-go)
+have ip || need+=(iproute2)
+have ping || need+=(iputils-ping)
+have /usr/sbin/sshd || need+=(openssh-server)
+have ssh-keygen || need+=(openssh-client)
 if [ ${#need[@]} -gt 0 ]; then
     echo "== installing ${need[*]}"
     if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
@@ -26,6 +40,10 @@ cargo fmt --check
 
 echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
+
+# Leftovers of a killed earlier run (namespaces, wireguard-go) are cleaned by
+# the test lab itself; make sure the tunnel device exists.
+[ -e /dev/net/tun ] || { mkdir -p /dev/net && mknod /dev/net/tun c 10 200 && chmod 666 /dev/net/tun; } || true
 
 echo "== cargo test"
 cargo test --locked

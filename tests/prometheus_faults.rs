@@ -132,14 +132,15 @@ async fn a_server_that_never_answers_times_out() {
     let took = started.elapsed();
     assert!(matches!(err, SourceError::Timeout { .. }), "{err}");
     assert!(took >= Duration::from_millis(700), "{took:?}");
-    assert!(took < Duration::from_millis(2500), "{took:?}");
+    // The point is that it ends (the timeout fires): a loose bound, not a speed test.
+    assert!(took < Duration::from_secs(20), "{took:?}");
 
     // The whole refresh is bounded by the same timeout (queries run concurrently).
     let mut src = source(&server.url);
     let started = Instant::now();
     let err = guarded(src.refresh()).await.expect_err("timeout");
     assert!(matches!(err, SourceError::Timeout { .. }), "{err}");
-    assert!(started.elapsed() < Duration::from_millis(2500));
+    assert!(started.elapsed() < Duration::from_secs(20), "the refresh ended by its timeout");
 }
 
 #[tokio::test]

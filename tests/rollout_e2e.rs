@@ -237,7 +237,9 @@ async fn a_bad_release_is_rolled_back_by_the_gate() {
         "{out}"
     );
     // failure_limit evaluations, one per interval, plus the refreshes themselves.
-    let bound = interval * limit + Duration::from_secs(15);
+    // A loose bound (machines under load are slow): the abort must come from
+    // the failure limit, not from some much later event.
+    let bound = interval * limit + Duration::from_secs(60);
     assert!(took <= bound, "auto-abort took {took:?} (bound {bound:?})");
     let p = origin_plan(&w);
     assert_eq!(p.state.status, Status::Aborted);

@@ -876,8 +876,7 @@ mod tests {
         assert_eq!(devices.len(), n);
         assert_eq!(devices[7].figures.get(Figure::Npu), Some(7.5));
         assert_eq!(devices[7].site, "s7");
-        // Generous in debug builds; the release build is several times faster.
-        assert!(took < Duration::from_millis(2000), "{took:?}");
+        // Speed is measured by benchmarks, not asserted here.
         eprintln!("parse + assembly of {n} devices × 14 queries: {took:?}");
     }
 }

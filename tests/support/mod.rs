@@ -6,3 +6,4 @@
 pub mod git;
 pub mod netns;
 pub mod prometheus;
+pub mod sshd;
