@@ -68,6 +68,27 @@ pub enum Command {
     /// Progressive rollouts: plans in the [rollout] git repository.
     #[command(subcommand)]
     Rollout(RolloutCommand),
+    /// Verify the cosign signatures, attestations and SBOMs of an image; exit 0 only when trusted.
+    Verify {
+        /// REPO[:TAG][@sha256:…] (a tag is resolved and warned about).
+        reference: String,
+        /// Extra trusted public key (PEM), besides [signing] keys. Repeatable.
+        #[arg(long, value_name = "FILE")]
+        key: Vec<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// WireGuard tunnel status of every device ([remote] wireguard_interface).
+    Tunnels {
+        #[arg(long)]
+        json: bool,
+    },
+    /// A shell on a device over its tunnel, or run COMMAND and exit with its status.
+    Ssh {
+        device: String,
+        #[arg(last = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
     /// Evaluate a rollout's health gates (once, or every interval with --watch).
     /// Exit 0 pass, 1 failed, 3 inconclusive.
     Gate {
@@ -219,6 +240,15 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::CheckConfig) => check_config(&cli),
+        Some(Command::Verify {
+            reference,
+            key,
+            json,
+        }) => crate::cli_remote::verify(&cli, reference, key, *json).await,
+        Some(Command::Tunnels { json }) => crate::cli_remote::tunnels(&cli, *json).await,
+        Some(Command::Ssh { device, command }) => {
+            crate::cli_remote::ssh(&cli, device, command).await
+        }
         Some(Command::Rollout(r)) => crate::cli_rollout::run(&cli, r).await,
         Some(Command::Gate {
             name,

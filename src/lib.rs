@@ -3,6 +3,7 @@
 //! Module map (backends never import ratatui or crossterm):
 //!
 //! - [`cli`]      clap arguments and the headless subcommands (`status`, `check-config`, `sim`, `demo`).
+//! - [`cli_remote`]  the headless `verify`, `tunnels` and `ssh`.
 //! - [`cli_rollout`] the headless rollout commands (`rollout …`, `gate`).
 //! - [`config`]   TOML → [`config::Config`]; errors carry file:line:column, the key and a fix.
 //! - [`text`]     sanitising of every string that came from outside before it reaches a screen.
@@ -21,6 +22,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod cli_remote;
 pub mod cli_rollout;
 pub mod config;
 pub mod fleet;

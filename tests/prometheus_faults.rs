@@ -140,7 +140,10 @@ async fn a_server_that_never_answers_times_out() {
     let started = Instant::now();
     let err = guarded(src.refresh()).await.expect_err("timeout");
     assert!(matches!(err, SourceError::Timeout { .. }), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(20), "the refresh ended by its timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the refresh ended by its timeout"
+    );
 }
 
 #[tokio::test]

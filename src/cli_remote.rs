@@ -1,0 +1,188 @@
+//! Headless `verify`, `tunnels` and `ssh`: thin wrappers over the signature and
+//! remote modules, with the same config and data path as the console.
+
+use crate::cli::{Cli, CliError, fail, load_config, refresh_once};
+use crate::config::{Config, SourceConfig};
+use crate::fleet::Fleet;
+use crate::metrics::Source;
+use crate::remote::{ssh, wireguard};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+/// `fleetdeck verify REF [--key FILE]... [--json]`: exit 0 only when the policy is satisfied.
+pub async fn verify(
+    cli: &Cli,
+    reference: &str,
+    keys: &[PathBuf],
+    json: bool,
+) -> Result<ExitCode, CliError> {
+    let cfg = load_config(cli)?;
+    let mut trust =
+        crate::signature::Trust::load(&cfg.signing).map_err(|e| fail(e.to_string(), 2))?;
+    for k in keys {
+        trust
+            .add_key_file(k)
+            .map_err(|e| fail(format!("--key: {e}"), 2))?;
+    }
+    let client = crate::signature::registry::RegistryClient::new(&cfg.registry)
+        .map_err(|e| fail(e.to_string(), 2))?;
+    let report = crate::signature::verify(reference, &trust, &client, SystemTime::now())
+        .await
+        .map_err(|e| fail(e.to_string(), 1))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", crate::signature::report_text(&report));
+    }
+    Ok(if report.verified {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// One look at the fleet (device addresses come from its labels and targets).
+async fn fleet(cfg: &Config) -> Result<Fleet, CliError> {
+    if matches!(cfg.source, SourceConfig::Unset) {
+        return Err(fail(
+            "a metric source is needed to know the devices: add a [source] table",
+            2,
+        ));
+    }
+    let mut source = Source::from_config(&cfg.source).map_err(|e| fail(e.to_string(), 2))?;
+    // One scrape is enough for identities and addresses.
+    let (fleet, _) = refresh_once(cfg, &mut source, Duration::ZERO).await?;
+    Ok(fleet)
+}
+
+async fn read_interface(cfg: &Config) -> Result<wireguard::InterfaceStatus, CliError> {
+    let remote = cfg.remote.clone();
+    tokio::task::spawn_blocking(move || wireguard::read_configured(&remote))
+        .await
+        .map_err(|e| fail(format!("reading the WireGuard interface: {e}"), 1))?
+        .map_err(|e| fail(e.to_string(), 1))
+}
+
+/// `fleetdeck tunnels [--json]`.
+pub async fn tunnels(cli: &Cli, json: bool) -> Result<ExitCode, CliError> {
+    let cfg = load_config(cli)?;
+    if cfg.remote.wireguard_interface.is_none() {
+        return Err(fail(
+            "no WireGuard interface configured: set [remote] wireguard_interface",
+            2,
+        ));
+    }
+    let iface = read_interface(&cfg).await?;
+    let fleet = fleet(&cfg).await?;
+    let rows = wireguard::tunnels(
+        &iface,
+        &fleet,
+        cfg.remote.address_label.as_deref(),
+        SystemTime::now(),
+    );
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&wireguard::tunnels_json(&iface, &rows))?
+        );
+    } else {
+        print!("{}", wireguard::tunnels_text(&iface, &rows));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `fleetdeck ssh DEVICE [-- COMMAND...]`.
+pub async fn ssh(cli: &Cli, device: &str, command: &[String]) -> Result<ExitCode, CliError> {
+    let cfg = load_config(cli)?;
+    if cfg.read_only && !cfg.remote.allow_shell_read_only {
+        return Err(fail(
+            "read-only mode: shells are disabled ([remote] allow_shell_read_only = false)",
+            4,
+        ));
+    }
+    let fleet = fleet(&cfg).await?;
+    let Some(d) = fleet.device(device) else {
+        return Err(fail(
+            format!(
+                "unknown device '{device}': not in the fleet of {}",
+                fleet.source
+            ),
+            2,
+        ));
+    };
+    let label = cfg.remote.address_label.as_deref();
+    let Some(addr) = wireguard::device_address(&d.sample, label) else {
+        return Err(fail(
+            format!(
+                "no tunnel address for {device}: set [remote] address_label, or give the device an IP scrape target"
+            ),
+            2,
+        ));
+    };
+    if cfg.remote.wireguard_interface.is_some() {
+        let iface = read_interface(&cfg).await?;
+        match wireguard::tunnel_for(&iface, Some(addr), SystemTime::now()) {
+            wireguard::Tunnel::Live { .. } => {}
+            wireguard::Tunnel::NoPeer { address } => {
+                return Err(fail(
+                    format!("no tunnel to {device}: no WireGuard peer routes {address}"),
+                    1,
+                ));
+            }
+            t if !cfg.remote.allow_offline_shell => {
+                return Err(fail(
+                    format!(
+                        "the tunnel to {device} is not live ({}); set [remote] allow_offline_shell = true to try anyway",
+                        t.label()
+                    ),
+                    1,
+                ));
+            }
+            _ => {}
+        }
+    }
+    let target = ssh::Target {
+        device: device.to_string(),
+        host: addr.to_string(),
+        port: cfg.remote.port,
+        user: cfg.remote.user.clone(),
+    };
+    let opts = ssh::Options::from_config(&cfg.remote);
+    if !command.is_empty() {
+        let code = ssh::run_command(&target, &opts, command)
+            .await
+            .map_err(|e| fail(e.to_string(), ssh::EXIT_SSH_FAILED as u8))?;
+        return Ok(ExitCode::from(code.clamp(0, 255) as u8));
+    }
+    let (cols, rows) = crossterm::terminal::size().unwrap_or((80, 24));
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let resizer = tokio::spawn(async move {
+        let Ok(mut winch) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
+        else {
+            return;
+        };
+        while winch.recv().await.is_some() {
+            if let Ok(size) = crossterm::terminal::size()
+                && tx.send(size).await.is_err()
+            {
+                return;
+            }
+        }
+    });
+    let term = std::env::var("TERM").unwrap_or_else(|_| "xterm-256color".into());
+    let raw = crossterm::terminal::enable_raw_mode().is_ok();
+    let end = ssh::run_interactive(&target, &opts, &term, cols, rows, rx).await;
+    if raw {
+        let _ = crossterm::terminal::disable_raw_mode();
+    }
+    resizer.abort();
+    match end {
+        Ok(end) => {
+            eprintln!("\r\nfleetdeck: session with {device} ended: {}", end.reason);
+            Ok(ExitCode::from(end.process_code().clamp(0, 255) as u8))
+        }
+        Err(e) => Err(fail(e.to_string(), ssh::EXIT_SSH_FAILED as u8)),
+    }
+}
