@@ -72,6 +72,7 @@ fn app_with(n: usize, sites: usize) -> App {
         history_span: Duration::from_secs(3600),
         operator: "tester@test".into(),
         rollouts_configured: false,
+        allow_shell_read_only: true,
     };
     let now = SystemTime::now();
     let mut app = App::new(

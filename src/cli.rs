@@ -638,6 +638,7 @@ async fn console(_cli: &Cli, cfg: Config, source: Source) -> Result<ExitCode, Cl
         history_span: cfg.history,
         operator: operator(&cfg),
         rollouts_configured: cfg.rollout.repo.is_some(),
+        allow_shell_read_only: cfg.remote.allow_shell_read_only,
     };
     let mut app = App::new(
         settings,
@@ -682,6 +683,7 @@ async fn console(_cli: &Cli, cfg: Config, source: Source) -> Result<ExitCode, Cl
         events: rx,
         events_tx: tx,
         rollouts,
+        remote: cfg.remote.clone(),
     };
     crate::tui::run(app, parts).await?;
     drop(refresher);

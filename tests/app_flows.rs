@@ -282,3 +282,47 @@ fn prometheus_mode_asks_for_history_when_a_device_opens() {
         "{fx:?}"
     );
 }
+
+#[test]
+fn s_opens_a_shell_on_the_selected_device_unless_forbidden() {
+    let mut app = app(30, 3);
+    app.update(key('s'));
+    assert!(
+        app.flash
+            .as_ref()
+            .is_some_and(|f| f.text.contains("select a device")),
+        "no device in the sites view"
+    );
+    app.update(key('3'));
+    let dev = app.selected_key().expect("a device");
+    let fx = app.update(key('s'));
+    assert_eq!(
+        fx,
+        vec![Effect::Shell {
+            device: dev.clone()
+        }]
+    );
+    app.update(Event::ShellEnded {
+        device: dev.clone(),
+        message: "session ended: exit status 0".into(),
+        ok: true,
+    });
+    assert_eq!(app.selected_key(), Some(dev), "back on the same selection");
+    let mut s = settings();
+    s.read_only = true;
+    s.allow_shell_read_only = false;
+    let mut ro =
+        fleetdeck::app::App::new(s, Default::default(), "p".into(), "default".into(), t(T0));
+    ro.update(Event::Fleet {
+        generation: 1,
+        result: Ok(fleet(10, 2)),
+        warnings: vec![],
+    });
+    ro.update(key('3'));
+    assert!(ro.update(key('s')).is_empty());
+    assert!(
+        ro.flash
+            .as_ref()
+            .is_some_and(|f| f.text.contains("read-only"))
+    );
+}

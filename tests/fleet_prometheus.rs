@@ -227,6 +227,7 @@ async fn prometheus_and_direct_scrape_agree_on_the_simulated_fleet() {
             history_span: Duration::from_secs(3600),
             operator: "tester@test".into(),
             rollouts_configured: false,
+            allow_shell_read_only: true,
         },
         Default::default(),
         "p".into(),

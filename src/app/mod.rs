@@ -52,6 +52,12 @@ pub enum Event {
     Rollouts {
         result: Result<Vec<Result<Plan, String>>, String>,
     },
+    /// An SSH session ended (or could not start): how, for the status line.
+    ShellEnded {
+        device: String,
+        message: String,
+        ok: bool,
+    },
     /// A rollout action finished: the plan as committed and a line about the
     /// commit, or why it did not happen (refused, conflict, git error).
     ActionDone {
@@ -73,6 +79,10 @@ pub enum Effect {
     },
     /// Re-read the rollout repository now.
     LoadRollouts,
+    /// Hand the terminal to an SSH session on this device.
+    Shell {
+        device: String,
+    },
     /// Carry out a confirmed rollout action (one commit, pushed).
     Act {
         request: ActionRequest,
@@ -440,6 +450,8 @@ pub struct Settings {
     pub operator: String,
     /// Whether a rollout repository is configured.
     pub rollouts_configured: bool,
+    /// `--read-only` still allows shells ([remote] allow_shell_read_only).
+    pub allow_shell_read_only: bool,
 }
 
 pub struct App {
@@ -600,6 +612,15 @@ impl App {
                 }
                 Vec::new()
             }
+            Event::ShellEnded {
+                device,
+                message,
+                ok,
+            } => {
+                let level = if ok { Level::Info } else { Level::Error };
+                self.set_flash(format!("{device}: {message}"), level);
+                Vec::new()
+            }
             Event::Rollouts { result } => {
                 self.on_rollouts(result);
                 Vec::new()
@@ -755,6 +776,21 @@ impl App {
             Action::Rollouts => {
                 self.goto_root(ViewKind::Rollouts);
                 return vec![Effect::LoadRollouts];
+            }
+            Action::Shell => {
+                let device = match &self.screen().kind {
+                    ViewKind::Device(id) => Some(id.clone()),
+                    ViewKind::Devices(_) => self.selected_key(),
+                    _ => None,
+                };
+                match device {
+                    None => self.set_flash("select a device first (devices view or device detail)".into(), Level::Error),
+                    Some(_) if self.settings.read_only && !self.settings.allow_shell_read_only => self.set_flash(
+                        "read-only mode: shells are disabled ([remote] allow_shell_read_only = false)".into(),
+                        Level::Error,
+                    ),
+                    Some(device) => return vec![Effect::Shell { device }],
+                }
             }
             Action::ToggleMatrix => {
                 self.rollouts.by_group = !self.rollouts.by_group;

@@ -160,6 +160,7 @@ pub enum Action {
     Refresh,
     NextTheme,
     Rollouts,
+    Shell,
     ToggleMatrix,
     Promote,
     Halt,
@@ -287,6 +288,13 @@ pub const BINDINGS: &[Binding] = &[
         "command: :sites :groups :devices :rollouts :device ID :theme NAME :q",
     ),
     b(Action::Rollouts, "rollouts", &["4"], "views", "rollouts"),
+    b(
+        Action::Shell,
+        "shell",
+        &["s"],
+        "views",
+        "shell on the selected device over its tunnel (SSH)",
+    ),
     b(
         Action::SortNext,
         "sort_next",

@@ -170,6 +170,8 @@ pub struct LoopParts {
     pub events_tx: mpsc::UnboundedSender<Event>,
     /// The rollout repository's worker, when one is configured.
     pub rollouts: Option<crate::workers::RolloutWorker>,
+    /// How to reach devices (SSH over the tunnel).
+    pub remote: crate::config::RemoteConfig,
 }
 
 /// Runs the console until the operator quits or the process gets SIGTERM/SIGHUP.
@@ -224,6 +226,33 @@ pub async fn run(mut app: App, mut parts: LoopParts) -> io::Result<()> {
                             );
                         }
                     }
+                    Effect::Shell { device } => {
+                        let tx = parts.events_tx.clone();
+                        let (message, ok) = match shell_target(&app, &parts.remote, &device) {
+                            Err(m) => (m, false),
+                            Ok(target) => {
+                                let opts = crate::remote::ssh::Options::from_config(&parts.remote);
+                                let banner = format!(
+                                    "fleetdeck: connecting to {device} ({}@{}:{}) — the console comes back when the session ends\r",
+                                    target.user, target.host, target.port
+                                );
+                                let restart = || InputReader::start(tx.clone());
+                                handover::hand_over(
+                                    &mut guard,
+                                    &mut input,
+                                    restart,
+                                    &banner,
+                                    run_shell(target, opts),
+                                )
+                                .await
+                            }
+                        };
+                        app.update(Event::ShellEnded {
+                            device,
+                            message,
+                            ok,
+                        });
+                    }
                     Effect::LoadRollouts => {
                         if let Some(r) = &parts.rollouts {
                             r.reload.notify_one();
@@ -273,4 +302,68 @@ pub async fn run(mut app: App, mut parts: LoopParts) -> io::Result<()> {
 
 fn signal(kind: tokio::signal::unix::SignalKind) -> io::Result<tokio::signal::unix::Signal> {
     tokio::signal::unix::signal(kind)
+}
+
+/// Where to reach a device: its tunnel address (label or scrape target host).
+fn shell_target(
+    app: &App,
+    remote: &crate::config::RemoteConfig,
+    device: &str,
+) -> Result<crate::remote::ssh::Target, String> {
+    let d = app
+        .fleet
+        .device(device)
+        .ok_or_else(|| format!("{device} is no longer in the fleet"))?;
+    let addr = crate::remote::wireguard::device_address(&d.sample, remote.address_label.as_deref())
+        .ok_or_else(|| {
+            "no tunnel address: set [remote] address_label or use IP scrape targets".to_string()
+        })?;
+    Ok(crate::remote::ssh::Target {
+        device: device.to_string(),
+        host: addr.to_string(),
+        port: remote.port,
+        user: remote.user.clone(),
+    })
+}
+
+/// Connects, opens a PTY shell of the terminal's size and passes bytes both
+/// ways until it ends; returns how it ended, for the status line.
+async fn run_shell(
+    target: crate::remote::ssh::Target,
+    opts: crate::remote::ssh::Options,
+) -> (String, bool) {
+    use crate::remote::ssh;
+    let (cols, rows) = crossterm::terminal::size().unwrap_or((80, 24));
+    let term = std::env::var("TERM").unwrap_or_else(|_| "xterm-256color".into());
+    let mut conn = match ssh::connect(&target, &opts).await {
+        Ok(c) => c,
+        Err(e) => return (format!("could not connect: {e}"), false),
+    };
+    let shell = match conn.shell(&term, cols, rows).await {
+        Ok(s) => s,
+        Err(e) => return (format!("no shell: {e}"), false),
+    };
+    let stdin = match handover::RawStdin::new() {
+        Ok(s) => s,
+        Err(e) => return (format!("cannot read the terminal: {e}"), false),
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let resizer = tokio::spawn(async move {
+        let Ok(mut winch) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
+        else {
+            return;
+        };
+        while winch.recv().await.is_some() {
+            if let Ok(size) = crossterm::terminal::size()
+                && tx.send(size).await.is_err()
+            {
+                return;
+            }
+        }
+    });
+    let end = ssh::interactive(shell, stdin, tokio::io::stdout(), rx).await;
+    resizer.abort();
+    conn.close().await;
+    (format!("session ended: {}", end.reason), true)
 }
