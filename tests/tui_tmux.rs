@@ -138,8 +138,9 @@ fn run_demo_session(width: u16, height: u16) {
 
     // Help, then back out, then quit.
     t.send(&["?"]);
-    t.wait_for("help", Duration::from_secs(5));
+    t.wait_for("esc to close", Duration::from_secs(5));
     t.send(&["Escape"]);
+    t.wait_for("<esc/h/←> back", Duration::from_secs(5));
     t.send(&["Escape"]);
     t.wait_for("devices (1 of 60)", Duration::from_secs(5));
     // The demo's rollout, its matrix and gates.

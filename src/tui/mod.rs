@@ -137,6 +137,8 @@ impl Drop for InputReader {
 pub fn convert_key(k: ct::KeyEvent) -> Option<Key> {
     let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
     let alt = k.modifiers.contains(KeyModifiers::ALT);
+    // Two quick escapes can arrive as one alt-escape: it still means esc.
+    let alt = alt && k.code != ct::KeyCode::Esc;
     let code = match k.code {
         ct::KeyCode::Char(c) => KeyCode::Char(if ctrl { c.to_ascii_lowercase() } else { c }),
         ct::KeyCode::Enter => KeyCode::Enter,
