@@ -111,15 +111,11 @@ pub async fn ssh(cli: &Cli, device: &str, command: &[String]) -> Result<ExitCode
             2,
         ));
     };
-    let label = cfg.remote.address_label.as_deref();
-    let Some(addr) = wireguard::device_address(&d.sample, label) else {
-        return Err(fail(
-            format!(
-                "no tunnel address for {device}: set [remote] address_label, or give the device an IP scrape target"
-            ),
-            2,
-        ));
-    };
+    let target = crate::remote::ssh_target(&d.sample, &cfg.remote).map_err(|e| fail(e, 2))?;
+    let addr: std::net::IpAddr = target
+        .host
+        .parse()
+        .map_err(|_| fail(format!("'{}' is not an IP address", target.host), 2))?;
     if cfg.remote.wireguard_interface.is_some() {
         let iface = read_interface(&cfg).await?;
         match wireguard::tunnel_for(&iface, Some(addr), SystemTime::now()) {
@@ -142,12 +138,6 @@ pub async fn ssh(cli: &Cli, device: &str, command: &[String]) -> Result<ExitCode
             _ => {}
         }
     }
-    let target = ssh::Target {
-        device: device.to_string(),
-        host: addr.to_string(),
-        port: cfg.remote.port,
-        user: cfg.remote.user.clone(),
-    };
     let opts = ssh::Options::from_config(&cfg.remote);
     if !command.is_empty() {
         let code = ssh::run_command(&target, &opts, command)
@@ -156,21 +146,7 @@ pub async fn ssh(cli: &Cli, device: &str, command: &[String]) -> Result<ExitCode
         return Ok(ExitCode::from(code.clamp(0, 255) as u8));
     }
     let (cols, rows) = crossterm::terminal::size().unwrap_or((80, 24));
-    let (tx, rx) = tokio::sync::mpsc::channel(8);
-    let resizer = tokio::spawn(async move {
-        let Ok(mut winch) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
-        else {
-            return;
-        };
-        while winch.recv().await.is_some() {
-            if let Ok(size) = crossterm::terminal::size()
-                && tx.send(size).await.is_err()
-            {
-                return;
-            }
-        }
-    });
+    let (resizer, rx) = crate::tui::handover::forward_resizes();
     let term = std::env::var("TERM").unwrap_or_else(|_| "xterm-256color".into());
     let raw = crossterm::terminal::enable_raw_mode().is_ok();
     let end = ssh::run_interactive(&target, &opts, &term, cols, rows, rx).await;

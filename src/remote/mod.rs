@@ -14,3 +14,23 @@
 pub mod known_hosts;
 pub mod ssh;
 pub mod wireguard;
+
+/// Where to reach a device by SSH: its tunnel address (the `address_label`
+/// label, else the host of its scrape target) with the configured user and port.
+pub fn ssh_target(
+    sample: &crate::fleet::DeviceSample,
+    remote: &crate::config::RemoteConfig,
+) -> Result<ssh::Target, String> {
+    let addr = wireguard::device_address(sample, remote.address_label.as_deref()).ok_or_else(|| {
+        format!(
+            "no tunnel address for {}: set [remote] address_label, or give the device an IP scrape target",
+            sample.id
+        )
+    })?;
+    Ok(ssh::Target {
+        device: sample.id.clone(),
+        host: addr.to_string(),
+        port: remote.port,
+        user: remote.user.clone(),
+    })
+}

@@ -126,3 +126,27 @@ impl AsyncRead for RawStdin {
         }
     }
 }
+
+/// Forwards terminal resizes (SIGWINCH) as `(cols, rows)` to a session until
+/// the receiver is dropped or the task is aborted.
+pub fn forward_resizes() -> (
+    tokio::task::JoinHandle<()>,
+    tokio::sync::mpsc::Receiver<(u16, u16)>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let task = tokio::spawn(async move {
+        let Ok(mut winch) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
+        else {
+            return;
+        };
+        while winch.recv().await.is_some() {
+            if let Ok(size) = terminal::size()
+                && tx.send(size).await.is_err()
+            {
+                return;
+            }
+        }
+    });
+    (task, rx)
+}

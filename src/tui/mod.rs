@@ -306,7 +306,7 @@ fn signal(kind: tokio::signal::unix::SignalKind) -> io::Result<tokio::signal::un
     tokio::signal::unix::signal(kind)
 }
 
-/// Where to reach a device: its tunnel address (label or scrape target host).
+/// Where to reach a device (see [`crate::remote::ssh_target`]).
 fn shell_target(
     app: &App,
     remote: &crate::config::RemoteConfig,
@@ -316,16 +316,7 @@ fn shell_target(
         .fleet
         .device(device)
         .ok_or_else(|| format!("{device} is no longer in the fleet"))?;
-    let addr = crate::remote::wireguard::device_address(&d.sample, remote.address_label.as_deref())
-        .ok_or_else(|| {
-            "no tunnel address: set [remote] address_label or use IP scrape targets".to_string()
-        })?;
-    Ok(crate::remote::ssh::Target {
-        device: device.to_string(),
-        host: addr.to_string(),
-        port: remote.port,
-        user: remote.user.clone(),
-    })
+    crate::remote::ssh_target(&d.sample, remote)
 }
 
 /// Connects, opens a PTY shell of the terminal's size and passes bytes both
@@ -349,21 +340,7 @@ async fn run_shell(
         Ok(s) => s,
         Err(e) => return (format!("cannot read the terminal: {e}"), false),
     };
-    let (tx, rx) = tokio::sync::mpsc::channel(8);
-    let resizer = tokio::spawn(async move {
-        let Ok(mut winch) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
-        else {
-            return;
-        };
-        while winch.recv().await.is_some() {
-            if let Ok(size) = crossterm::terminal::size()
-                && tx.send(size).await.is_err()
-            {
-                return;
-            }
-        }
-    });
+    let (resizer, rx) = handover::forward_resizes();
     let end = ssh::interactive(shell, stdin, tokio::io::stdout(), rx).await;
     resizer.abort();
     conn.close().await;
