@@ -99,6 +99,13 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
+        // Kill what the pane's shell started first: a console that outlives its
+        // terminal (see the closing note: it ignored SIGTERM) must not keep
+        // burning CPU after the test.
+        let pid = self.display("#{pane_pid}");
+        if !pid.is_empty() {
+            let _ = Command::new("pkill").args(["-KILL", "-P", &pid]).status();
+        }
         let _ = Command::new("tmux")
             .args(["-L", &self.socket, "kill-server"])
             .status();
