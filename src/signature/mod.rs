@@ -15,6 +15,7 @@
 pub mod attest;
 pub mod cosign;
 pub mod keyless;
+pub mod policy;
 pub mod registry;
 pub mod report;
 
