@@ -568,7 +568,8 @@ async fn demo(cli: &Cli, a: &DemoArgs) -> Result<ExitCode, CliError> {
     };
     let source = Source::from_config(&cfg.source)?;
     let result = console(cli, cfg, source).await;
-    sim.shutdown().await;
+    // Bounded: a connection that will not close must not keep the demo alive.
+    let _ = tokio::time::timeout(Duration::from_secs(2), sim.shutdown()).await;
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
@@ -647,6 +648,12 @@ async fn console(_cli: &Cli, cfg: Config, source: Source) -> Result<ExitCode, Cl
         theme.name.clone(),
         SystemTime::now(),
     );
+    // A key file that cannot be read is a config error: trust must never be
+    // weaker than the config says.
+    let verifier =
+        crate::signature::policy::ReleaseVerifier::from_config(&cfg.signing, &cfg.registry)
+            .map_err(|e| fail(format!("[signing]/[registry]: {e}"), 2))?;
+    app.signatures.enabled = true;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     // The console is useful without rollouts: a repository that cannot be
     // opened is shown as an error in the rollouts view, not a refusal to start.
@@ -684,6 +691,7 @@ async fn console(_cli: &Cli, cfg: Config, source: Source) -> Result<ExitCode, Cl
         events_tx: tx,
         rollouts,
         remote: cfg.remote.clone(),
+        verifier: Some(Arc::new(verifier)),
     };
     crate::tui::run(app, parts).await?;
     drop(refresher);

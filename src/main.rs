@@ -13,11 +13,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(fleetdeck::cli::run(cli)) {
+    let code = match runtime.block_on(fleetdeck::cli::run(cli)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("fleetdeck: {}", e.message);
             ExitCode::from(e.code)
         }
-    }
+    };
+    // Tasks still running (a blocked read, a worker) must not delay the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    code
 }

@@ -199,3 +199,24 @@ pub fn spawn_action(
         let _ = tx.send(Event::ActionDone { rollout, result });
     });
 }
+
+/// Verifies image references (signatures, attestations, SBOMs) and posts one
+/// [`Event::Signature`] per reference as each finishes. The verifier caches
+/// verdicts by digest, so asking again costs nothing for a verified release.
+pub fn spawn_verify(
+    verifier: Arc<crate::signature::policy::ReleaseVerifier>,
+    references: Vec<String>,
+    tx: mpsc::UnboundedSender<Event>,
+) {
+    for reference in references {
+        let verifier = Arc::clone(&verifier);
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let result = verifier
+                .verify_ref(&reference)
+                .await
+                .map_err(|e| e.to_string());
+            let _ = tx.send(Event::Signature { reference, result });
+        });
+    }
+}

@@ -54,7 +54,7 @@ fn promote_from_the_start_is_confirmed_then_committed() {
             assert_eq!(request.reason.as_deref(), Some("canary looks fine"));
             assert!(!request.force);
             assert_eq!(request.expected, Some((Status::Progressing, 0)));
-            assert_eq!(checks.signature, Check::NotApplicable);
+            assert_eq!(checks.signature, Check::Pass);
         }
         other => panic!("expected one Act effect, got {other:?}"),
     }
@@ -247,4 +247,218 @@ async fn a_confirmed_promote_becomes_one_pushed_commit() {
         msg.contains("Action: promote") && msg.contains("go"),
         "{msg}"
     );
+}
+
+#[test]
+fn a_promote_of_an_unsigned_release_is_refused_with_the_reason() {
+    // 1.5.0 (sha256:efef…) has no signature; 1.4.0 verifies.
+    let mut app = fixture::rollout_app_signed(plan(0, Status::Progressing), false, |r| {
+        !r.contains("efefefef")
+    });
+    app.update(special(KeyCode::Enter));
+    app.update(key('p'));
+    let Mode::Confirm(c) = &app.mode else {
+        panic!("a confirmation dialog: {:?}", app.mode)
+    };
+    let refusal = c.refusal.clone().expect("an unsigned release is refused");
+    assert!(
+        refusal.starts_with(
+            "signature does not verify: image registry.local/vision@sha256:efefefefefef"
+        ),
+        "{refusal}"
+    );
+    assert!(refusal.contains("no signatures"), "{refusal}");
+    let what = c.summary.join("\n");
+    assert!(
+        what.contains("Signature of 1.5.0: ✖ does not verify"),
+        "{what}"
+    );
+    assert!(matches!(c.checks.signature, Check::Fail(_)));
+    // Enter does not commit; forcing needs a reason, and is then recorded.
+    assert!(app.update(special(KeyCode::Enter)).is_empty());
+    app.update(special(KeyCode::Tab));
+    type_text(&mut app, "signed out of band, ticket OPS-7");
+    match &app.update(special(KeyCode::Enter))[..] {
+        [Effect::Act { request, checks }] => {
+            assert!(request.force);
+            assert_eq!(
+                request.reason.as_deref(),
+                Some("signed out of band, ticket OPS-7")
+            );
+            assert!(matches!(checks.signature, Check::Fail(_)));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_promote_before_the_verdict_is_in_is_refused_as_not_verified() {
+    let mut app = fixture::rollout_app_signed(plan(0, Status::Progressing), false, |_| true);
+    // A new plan revision names another image: its verification is requested, not done.
+    let mut p = plan(0, Status::Progressing);
+    p.release.image.digest = format!("sha256:{}", "12".repeat(32));
+    let fx = app.update(Event::Rollouts {
+        result: Ok(vec![Ok(p)]),
+    });
+    match &fx[..] {
+        [Effect::Verify { references }] => assert_eq!(
+            references,
+            &vec![format!("registry.local/vision@sha256:{}", "12".repeat(32))],
+            "only what is not verified yet is asked for"
+        ),
+        other => panic!("{other:?}"),
+    }
+    app.update(special(KeyCode::Enter));
+    app.update(key('p'));
+    let Mode::Confirm(c) = &app.mode else {
+        panic!("dialog")
+    };
+    let refusal = c.refusal.clone().expect("refused");
+    assert!(
+        refusal.contains("signature not verified") && refusal.contains("still running"),
+        "{refusal}"
+    );
+}
+
+#[test]
+fn without_a_verifier_promotion_fails_closed() {
+    let mut app = rollout_app(plan(0, Status::Progressing), false);
+    app.signatures.enabled = false;
+    app.update(special(KeyCode::Enter));
+    app.update(key('p'));
+    let Mode::Confirm(c) = &app.mode else {
+        panic!("dialog")
+    };
+    let refusal = c.refusal.clone().expect("refused");
+    assert!(refusal.contains("[signing]"), "{refusal}");
+}
+
+#[test]
+fn halt_and_abort_do_not_need_a_signature() {
+    let mut app = fixture::rollout_app_signed(plan(1, Status::Progressing), false, |_| false);
+    app.update(key('A'));
+    let Mode::Confirm(c) = &app.mode else {
+        panic!("dialog")
+    };
+    assert!(c.refusal.is_none(), "{:?}", c.refusal);
+    assert_eq!(c.checks.signature, Check::NotApplicable);
+}
+
+#[test]
+fn the_inspector_shows_both_releases_with_every_check() {
+    use fleetdeck::app::InspectTarget;
+    let mut app = fixture::rollout_app_signed(plan(1, Status::Progressing), false, |r| {
+        !r.contains("efefefef")
+    });
+    let fx = app.update(key('i'));
+    assert!(fx.is_empty(), "already verified: nothing to ask: {fx:?}");
+    let target = InspectTarget::Rollout("vision-1.5.0".into());
+    assert_eq!(app.screen().kind, ViewKind::Inspect(target.clone()));
+    let text: Vec<String> = app
+        .inspector_lines(&target)
+        .iter()
+        .map(|l| l.iter().map(|(_, s)| s.as_str()).collect())
+        .collect();
+    let all = text.join("\n");
+    assert!(
+        all.contains("new release 1.5.0  ✖ does not verify: image"),
+        "{all}"
+    );
+    assert!(
+        all.contains("previous release 1.4.0  ✔ verified: image"),
+        "{all}"
+    );
+    assert!(all.contains("✔ verified: 1 of 1 signatures"), "{all}");
+    assert!(all.contains("✔ signature"), "{all}");
+    assert!(all.contains("signer key SHA256:fleetkey"), "{all}");
+    assert!(
+        all.contains("SBOM SPDX 2.3 · 42 components · by syft-1.0"),
+        "{all}"
+    );
+    assert!(
+        all.contains("attestation ✔ https://slsa.dev/provenance/v1"),
+        "{all}"
+    );
+    assert!(
+        all.contains("SBOM none attached"),
+        "the unsigned one has none: {all}"
+    );
+    // Scrolling stays inside the text; back returns to the list.
+    for _ in 0..500 {
+        app.update(key('j'));
+    }
+    assert!(app.screen().offset < text.len());
+    app.update(special(KeyCode::Esc));
+    assert_eq!(app.screen().kind, ViewKind::Rollouts);
+}
+
+#[test]
+fn devices_on_an_unknown_or_unverified_digest_are_drift() {
+    use fleetdeck::app::{Drift, InspectTarget};
+    use fleetdeck::fleet::{Fleet, Thresholds};
+    use fleetdeck::signature::policy::Part;
+    use std::sync::Arc;
+    let mut app = rollout_app(plan(1, Status::Progressing), false);
+    assert!(
+        app.signatures.drift.is_empty(),
+        "{:?}",
+        app.signatures.drift
+    );
+    // pi-00002 now runs an image nobody rolled out.
+    let mut snap = fixture::snapshot(120, 8);
+    let rel = snap.devices[1].release.as_mut().expect("a release");
+    rel.image_digest = format!("sha256:{}", "99".repeat(32));
+    app.update(Event::Fleet {
+        generation: 2,
+        result: Ok(Arc::new(Fleet::build(snap, None, &Thresholds::default()))),
+        warnings: vec![],
+    });
+    assert_eq!(
+        app.signatures.drift.get("pi-00002"),
+        Some(&Drift::Unknown(Part::Image))
+    );
+    assert_eq!(app.signatures.drift.len(), 1);
+    // The inspector of that device looks its digest up in the rollout's repository.
+    app.update(key('3'));
+    app.update(key('/'));
+    type_text(&mut app, "pi-00002");
+    app.update(special(KeyCode::Enter));
+    let fx = app.update(key('i'));
+    let asked = format!("registry.local/vision@sha256:{}", "99".repeat(32));
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, Effect::Verify { references } if references.contains(&asked))),
+        "{fx:?}"
+    );
+    let target = InspectTarget::Device("pi-00002".into());
+    assert_eq!(app.screen().kind, ViewKind::Inspect(target.clone()));
+    let all: String = app
+        .inspector_lines(&target)
+        .iter()
+        .map(|l| l.iter().map(|(_, s)| s.as_str()).collect::<String>() + "\n")
+        .collect();
+    assert!(
+        all.contains("⚑ drift: image digest named by no rollout"),
+        "{all}"
+    );
+    assert!(all.contains(&format!("looked up as {asked}")), "{all}");
+    assert!(all.contains("verifying…"), "{all}");
+}
+
+#[test]
+fn a_release_that_stops_verifying_flags_its_devices() {
+    use fleetdeck::app::Drift;
+    use fleetdeck::signature::policy::Part;
+    let mut app = rollout_app(plan(1, Status::Progressing), false);
+    let reference = format!("registry.local/vision@sha256:{}", "ef".repeat(32));
+    app.update(Event::Signature {
+        reference: reference.clone(),
+        result: Ok(fixture::sig_report(&reference, false)),
+    });
+    // The canaries (every 20th device, up) run 1.5.0.
+    assert_eq!(
+        app.signatures.drift.get("pi-00001"),
+        Some(&Drift::Unverified(Part::Image))
+    );
+    assert_eq!(app.signatures.drift.len(), 6, "{:?}", app.signatures.drift);
 }

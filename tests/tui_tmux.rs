@@ -207,3 +207,52 @@ fn sigterm_restores_the_terminal() {
         "alternate screen left after SIGTERM"
     );
 }
+
+/// The terminal disappears under the console (tmux killed, SSH connection to
+/// the bastion dropped): the console must exit, whatever it was showing — not
+/// linger, burning CPU and ignoring SIGTERM.
+#[test]
+fn a_console_whose_terminal_disappears_exits() {
+    let bin = env!("CARGO_BIN_EXE_fleetdeck");
+    let t = Tmux::start(100, 30);
+    t.send(&[&format!("{bin} demo --devices 20 --sites 2"), "Enter"]);
+    t.wait_for("sites (2 of 2)", Duration::from_secs(20));
+    // Leave it in a dialog, not the plain table.
+    t.send(&["4"]);
+    t.wait_for("vision-1.5.0", Duration::from_secs(10));
+    t.send(&["A"]);
+    t.wait_for("esc cancel", Duration::from_secs(5));
+    let shell = t.display("#{pane_pid}");
+    let out = Command::new("pgrep")
+        .args(["-P", &shell, "-f", "fleetdeck demo"])
+        .output()
+        .expect("pgrep (procps)");
+    let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        !pid.is_empty(),
+        "the demo is running under the pane's shell"
+    );
+    let proc_dir = std::path::PathBuf::from(format!("/proc/{pid}"));
+    assert!(proc_dir.exists());
+    let _ = Command::new("tmux")
+        .args(["-L", &t.socket, "kill-server"])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while proc_dir.exists() && Instant::now() < deadline {
+        // A zombie has exited too: only its parent has not reaped it yet.
+        let state = std::fs::read_to_string(proc_dir.join("stat")).unwrap_or_default();
+        if state.split_whitespace().nth(2) == Some("Z") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let state = std::fs::read_to_string(proc_dir.join("stat")).unwrap_or_default();
+    let alive = proc_dir.exists() && state.split_whitespace().nth(2) != Some("Z");
+    if alive {
+        let _ = Command::new("kill").args(["-KILL", &pid]).status();
+    }
+    assert!(
+        !alive,
+        "fleetdeck demo (pid {pid}) outlived its terminal: {state}"
+    );
+}

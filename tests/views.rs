@@ -227,3 +227,33 @@ fn rollout_confirm_dialog() {
         type_text(a, "p95 regression on canaries");
     });
 }
+
+#[test]
+fn inspector_of_a_rollout() {
+    rollout_both("inspect_rollout", |a| {
+        a.update(key('i'));
+    });
+}
+
+#[test]
+fn inspector_of_a_device() {
+    rollout_both("inspect_device", |a| {
+        a.update(key('3'));
+        a.update(key('j')); // the first row is the down device, which reports nothing
+        a.update(key('i'));
+    });
+}
+
+#[test]
+fn unsigned_promote_refused() {
+    use fleetdeck::rollout::plan::Status;
+    for (w, h) in [(80, 24), (160, 48)] {
+        let mut p = rollout_plan(1, Status::Progressing);
+        p.state.wave_started = Some(t(T0 - 7200));
+        let mut app = fixture::rollout_app_signed(p, false, |r| !r.contains("efefefef"));
+        app.update(special(KeyCode::Enter));
+        app.update(key('p'));
+        let screen = render(&mut app, w, h);
+        insta::assert_snapshot!(format!("unsigned_promote_{w}x{h}"), screen);
+    }
+}

@@ -6,8 +6,10 @@
 //! flows are tested by feeding events, without a terminal or a network.
 
 mod rollouts;
+mod signatures;
 
 pub use rollouts::{Confirm, RolloutEntry, Rollouts, gate_check as rollouts_gate_check, short_ref};
+pub use signatures::{Drift, InspectLine, InspectTarget, SigState, Signatures, Tone};
 
 use crate::fleet::{Device, Fleet, Health, Rollup, cmp_present, missing_rank};
 use crate::history::History;
@@ -64,6 +66,15 @@ pub enum Event {
         rollout: String,
         result: Result<(Box<Plan>, String), String>,
     },
+    /// The terminal went away (hang-up, closed pty): the console ends.
+    InputGone {
+        reason: String,
+    },
+    /// The signature worker verified (or could not read) one image reference.
+    Signature {
+        reference: String,
+        result: Result<Arc<crate::signature::Report>, String>,
+    },
 }
 
 /// Something the loop must do.
@@ -87,6 +98,10 @@ pub enum Effect {
     Act {
         request: ActionRequest,
         checks: PromoteChecks,
+    },
+    /// Verify these image references (cosign signatures, attestations, SBOMs).
+    Verify {
+        references: Vec<String>,
     },
 }
 
@@ -118,6 +133,8 @@ pub enum ViewKind {
     Rollouts,
     /// One rollout: site × wave matrix and gate panel.
     Rollout(String),
+    /// The supply-chain inspector of a rollout's releases or a device's digests.
+    Inspect(InspectTarget),
 }
 
 /// A sortable column of the sites/groups tables.
@@ -389,7 +406,7 @@ impl Screen {
         match self.kind {
             ViewKind::Sites | ViewKind::Groups => RollupCol::ALL.len(),
             ViewKind::Devices(_) => DeviceCol::ALL.len(),
-            ViewKind::Device(_) | ViewKind::Rollout(_) => 0,
+            ViewKind::Device(_) | ViewKind::Rollout(_) | ViewKind::Inspect(_) => 0,
             ViewKind::Rollouts => 1,
         }
     }
@@ -404,6 +421,8 @@ impl Screen {
             ViewKind::Device(id) => id.clone(),
             ViewKind::Rollouts => "rollouts".into(),
             ViewKind::Rollout(name) => format!("rollout {name}"),
+            ViewKind::Inspect(InspectTarget::Rollout(name)) => format!("inspect rollout {name}"),
+            ViewKind::Inspect(InspectTarget::Device(id)) => format!("inspect {id}"),
         }
     }
 }
@@ -475,6 +494,8 @@ pub struct App {
     pub generation: u64,
     pub quit: bool,
     pub rollouts: Rollouts,
+    /// Signature verdicts, drift, and what the inspector shows.
+    pub signatures: Signatures,
 }
 
 impl App {
@@ -504,6 +525,7 @@ impl App {
             generation: 0,
             quit: false,
             rollouts: Rollouts::default(),
+            signatures: Signatures::default(),
         }
     }
 
@@ -569,6 +591,7 @@ impl App {
                         self.data = DataState::Loaded;
                         self.source = self.fleet.source.clone();
                         self.refresh_rollout_views();
+                        self.recompute_drift();
                         self.rebuild_all_rows();
                         match &self.screen().kind {
                             ViewKind::Device(id) if self.settings.remote_history => {
@@ -623,10 +646,19 @@ impl App {
             }
             Event::Rollouts { result } => {
                 self.on_rollouts(result);
-                Vec::new()
+                self.on_plans_for_signatures()
             }
             Event::ActionDone { rollout, result } => {
                 self.on_action_done(rollout, result);
+                self.on_plans_for_signatures()
+            }
+            Event::InputGone { reason } => {
+                self.set_flash(format!("terminal gone: {reason}"), Level::Error);
+                self.quit = true;
+                vec![Effect::Quit]
+            }
+            Event::Signature { reference, result } => {
+                self.on_signature(reference, result);
                 Vec::new()
             }
         }
@@ -717,6 +749,24 @@ impl App {
 
     fn on_action(&mut self, action: Action) -> Vec<Effect> {
         let page = self.viewport_rows.max(1);
+        if let ViewKind::Inspect(target) = &self.screen().kind {
+            let delta: Option<isize> = match action {
+                Action::Up => Some(-1),
+                Action::Down => Some(1),
+                Action::PageUp => Some(-(page as isize)),
+                Action::PageDown => Some(page as isize),
+                Action::Top => Some(isize::MIN / 2),
+                Action::Bottom => Some(isize::MAX / 2),
+                _ => None,
+            };
+            if let Some(delta) = delta {
+                let lines = self.inspector_lines(&target.clone()).len();
+                let max = lines.saturating_sub(page);
+                let s = self.screen_mut();
+                s.offset = s.offset.saturating_add_signed(delta).min(max);
+                return Vec::new();
+            }
+        }
         match action {
             Action::Quit => {
                 self.quit = true;
@@ -796,6 +846,7 @@ impl App {
                 self.rollouts.by_group = !self.rollouts.by_group;
                 self.rebuild_rows();
             }
+            Action::Inspect => return self.inspect(),
             Action::Promote => return self.begin_action(ActionKind::Promote),
             Action::Halt => return self.begin_action(ActionKind::Halt),
             Action::Resume => return self.begin_action(ActionKind::Resume),
@@ -921,7 +972,9 @@ impl App {
                 Some(e) => ViewKind::Rollout(e.plan.name.clone()),
                 None => return Vec::new(),
             },
-            ViewKind::Device(_) | ViewKind::Rollout(_) => return Vec::new(),
+            ViewKind::Device(_) | ViewKind::Rollout(_) | ViewKind::Inspect(_) => {
+                return Vec::new();
+            }
         };
         self.push(next)
     }
@@ -937,6 +990,7 @@ impl App {
             ViewKind::Device(id) => id.clone(),
             ViewKind::Rollouts => self.rollouts.entries.get(row)?.plan.name.clone(),
             ViewKind::Rollout(name) => name.clone(),
+            ViewKind::Inspect(InspectTarget::Rollout(n) | InspectTarget::Device(n)) => n.clone(),
         })
     }
 
@@ -1016,7 +1070,7 @@ impl App {
             ViewKind::Groups => fleet.groups.get(r).is_some_and(|x| x.name == key),
             ViewKind::Devices(_) => fleet.devices.get(r).is_some_and(|d| d.id() == key),
             ViewKind::Rollouts => names.get(r).is_some_and(|n| n == key),
-            ViewKind::Device(_) | ViewKind::Rollout(_) => false,
+            ViewKind::Device(_) | ViewKind::Rollout(_) | ViewKind::Inspect(_) => false,
         });
         if let Some(p) = pos {
             s.selected = p;
@@ -1078,6 +1132,6 @@ pub fn compute_rows(fleet: &Fleet, rollouts: &Rollouts, screen: &Screen) -> Vec<
             });
             (0..n).collect()
         }
-        ViewKind::Device(_) => Vec::new(),
+        ViewKind::Device(_) | ViewKind::Inspect(_) => Vec::new(),
     }
 }

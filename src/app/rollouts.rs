@@ -286,14 +286,28 @@ impl App {
         };
         let checks = PromoteChecks {
             gates: gate_check(&entry.verdict),
-            signature: Check::NotApplicable,
+            signature: if kind == ActionKind::Promote {
+                self.release_check(&entry.plan.release)
+            } else {
+                Check::NotApplicable
+            },
         };
         let plan = &entry.plan;
         let req = self.request(kind, plan, String::new(), false);
         let refusal = action::apply(plan, &req, &checks)
             .err()
             .map(|r| r.to_string());
-        let summary = self.summarize(kind, entry);
+        let mut summary = self.summarize(kind, entry);
+        if kind == ActionKind::Promote {
+            let sig = match &checks.signature {
+                Check::Pass => format!("✔ {}", self.release_verdict(&plan.release).summary()),
+                Check::Fail(r) => format!("✖ does not verify: {r}"),
+                Check::Inconclusive(r) => format!("? not verified: {r}"),
+                Check::NotApplicable => "n/a".into(),
+            };
+            let at = summary.len().saturating_sub(1);
+            summary.insert(at, format!("Signature of {}: {sig}", plan.release.version));
+        }
         let c = Confirm {
             kind,
             rollout: plan.name.clone(),

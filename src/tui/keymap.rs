@@ -161,6 +161,7 @@ pub enum Action {
     NextTheme,
     Rollouts,
     Shell,
+    Inspect,
     ToggleMatrix,
     Promote,
     Halt,
@@ -294,6 +295,13 @@ pub const BINDINGS: &[Binding] = &[
         &["s"],
         "views",
         "shell on the selected device over its tunnel (SSH)",
+    ),
+    b(
+        Action::Inspect,
+        "inspect",
+        &["i"],
+        "views",
+        "supply chain: signatures, attestations, SBOM of the selected rollout or device",
     ),
     b(
         Action::SortNext,

@@ -82,22 +82,35 @@ pub fn install_panic_hook() {
 pub struct InputReader {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    /// Disconnected when the thread has ended, whichever way.
+    done: std::sync::mpsc::Receiver<()>,
 }
+
+/// Drops (disconnecting the channel) when the reader thread ends.
+struct Done(#[allow(dead_code)] std::sync::mpsc::SyncSender<()>);
 
 impl InputReader {
     pub fn start(tx: mpsc::UnboundedSender<Event>) -> InputReader {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
+        let (done_tx, done) = std::sync::mpsc::sync_channel(1);
         let thread = std::thread::spawn(move || {
+            let _done = Done(done_tx);
+            // The terminal went away (hang-up, closed pty): the console ends.
+            let gone = |e: io::Error| {
+                let _ = tx.send(Event::InputGone {
+                    reason: e.to_string(),
+                });
+            };
             while !flag.load(Ordering::Relaxed) {
                 match ct::poll(Duration::from_millis(50)) {
                     Ok(true) => {}
                     Ok(false) => continue,
-                    Err(_) => return,
+                    Err(e) => return gone(e),
                 }
                 let ev = match ct::read() {
                     Ok(ev) => ev,
-                    Err(_) => return,
+                    Err(e) => return gone(e),
                 };
                 let msg = match ev {
                     ct::Event::Key(k) if k.kind != KeyEventKind::Release => match convert_key(k) {
@@ -115,21 +128,37 @@ impl InputReader {
         InputReader {
             stop,
             thread: Some(thread),
+            done,
         }
     }
 
-    /// Stops the reader and waits until it has stopped.
-    pub fn stop(&mut self) {
+    /// Stops the reader and waits until it has stopped (bounded: 2 s).
+    /// `false` when it did not stop: the terminal is not safe to hand over.
+    pub fn stop(&mut self) -> bool {
+        self.stop_within(Duration::from_secs(2))
+    }
+
+    /// Stops the reader, waiting at most `limit`. A reader stuck inside the
+    /// terminal library (a hung-up terminal can make it spin) is left behind
+    /// rather than hanging the process; it ends with the process.
+    pub fn stop_within(&mut self, limit: Duration) -> bool {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        let Some(t) = self.thread.take() else {
+            return true;
+        };
+        match self.done.recv_timeout(limit) {
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => false,
+            Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                let _ = t.join();
+                true
+            }
         }
     }
 }
 
 impl Drop for InputReader {
     fn drop(&mut self) {
-        self.stop();
+        self.stop_within(Duration::from_millis(300));
     }
 }
 
@@ -174,6 +203,8 @@ pub struct LoopParts {
     pub rollouts: Option<crate::workers::RolloutWorker>,
     /// How to reach devices (SSH over the tunnel).
     pub remote: crate::config::RemoteConfig,
+    /// Verifies release signatures ([signing], [registry]).
+    pub verifier: Option<Arc<crate::signature::policy::ReleaseVerifier>>,
 }
 
 /// Runs the console until the operator quits or the process gets SIGTERM/SIGHUP.
@@ -183,6 +214,7 @@ pub async fn run(mut app: App, mut parts: LoopParts) -> io::Result<()> {
     let mut input = InputReader::start(parts.events_tx.clone());
     let mut sigterm = signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut sighup = signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut sigint = signal(tokio::signal::unix::SignalKind::interrupt())?;
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut batch: Vec<Event> = Vec::with_capacity(64);
@@ -204,6 +236,7 @@ pub async fn run(mut app: App, mut parts: LoopParts) -> io::Result<()> {
             _ = tick.tick() => batch.push(Event::Tick(SystemTime::now())),
             _ = sigterm.recv() => break Ok(()),
             _ = sighup.recv() => break Ok(()),
+            _ = sigint.recv() => break Ok(()),
         }
         // Drain what else is waiting, bounded, then draw once.
         while batch.len() < 256 {
@@ -255,6 +288,15 @@ pub async fn run(mut app: App, mut parts: LoopParts) -> io::Result<()> {
                             ok,
                         });
                     }
+                    Effect::Verify { references } => {
+                        if let Some(v) = &parts.verifier {
+                            crate::workers::spawn_verify(
+                                Arc::clone(v),
+                                references,
+                                parts.events_tx.clone(),
+                            );
+                        }
+                    }
                     Effect::LoadRollouts => {
                         if let Some(r) = &parts.rollouts {
                             r.reload.notify_one();
@@ -297,9 +339,36 @@ pub async fn run(mut app: App, mut parts: LoopParts) -> io::Result<()> {
             break Ok(());
         }
     };
-    input.stop();
+    input.stop_within(Duration::from_millis(300));
     drop(guard);
+    // Whatever happens next (workers, the demo's simulator), a second signal
+    // ends the process at once, and a cleanup that hangs cannot keep it alive.
+    exit_watchdog();
     result
+}
+
+/// After the console is closed: the process exits within a few seconds, or
+/// at once on another SIGTERM/SIGHUP/SIGINT, even if some cleanup hangs.
+fn exit_watchdog() {
+    use tokio::signal::unix::SignalKind;
+    std::thread::spawn(|| {
+        std::thread::sleep(Duration::from_secs(5));
+        eprintln!("fleetdeck: cleanup did not finish within 5 s; exiting");
+        std::process::exit(1);
+    });
+    for kind in [
+        SignalKind::terminate(),
+        SignalKind::hangup(),
+        SignalKind::interrupt(),
+    ] {
+        if let Ok(mut s) = tokio::signal::unix::signal(kind) {
+            tokio::spawn(async move {
+                if s.recv().await.is_some() {
+                    std::process::exit(128 + kind.as_raw_value());
+                }
+            });
+        }
+    }
 }
 
 fn signal(kind: tokio::signal::unix::SignalKind) -> io::Result<tokio::signal::unix::Signal> {

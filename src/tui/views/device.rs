@@ -133,6 +133,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, id: &str) {
                 .map_or("n/a".into(), |s| sanitize(s).into_owned()),
             text,
         ),
+        match app.signatures.drift.get(id) {
+            Some(dr) => Span::styled(
+                format!("   ⚑ drift: {} (i inspects)", dr.text()),
+                theme.style(Role::Warning),
+            ),
+            None => Span::raw(""),
+        },
     ]));
     let labels: Vec<String> = d
         .sample

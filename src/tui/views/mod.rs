@@ -5,6 +5,7 @@
 //! warnings) and a bottom line (command or filter input, or key hints).
 
 mod device;
+mod inspector;
 mod rollouts;
 mod tables;
 
@@ -47,6 +48,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
         ViewKind::Device(id) => device::draw(frame, body, app, theme, id),
         ViewKind::Rollouts => rollouts::draw_list(frame, body, app, theme),
         ViewKind::Rollout(name) => rollouts::draw_detail(frame, body, app, theme, name),
+        ViewKind::Inspect(target) => inspector::draw(frame, body, app, theme, target),
     }
     draw_status(frame, status, app, theme);
     draw_bottom(frame, bottom, app, theme);

@@ -6,7 +6,7 @@ use super::{empty_state, pane};
 use crate::app::{App, Confirm, RolloutEntry};
 use crate::format;
 use crate::rollout::gate::{Outcome, Verdict};
-use crate::rollout::plan::{DigestRef, Status};
+use crate::rollout::plan::{DigestRef, ReleaseSpec, Status};
 use crate::rollout::progress::Cell as Progress;
 use crate::text::sanitize;
 use crate::theme::{Role, Theme};
@@ -66,6 +66,33 @@ pub fn verdict_text(v: &Verdict) -> String {
         } => format!("✖ FAILED {failures}/{limit}"),
         Verdict::Inconclusive { .. } => "? inconclusive".into(),
         Verdict::Pending => "… pending".into(),
+    }
+}
+
+/// The release's signature verdict, short: "✔ signed", "✖ unsigned", "? …".
+fn sig_span(app: &App, spec: &ReleaseSpec, theme: &Theme, long: bool) -> Span<'static> {
+    use crate::rollout::action::Check;
+    match app.release_check(spec) {
+        Check::Pass => Span::styled(
+            if long { "  ✔ signed" } else { "✔" },
+            theme.style(Role::HealthUp),
+        ),
+        Check::Fail(_) => Span::styled(
+            if long {
+                "  ✖ signature does not verify (i inspects)"
+            } else {
+                "✖"
+            },
+            theme.style(Role::HealthDown).add_modifier(Modifier::BOLD),
+        ),
+        Check::Inconclusive(_) | Check::NotApplicable => Span::styled(
+            if long {
+                "  ? signature not verified (i inspects)"
+            } else {
+                "?"
+            },
+            theme.style(Role::Warning),
+        ),
     }
 }
 
@@ -144,7 +171,10 @@ pub fn draw_list(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             let row = Row::new(vec![
                 Cell::from(status_symbol(e)).style(status_style(theme, e)),
                 Cell::from(sanitize(&p.name).into_owned()),
-                Cell::from(format!("→ {}", sanitize(&p.release.version))),
+                Cell::from(Line::from(vec![
+                    Span::raw(format!("→ {} ", sanitize(&p.release.version))),
+                    sig_span(app, &p.release, theme, false),
+                ])),
                 Cell::from(p.state.status.key()).style(status_style(theme, e)),
                 Cell::from(wave_text(e)),
                 Cell::from(share(t.fleet_on_new, t.fleet_devices)),
@@ -160,7 +190,7 @@ pub fn draw_list(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let widths = [
         Constraint::Length(2),
         Constraint::Min(14),
-        Constraint::Length(8),
+        Constraint::Length(10),
         Constraint::Length(11),
         Constraint::Length(10),
         Constraint::Length(6),
@@ -293,6 +323,7 @@ pub fn draw_detail(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, name
                 ),
                 text,
             ),
+            sig_span(app, &p.previous, theme, true),
         ]),
         Line::from(vec![
             Span::styled("new    ", muted),
@@ -312,6 +343,7 @@ pub fn draw_detail(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, name
                     .unwrap_or_default(),
                 muted,
             ),
+            sig_span(app, &p.release, theme, true),
         ]),
         Line::from(vec![
             Span::styled(format!("targeted {}: ", t.devices), muted),
@@ -348,6 +380,7 @@ pub fn draw_detail(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, name
                 ),
                 muted,
             ),
+            drift_span(app, theme),
         ]),
     ];
     frame.render_widget(
@@ -516,4 +549,17 @@ pub fn draw_confirm(frame: &mut Frame, area: Rect, c: &Confirm, theme: &Theme) {
         ),
         popup,
     );
+}
+
+/// "· ⚑ 3 drift" when devices run a digest no rollout names or that does not verify.
+pub fn drift_span(app: &App, theme: &Theme) -> Span<'static> {
+    let n = app.signatures.drift.len();
+    if n == 0 {
+        Span::raw("")
+    } else {
+        Span::styled(
+            format!(" · ⚑ {n} drift"),
+            theme.style(Role::Warning).add_modifier(Modifier::BOLD),
+        )
+    }
 }

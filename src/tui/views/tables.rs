@@ -105,6 +105,7 @@ fn draw_summary(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         ),
         Span::styled("  releases ", theme.style(Role::Muted)),
         Span::styled(release_mix(&t.releases, 3), theme.style(Role::Text)),
+        super::rollouts::drift_span(app, theme),
     ]);
     let mut attention = vec![Span::styled("attention: ", theme.style(Role::Muted))];
     let mut worst: Vec<&Rollup> = app
@@ -301,10 +302,16 @@ fn device_cell(app: &App, d: &Device, col: DeviceCol, theme: &Theme) -> Cell<'st
                 cell
             }
         }
-        DeviceCol::Release => Cell::from(
-            d.version()
-                .map_or("n/a".into(), |v| sanitize(v).into_owned()),
-        ),
+        DeviceCol::Release => {
+            let v = d
+                .version()
+                .map_or("n/a".into(), |v| sanitize(v).into_owned());
+            if app.signatures.drift.contains_key(d.id()) {
+                Cell::from(format!("⚑ {v}")).style(theme.style(Role::Warning))
+            } else {
+                Cell::from(v)
+            }
+        }
         DeviceCol::LastSeen => Cell::from(match d.last_seen {
             Some(t) => format::age(app.now.duration_since(t).unwrap_or_default()),
             None => "never".into(),
