@@ -183,6 +183,46 @@ fn main() {
         },
     );
 
+    // A refresh arriving while a rollout is loaded: progress, gates and the
+    // drift check (every device on a digest no rollout names: the worst case).
+    {
+        use fleetdeck::rollout::plan::{DigestRef, Plan, ReleaseSpec};
+        let spec = |v: &str, hex: &str| ReleaseSpec {
+            version: v.into(),
+            image: DigestRef::parse(&format!("registry.local/vision@sha256:{}", hex.repeat(32)))
+                .expect("ref"),
+            model: None,
+            sbom: None,
+        };
+        let mut app = app_with(10_000, 200);
+        app.signatures.enabled = true;
+        app.update(Event::Rollouts {
+            result: Ok(vec![Ok(Plan::new(
+                "vision-1.5.0",
+                spec("1.5.0", "ef"),
+                spec("1.4.0", "ab"),
+            ))]),
+        });
+        let mut generation = 1;
+        measure(
+            "refresh event with a rollout + drift check, 10,000 devices",
+            15,
+            || {
+                let fleet = Arc::new(Fleet::build(snapshot(10_000, 200, now), None, &th));
+                generation += 1;
+                let t = Instant::now();
+                app.update(Event::Fleet {
+                    generation,
+                    result: Ok(fleet),
+                    warnings: vec![],
+                });
+                let d = t.elapsed();
+                assert_eq!(app.signatures.drift.len(), 10_000);
+                d
+            },
+        );
+    }
+
     // Memory: 1 h of history for 10,000 devices, every bucket filled.
     let before = rss_mb();
     let mut h = History::new(Duration::from_secs(3600), 120);
