@@ -236,7 +236,9 @@ impl Registry {
             .filter(|l| {
                 l.contains("msg=\"response completed\"")
                     && l.contains("http.request.method=GET")
-                    && l.contains(&format!("http.request.uri={path} "))
+                    // logrus quotes values with ':' (blob digests) in them.
+                    && (l.contains(&format!("http.request.uri={path} "))
+                        || l.contains(&format!("http.request.uri=\"{path}\" ")))
             })
             .filter_map(|l| {
                 let v = l.split("http.response.written=").nth(1)?;
