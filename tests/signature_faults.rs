@@ -155,18 +155,29 @@ async fn not_found_repository_and_digest() {
             .to_string();
         assert_eq!(
             msg,
-            format!("manifest '{missing_digest}' not found on '{}' (404)", reg.addr)
+            format!(
+                "manifest '{missing_digest}' not found on '{}' (404)",
+                reg.addr
+            )
         );
 
         // Through the VerifyCache too (it resolves a digest before verifying).
         let cache = fleetdeck::signature::VerifyCache::default();
         let client = RegistryClient::new(&reg.config()).expect("client");
         let err = cache
-            .verify(&missing_digest, &Trust::default(), &client, SystemTime::now())
+            .verify(
+                &missing_digest,
+                &Trust::default(),
+                &client,
+                SystemTime::now(),
+            )
             .await
             .expect_err("unknown digest through the cache");
         assert!(err.to_string().contains("(404)"), "{err}");
-        assert!(cache.is_empty(), "nothing cached for an image that does not exist");
+        assert!(
+            cache.is_empty(),
+            "nothing cached for an image that does not exist"
+        );
 
         let cfg = reg.write_fleetdeck_config(dir.path(), None);
         let cfg_s = cfg.display().to_string();
@@ -279,7 +290,8 @@ async fn a_100_mb_signature_layer_is_refused_by_the_size_limit() {
         let big_layer = Layer::new(SIMPLESIGNING, big)
             .annotate(SIGNATURE_ANNOTATION, &b64(&key.sign(&payload)));
         let big_digest = sha256(&big_layer.bytes);
-        reg.push_attachment(repo, &img.digest, "sig", &[big_layer]).await;
+        reg.push_attachment(repo, &img.digest, "sig", &[big_layer])
+            .await;
 
         let report = run_verify(&reg.config(), &img.by_digest(), &[key.public_pem()])
             .await
@@ -290,8 +302,10 @@ async fn a_100_mb_signature_layer_is_refused_by_the_size_limit() {
         assert!(!c.ok);
         let limit = fleetdeck::signature::registry::MAX_SIGNATURE_LAYER_BYTES;
         assert!(
-            c.reason.contains(&format!("blob {}@{big_digest}", img.name()))
-                && c.reason.contains(&format!("larger than the {limit}-byte limit")),
+            c.reason
+                .contains(&format!("blob {}@{big_digest}", img.name()))
+                && c.reason
+                    .contains(&format!("larger than the {limit}-byte limit")),
             "{}",
             c.reason
         );
@@ -306,7 +320,11 @@ async fn a_100_mb_signature_layer_is_refused_by_the_size_limit() {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert!(!written.is_empty(), "the blob GET is in the log:\n{}", reg.log_tail());
+        assert!(
+            !written.is_empty(),
+            "the blob GET is in the log:\n{}",
+            reg.log_tail()
+        );
         assert!(
             written.iter().all(|&w| w < big_len as u64),
             "the verifier stopped early, the registry wrote {written:?} of {big_len}"
@@ -368,7 +386,8 @@ async fn a_100_mb_signature_layer_is_refused_by_the_size_limit() {
         assert!(!report.verified);
         let c = &report.signatures[0].checks[0];
         assert!(
-            c.reason.contains(&format!("larger than the {limit}-byte limit")),
+            c.reason
+                .contains(&format!("larger than the {limit}-byte limit")),
             "{}",
             c.reason
         );

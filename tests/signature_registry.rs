@@ -99,8 +99,13 @@ async fn p256_and_openssl_signatures_verify_with_library_and_cli() {
         let img = reg.push_image(&repo, Some("v1"), &repo).await;
         let payload = simple_signing(&img.name(), &img.digest);
         let sig = sign_checked(&k, &payload);
-        reg.push_attachment(&repo, &img.digest, "sig", &[signature_layer(&payload, &sig)])
-            .await;
+        reg.push_attachment(
+            &repo,
+            &img.digest,
+            "sig",
+            &[signature_layer(&payload, &sig)],
+        )
+        .await;
         // An SPDX attestation signed by the same key, and a CycloneDX `.sbom`.
         let att_packages = ["busybox", "musl", "onnxruntime", "fleet-agent"];
         let st = statement(
@@ -116,11 +121,7 @@ async fn p256_and_openssl_signatures_verify_with_library_and_cli() {
             &[attestation_layer(&st, &k, SPDX_PREDICATE)],
         )
         .await;
-        let cdx = cyclonedx_document(
-            "cdxgen",
-            "10.0",
-            json!([{"name": "app"}, {"name": "libc"}]),
-        );
+        let cdx = cyclonedx_document("cdxgen", "10.0", json!([{"name": "app"}, {"name": "libc"}]));
         reg.push_attachment(
             &repo,
             &img.digest,
@@ -147,8 +148,11 @@ async fn p256_and_openssl_signatures_verify_with_library_and_cli() {
         let s = &report.signatures[0];
         assert!(s.checks.iter().all(|c| c.ok), "{kind}: {:?}", s.checks);
         assert!(
-            s.location
-                .contains(&format!("{}:{}", img.name(), attachment_tag(&img.digest, "sig"))),
+            s.location.contains(&format!(
+                "{}:{}",
+                img.name(),
+                attachment_tag(&img.digest, "sig")
+            )),
             "{kind}: location {}",
             s.location
         );
@@ -160,7 +164,11 @@ async fn p256_and_openssl_signatures_verify_with_library_and_cli() {
             }
         );
         assert_eq!(report.attestations.len(), 1);
-        assert!(report.attestations[0].verified, "{kind}: {:?}", report.attestations[0]);
+        assert!(
+            report.attestations[0].verified,
+            "{kind}: {:?}",
+            report.attestations[0]
+        );
         assert!(report.reasons.is_empty(), "{kind}: {:?}", report.reasons);
 
         // The real binary, JSON.
@@ -179,7 +187,12 @@ async fn p256_and_openssl_signatures_verify_with_library_and_cli() {
             sigs[0]["annotations"][SIGNATURE_ANNOTATION],
             b64(&sig).as_str()
         );
-        for name in ["signature annotation", "payload", "payload digest", "signature"] {
+        for name in [
+            "signature annotation",
+            "payload",
+            "payload digest",
+            "signature",
+        ] {
             let c = check(&sigs[0]["checks"], name);
             assert_eq!(c["ok"], true, "{kind}: {c}");
         }
@@ -252,15 +265,19 @@ async fn assert_fails(
     let v = run.json();
     assert_eq!(v["verified"], false, "{case}");
     assert!(
-        v["reasons"]
-            .as_array()
-            .is_some_and(|r| r.iter().any(|r| r.as_str().is_some_and(|r| r.contains(reason)))),
+        v["reasons"].as_array().is_some_and(|r| r
+            .iter()
+            .any(|r| r.as_str().is_some_and(|r| r.contains(reason)))),
         "{case}: JSON reasons should contain {reason:?}: {:#}",
         v["reasons"]
     );
     let run = verify_cli(cfg, reference, keys, false).await;
     assert_eq!(run.code, Some(1), "{case}: text exit code; {run:?}");
-    assert!(run.stdout.contains("NOT VERIFIED"), "{case}: {}", run.stdout);
+    assert!(
+        run.stdout.contains("NOT VERIFIED"),
+        "{case}: {}",
+        run.stdout
+    );
     assert!(run.stdout.contains(reason), "{case}: {}", run.stdout);
     report
 }
@@ -280,8 +297,13 @@ async fn a_tampered_payload_fails() {
         let sig = sign_checked(&k, &payload);
         let tampered = simple_signing("evil.example/other", &img.digest);
         assert!(!k.openssl_verifies(&tampered, &sig));
-        reg.push_attachment(&repo, &img.digest, "sig", &[signature_layer(&tampered, &sig)])
-            .await;
+        reg.push_attachment(
+            &repo,
+            &img.digest,
+            "sig",
+            &[signature_layer(&tampered, &sig)],
+        )
+        .await;
         let report = assert_fails(
             &reg,
             &cfg,
@@ -292,7 +314,11 @@ async fn a_tampered_payload_fails() {
         )
         .await;
         let s = &report.signatures[0];
-        let sig_check = s.checks.iter().find(|c| c.name == "signature").expect("signature check");
+        let sig_check = s
+            .checks
+            .iter()
+            .find(|c| c.name == "signature")
+            .expect("signature check");
         assert!(!sig_check.ok);
         // The digest inside still matches: only the signature check fails.
         assert!(s.checks.iter().any(|c| c.name == "payload digest" && c.ok));
@@ -304,8 +330,13 @@ async fn a_tampered_payload_fails() {
         let sig = sign_checked(&k, &payload);
         let mut mangled = payload.clone();
         mangled.truncate(payload.len() - 3);
-        reg.push_attachment(&repo, &img.digest, "sig", &[signature_layer(&mangled, &sig)])
-            .await;
+        reg.push_attachment(
+            &repo,
+            &img.digest,
+            "sig",
+            &[signature_layer(&mangled, &sig)],
+        )
+        .await;
         assert_fails(
             &reg,
             &cfg,
@@ -331,8 +362,13 @@ async fn a_wrong_key_fails() {
         let img = reg.push_image(&repo, None, &repo).await;
         let payload = simple_signing(&img.name(), &img.digest);
         let sig = sign_checked(&signer, &payload);
-        reg.push_attachment(&repo, &img.digest, "sig", &[signature_layer(&payload, &sig)])
-            .await;
+        reg.push_attachment(
+            &repo,
+            &img.digest,
+            "sig",
+            &[signature_layer(&payload, &sig)],
+        )
+        .await;
         let report = assert_fails(
             &reg,
             &cfg,
@@ -366,14 +402,23 @@ async fn a_payload_for_another_digest_fails() {
     for kind in KINDS {
         let k = key(kind, dir.path(), &format!("{kind}-release"));
         let repo = format!("fleet/{kind}-otherdigest");
-        let img = reg.push_image(&repo, Some("v2"), &format!("{repo} v2")).await;
-        let other = reg.push_image(&repo, Some("v1"), &format!("{repo} v1")).await;
+        let img = reg
+            .push_image(&repo, Some("v2"), &format!("{repo} v2"))
+            .await;
+        let other = reg
+            .push_image(&repo, Some("v1"), &format!("{repo} v1"))
+            .await;
         assert_ne!(img.digest, other.digest);
         // A genuine signature of v1, copied next to v2.
         let payload = simple_signing(&img.name(), &other.digest);
         let sig = sign_checked(&k, &payload);
-        reg.push_attachment(&repo, &img.digest, "sig", &[signature_layer(&payload, &sig)])
-            .await;
+        reg.push_attachment(
+            &repo,
+            &img.digest,
+            "sig",
+            &[signature_layer(&payload, &sig)],
+        )
+        .await;
         let expected = format!(
             "digest mismatch: signed {} but the image is {}",
             other.digest, img.digest
@@ -389,7 +434,11 @@ async fn a_payload_for_another_digest_fails() {
         .await;
         // The signature itself is good: that check passes, the digest one fails.
         let s = &report.signatures[0];
-        assert!(s.checks.iter().any(|c| c.name == "signature" && c.ok), "{:?}", s.checks);
+        assert!(
+            s.checks.iter().any(|c| c.name == "signature" && c.ok),
+            "{:?}",
+            s.checks
+        );
         assert!(s.checks.iter().any(|c| c.name == "payload digest" && !c.ok));
     }
 }
@@ -429,8 +478,13 @@ async fn a_garbage_annotation_fails() {
         let mut sig = sign_checked(&k, &payload);
         assert_eq!(sig[0], 0x30, "a DER SEQUENCE");
         sig[0] = 0x31;
-        reg.push_attachment(&repo, &img.digest, "sig", &[signature_layer(&payload, &sig)])
-            .await;
+        reg.push_attachment(
+            &repo,
+            &img.digest,
+            "sig",
+            &[signature_layer(&payload, &sig)],
+        )
+        .await;
         let expected = format!(
             "malformed signature annotation: {} bytes that are not an ECDSA P-256 signature",
             sig.len()
@@ -485,15 +539,26 @@ async fn a_tag_reference_verifies_with_the_tag_warning() {
         let img = reg.push_image(&repo, Some("v1.2.3"), &repo).await;
         let payload = simple_signing(&img.name(), &img.digest);
         let sig = sign_checked(&k, &payload);
-        reg.push_attachment(&repo, &img.digest, "sig", &[signature_layer(&payload, &sig)])
-            .await;
+        reg.push_attachment(
+            &repo,
+            &img.digest,
+            "sig",
+            &[signature_layer(&payload, &sig)],
+        )
+        .await;
 
         let report = verify_lib(&reg, &img.by_tag(), &[k.public_pem()]).await;
         assert!(report.verified, "{kind}: {:?}", report.reasons);
-        assert_eq!(report.digest, img.digest, "the tag resolves to the pushed manifest");
+        assert_eq!(
+            report.digest, img.digest,
+            "the tag resolves to the pushed manifest"
+        );
         let warning = report.tag_warning.clone().expect("a tag warns");
         assert!(warning.contains("'v1.2.3' is a tag"), "{warning}");
-        assert!(warning.contains(&img.by_digest()), "pins to the digest: {warning}");
+        assert!(
+            warning.contains(&img.by_digest()),
+            "pins to the digest: {warning}"
+        );
 
         let run = verify_cli(&cfg, &img.by_tag(), &[k.public_pem()], true).await;
         assert_eq!(run.code, Some(0), "{run:?}");
@@ -579,8 +644,18 @@ async fn spdx_and_cyclonedx_sboms_are_counted() {
     .await;
 
     let expected = vec![
-        ("CycloneDX 1.5".to_string(), "cdxgen 10.0".to_string(), 4, "sbom"),
-        ("CycloneDX 1.5".to_string(), "syft 1.4".to_string(), 6, "att"),
+        (
+            "CycloneDX 1.5".to_string(),
+            "cdxgen 10.0".to_string(),
+            4,
+            "sbom",
+        ),
+        (
+            "CycloneDX 1.5".to_string(),
+            "syft 1.4".to_string(),
+            6,
+            "att",
+        ),
         ("SPDX 2.3".to_string(), "syft-1.2.0".to_string(), 3, "sbom"),
         ("SPDX 2.3".to_string(), "trivy 0.50".to_string(), 5, "att"),
     ];
@@ -588,7 +663,11 @@ async fn spdx_and_cyclonedx_sboms_are_counted() {
     let report = verify_lib(&reg, &img.by_digest(), &[p.public_pem(), o.public_pem()]).await;
     assert!(report.verified, "{:?}", report.reasons);
     assert_eq!(report.attestations.len(), 2);
-    assert!(report.attestations.iter().all(|a| a.verified), "{:?}", report.attestations);
+    assert!(
+        report.attestations.iter().all(|a| a.verified),
+        "{:?}",
+        report.attestations
+    );
     let mut types: Vec<&str> = report
         .attestations
         .iter()
@@ -600,8 +679,17 @@ async fn spdx_and_cyclonedx_sboms_are_counted() {
         .sboms
         .iter()
         .map(|s| {
-            let kind = if s.location.contains(".sbom") { "sbom" } else { "att" };
-            (s.format.clone(), s.tool.clone().unwrap_or_default(), s.components, kind)
+            let kind = if s.location.contains(".sbom") {
+                "sbom"
+            } else {
+                "att"
+            };
+            (
+                s.format.clone(),
+                s.tool.clone().unwrap_or_default(),
+                s.components,
+                kind,
+            )
         })
         .collect();
     got.sort();
@@ -644,8 +732,12 @@ async fn an_attestation_about_another_image_is_rejected() {
         let k = key(kind, dir.path(), &format!("{kind}-release"));
         let stranger = key(kind, dir.path(), &format!("{kind}-stranger"));
         let repo = format!("fleet/{kind}-attsubject");
-        let img = reg.push_image(&repo, Some("v2"), &format!("{repo} v2")).await;
-        let other = reg.push_image(&repo, Some("v1"), &format!("{repo} v1")).await;
+        let img = reg
+            .push_image(&repo, Some("v2"), &format!("{repo} v2"))
+            .await;
+        let other = reg
+            .push_image(&repo, Some("v1"), &format!("{repo} v1"))
+            .await;
         let payload = simple_signing(&img.name(), &img.digest);
         reg.push_attachment(
             &repo,
@@ -689,9 +781,15 @@ async fn an_attestation_about_another_image_is_rejected() {
         let report = verify_lib(&reg, &img.by_digest(), &[k.public_pem()]).await;
         assert_eq!(report.attestations.len(), 3, "{kind}");
         let [a_good, a_else, a_unsigned] = &report.attestations[..] else {
-            panic!("three attestations in layer order: {:?}", report.attestations)
+            panic!(
+                "three attestations in layer order: {:?}",
+                report.attestations
+            )
         };
-        assert!(a_good.verified && a_good.subject_matches, "{kind}: {a_good:?}");
+        assert!(
+            a_good.verified && a_good.subject_matches,
+            "{kind}: {a_good:?}"
+        );
         assert!(!a_else.verified, "{kind}: {a_else:?}");
         assert!(!a_else.subject_matches);
         let subject = a_else
@@ -799,7 +897,11 @@ async fn three_signatures_two_attestations_and_the_cache() {
     let uncached_requests = reg.settled_request_count().await - before;
     assert!(report.verified, "{:?}", report.reasons);
     assert_eq!(report.signatures.len(), 3);
-    assert!(report.signatures.iter().all(|s| s.verified), "{:?}", report.signatures);
+    assert!(
+        report.signatures.iter().all(|s| s.verified),
+        "{:?}",
+        report.signatures
+    );
     let mut signers: Vec<String> = report
         .signatures
         .iter()
@@ -836,7 +938,10 @@ async fn three_signatures_two_attestations_and_the_cache() {
     let hit = t.elapsed();
     let hit_requests = reg.settled_request_count().await - before;
     assert!(Arc::ptr_eq(&first, &second), "the cached verdict itself");
-    assert_eq!(hit_requests, 0, "a cache hit by digest asks the registry nothing");
+    assert_eq!(
+        hit_requests, 0,
+        "a cache hit by digest asks the registry nothing"
+    );
     assert_eq!(cache.len(), 1);
 
     // By tag: one request (the tag may have moved), then the cached verdict.
