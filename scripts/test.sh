@@ -7,6 +7,7 @@
 # these packages:
 #   prometheus tmux git            metrics, the TUI in tmux, rollout repositories
 #   docker-registry openssl        a real OCI registry; signatures made by openssl
+#   apache2-utils                  htpasswd: the registry behind basic auth (401 test)
 #   wireguard-tools wireguard-go   a real WireGuard tunnel into a network namespace
 #   iproute2 iputils-ping          namespaces, veth pairs, ping through the tunnel
 #   openssh-server openssh-client  a real sshd behind the tunnel; ssh-keygen, ssh-agent
@@ -20,6 +21,7 @@ have tmux || need+=(tmux)
 have git || need+=(git)
 have docker-registry || need+=(docker-registry)
 have openssl || need+=(openssl)
+have htpasswd || need+=(apache2-utils)
 have wg || need+=(wireguard-tools)
 have wireguard-go || need+=(wireguard-go)
 have ip || need+=(iproute2)

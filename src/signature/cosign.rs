@@ -223,8 +223,9 @@ pub(crate) fn no_key_reason(trust: &Trust) -> String {
         "no trusted key verifies: no keys are configured ([signing] keys or --key)".to_string()
     } else {
         let tried: Vec<&str> = trust.keys.iter().map(|(_, _, fp)| fp.as_str()).collect();
+        // Over these bytes the two cannot be told apart: name both.
         format!(
-            "wrong key: signed by a key that is not trusted (tried {})",
+            "wrong key or tampered payload: no trusted key verifies this signature over this payload (tried {})",
             tried.join(", ")
         )
     }

@@ -66,6 +66,10 @@ pub enum RegistryError {
     Tls { host: String, detail: String },
     #[error("cannot connect to registry '{host}': {detail}")]
     Connect { host: String, detail: String },
+    #[error(
+        "registry '{host}' answered an HTTPS request in plain HTTP: if it only serves plain HTTP (a loopback or test registry), add \"{host}\" to [registry] insecure"
+    )]
+    PlainHttp { host: String },
     #[error("registry '{host}' answered {status} for {what}")]
     Status {
         host: String,
@@ -807,6 +811,12 @@ impl RegistryClient {
         }
         let detail = error_chain(e);
         let lower = detail.to_ascii_lowercase();
+        // rustls' answer to "HTTP/1.1 400 …" where a TLS record was expected.
+        if !self.is_insecure(host) && lower.contains("invalidcontenttype") {
+            return RegistryError::PlainHttp {
+                host: host.to_string(),
+            };
+        }
         if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
             RegistryError::Tls {
                 host: host.to_string(),

@@ -6,4 +6,5 @@
 pub mod git;
 pub mod netns;
 pub mod prometheus;
+pub mod registry;
 pub mod sshd;
