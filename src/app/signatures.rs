@@ -146,7 +146,7 @@ impl App {
 
     /// Asks the worker for the references not verified yet (a failure is
     /// asked again after a while).
-    pub(crate) fn request_verify(&mut self, references: Vec<String>) -> Vec<Effect> {
+    pub fn request_verify(&mut self, references: Vec<String>) -> Vec<Effect> {
         if !self.signatures.enabled {
             return Vec::new();
         }
