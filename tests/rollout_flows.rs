@@ -462,3 +462,34 @@ fn a_release_that_stops_verifying_flags_its_devices() {
     );
     assert_eq!(app.signatures.drift.len(), 6, "{:?}", app.signatures.drift);
 }
+
+#[test]
+fn the_drift_filter_lists_exactly_the_flagged_devices() {
+    let mut app = rollout_app(plan(1, Status::Progressing), false);
+    let reference = format!("registry.local/vision@sha256:{}", "ef".repeat(32));
+    app.update(Event::Signature {
+        reference: reference.clone(),
+        result: Ok(fixture::sig_report(&reference, false)),
+    });
+    app.update(key('3'));
+    app.update(key('/'));
+    type_text(&mut app, "drift:yes");
+    app.update(special(KeyCode::Enter));
+    let ids: Vec<String> = app
+        .screen()
+        .rows
+        .iter()
+        .map(|&r| app.fleet.devices[r].id().to_string())
+        .collect();
+    let mut expected: Vec<String> = app.signatures.drift.keys().cloned().collect();
+    expected.sort();
+    let mut got = ids.clone();
+    got.sort();
+    assert_eq!(got, expected);
+    assert_eq!(ids.len(), 6, "the six canaries on the unverified 1.5.0");
+    app.update(special(KeyCode::Esc));
+    app.update(key('/'));
+    type_text(&mut app, "drift:no");
+    app.update(special(KeyCode::Enter));
+    assert_eq!(app.screen().rows.len(), 120 - 6);
+}

@@ -19,6 +19,7 @@ use crate::rollout::action::{ActionKind, ActionRequest, PromoteChecks};
 use crate::rollout::plan::Plan;
 use crate::tui::keymap::{Action, Key, KeyCode, Keymap};
 use std::cmp::Ordering;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -280,11 +281,13 @@ enum Term {
     Site(String),
     Group(String),
     Health(Vec<Health>),
+    /// `drift:yes` / `drift:no`: flagged as drift (see [`Drift`]).
+    Drift(bool),
     Not(Box<Term>),
 }
 
 /// A `/` filter: space-separated terms that must all match. `site:ams`,
-/// `group:canary`, `health:down,degraded`, `!term` negates, anything else is
+/// `group:canary`, `health:down,degraded`, `drift:yes`, `!term` negates, anything else is
 /// a case-insensitive substring of id, site, group or release.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Filter {
@@ -305,6 +308,8 @@ impl Filter {
                 Term::Group(v.to_string())
             } else if let Some(v) = lower.strip_prefix("health:") {
                 Term::Health(v.split(',').filter_map(Health::from_key).collect())
+            } else if let Some(v) = lower.strip_prefix("drift:") {
+                Term::Drift(!matches!(v, "no" | "n" | "false" | "0"))
             } else {
                 Term::Text(lower)
             }
@@ -319,7 +324,7 @@ impl Filter {
         self.terms.is_empty()
     }
 
-    fn matches_device(&self, d: &Device) -> bool {
+    fn matches_device(&self, d: &Device, drift: &HashMap<String, Drift>) -> bool {
         fn contains_ci(hay: &str, needle: &str) -> bool {
             // Needles are lower-case already; most ids are ASCII, avoid allocating then.
             if hay.is_ascii() && needle.is_ascii() {
@@ -331,7 +336,7 @@ impl Filter {
                 hay.to_lowercase().contains(needle)
             }
         }
-        fn one(t: &Term, d: &Device) -> bool {
+        fn one(t: &Term, d: &Device, drift: &HashMap<String, Drift>) -> bool {
             match t {
                 Term::Text(s) => {
                     contains_ci(d.id(), s)
@@ -342,10 +347,11 @@ impl Filter {
                 Term::Site(s) => contains_ci(d.site(), s),
                 Term::Group(s) => contains_ci(d.group(), s),
                 Term::Health(hs) => hs.contains(&d.health),
-                Term::Not(t) => !one(t, d),
+                Term::Drift(want) => drift.contains_key(d.id()) == *want,
+                Term::Not(t) => !one(t, d, drift),
             }
         }
-        self.terms.iter().all(|t| one(t, d))
+        self.terms.iter().all(|t| one(t, d, drift))
     }
 
     fn matches_rollup(&self, r: &Rollup) -> bool {
@@ -353,6 +359,7 @@ impl Filter {
             match t {
                 Term::Text(s) | Term::Site(s) | Term::Group(s) => r.name.to_lowercase().contains(s),
                 Term::Health(hs) => hs.iter().any(|h| r.count(*h) > 0),
+                Term::Drift(_) => true,
                 Term::Not(t) => !one(t, r),
             }
         }
@@ -1032,7 +1039,12 @@ impl App {
         let top = self.stack.len() - 1;
         for i in 0..self.stack.len() {
             let key = (i == top).then(|| self.selected_key()).flatten();
-            let rows = compute_rows(&self.fleet, &self.rollouts, &self.stack[i]);
+            let rows = compute_rows(
+                &self.fleet,
+                &self.rollouts,
+                &self.signatures.drift,
+                &self.stack[i],
+            );
             self.stack[i].rows = rows;
             if let Some(k) = key {
                 self.reselect(&k);
@@ -1042,7 +1054,12 @@ impl App {
     }
 
     fn rebuild_rows(&mut self) {
-        let rows = compute_rows(&self.fleet, &self.rollouts, self.screen());
+        let rows = compute_rows(
+            &self.fleet,
+            &self.rollouts,
+            &self.signatures.drift,
+            self.screen(),
+        );
         self.screen_mut().rows = rows;
         self.clamp_selection();
     }
@@ -1080,7 +1097,12 @@ impl App {
 }
 
 /// Filtered and sorted row indices of a table screen.
-pub fn compute_rows(fleet: &Fleet, rollouts: &Rollouts, screen: &Screen) -> Vec<usize> {
+pub fn compute_rows(
+    fleet: &Fleet,
+    rollouts: &Rollouts,
+    drift: &HashMap<String, Drift>,
+    screen: &Screen,
+) -> Vec<usize> {
     let sort = screen.sort;
     let dir = |o: Ordering| if sort.descending { o.reverse() } else { o };
     match &screen.kind {
@@ -1111,7 +1133,9 @@ pub fn compute_rows(fleet: &Fleet, rollouts: &Rollouts, screen: &Screen) -> Vec<
                     Scope::Site(s) => d[i].site() == s,
                     Scope::Group(g) => d[i].group() == g,
                 })
-                .filter(|&i| screen.filter.is_empty() || screen.filter.matches_device(&d[i]))
+                .filter(|&i| {
+                    screen.filter.is_empty() || screen.filter.matches_device(&d[i], drift)
+                })
                 .collect();
             // Devices are sorted by id already: a stable sort keeps ties in id order.
             rows.sort_by(|&a, &b| {

@@ -135,6 +135,7 @@ impl App {
             .map(|(p, r)| (if p == 0 { Part::Image } else { Part::Model }, r))
             .collect();
         self.recompute_drift();
+        self.rebuild_all_rows();
         let wanted: Vec<String> = self
             .signatures
             .known
@@ -182,7 +183,7 @@ impl App {
             },
         );
         self.recompute_drift();
-        self.rebuild_rows();
+        self.rebuild_all_rows();
     }
 
     /// One artifact's verdict as the policy sees it (pending → no verdict).

@@ -279,7 +279,7 @@ pub const BINDINGS: &[Binding] = &[
         "filter",
         &["/"],
         "views",
-        "filter: text, site:NAME group:NAME health:down",
+        "filter: text, site:NAME group:NAME health:down drift:yes",
     ),
     b(
         Action::Command,
