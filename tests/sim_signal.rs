@@ -22,6 +22,7 @@ async fn run_until_signal_writes_inventory_serves_and_stops_on_sigterm() {
             },
             SocketAddr::from(([127, 0, 0, 1], 0)),
             &path,
+            None,
         )
         .await
     });
