@@ -95,11 +95,17 @@ pub(crate) fn release_verifier(cfg: &Config) -> Result<ReleaseVerifier, CliError
 /// `verified: image + model` / `does not verify: …`, sanitised, plus what
 /// was not checked.
 fn signature_line(v: &ReleaseVerdict) -> String {
-    let mut line = sanitize(&v.summary()).into_owned();
+    let mut line = sanitize_long(&v.summary());
     for s in &v.skipped {
         line.push_str(&format!(" ({})", sanitize(s)));
     }
     line
+}
+
+/// Sanitised, but long enough for a verdict naming two artifacts and where
+/// their signatures live (the reason comes last and must not be cut off).
+fn sanitize_long(s: &str) -> String {
+    crate::text::sanitize_max(s, 2048).into_owned()
 }
 
 fn check_key(c: &Check) -> &'static str {
@@ -500,8 +506,14 @@ async fn act(cfg: &Config, kind: ActionKind, a: &ActionArgs) -> Result<ExitCode,
         } else {
             ""
         };
+        // A signature refusal already says what the verdict is.
+        let signature = if r.check_name() == "signature" {
+            ""
+        } else {
+            signature.as_str()
+        };
         fail(
-            format!("refused: {}{signature}{hint}", sanitize(&r.to_string())),
+            format!("refused: {}{signature}{hint}", sanitize_long(&r.to_string())),
             REFUSED,
         )
     })?;

@@ -89,7 +89,7 @@ impl World {
 
     fn origin_plan(&self, name: &str) -> Plan {
         let text = git(&self.origin, &["show", &format!("main:rollouts/{name}.toml")]);
-        Plan::parse(&text, Path::new("rollouts/x.toml")).expect("plan in origin")
+        Plan::parse(&text, Path::new(&format!("rollouts/{name}.toml"))).expect("plan in origin")
     }
 
     fn last_message(&self) -> String {

@@ -263,8 +263,8 @@ async fn another_sims_key_no_key_or_a_mirror_not_listed_as_insecure_fail() {
     let (code, out, err) = fleetdeck(&config, &["verify", &image]).await;
     assert_eq!(code, 1, "{out}{err}");
     assert!(
-        err.contains(&sim.registry_addr().to_string()),
-        "the error names the mirror: {err}"
+        err.contains(&format!("list '{}' in [registry] insecure", sim.registry_addr())),
+        "the error names the mirror and what to do: {err}"
     );
     sim.shutdown().await;
     other.shutdown().await;

@@ -824,8 +824,18 @@ impl RegistryClient {
                 after: self.config.timeout,
             };
         }
-        let detail = error_chain(e);
+        let mut detail = error_chain(e);
         let lower = detail.to_ascii_lowercase();
+        if lower.contains("invalidcontenttype") {
+            // rustls reading a plain-HTTP answer as TLS records.
+            detail.push_str(&format!(
+                " (the server speaks plain HTTP: list '{host}' in [registry] insecure if that is intended)"
+            ));
+            return RegistryError::Connect {
+                host: host.to_string(),
+                detail,
+            };
+        }
         if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
             RegistryError::Tls {
                 host: host.to_string(),
