@@ -663,8 +663,9 @@ pub fn demo_repo(repo: &std::path::Path) -> std::io::Result<()> {
         crate::sim::release_spec_for(DEMO_UNSIGNED),
         crate::sim::release_spec_for("1.5.0"),
     );
-    hotfix.description =
-        Some("demo: hotfix for night-time false positives (built outside the pipeline: unsigned)".into());
+    hotfix.description = Some(
+        "demo: hotfix for night-time false positives (built outside the pipeline: unsigned)".into(),
+    );
     hotfix.state.updated_by = Some("fleetdeck demo".into());
     hotfix.gates.interval = Duration::from_secs(10);
     std::fs::write(repo.join("rollouts/vision-1.5.1.toml"), hotfix.to_toml())?;

@@ -73,13 +73,12 @@ fn operator(cfg: &Config) -> String {
 pub(crate) fn release_verifier(cfg: &Config) -> Result<ReleaseVerifier, CliError> {
     ReleaseVerifier::from_config(&cfg.signing, &cfg.registry).map_err(|e| {
         let key = match &e {
-            SignatureError::Read { what, .. } | SignatureError::BadFile { what, .. } => {
-                match *what {
-                    "trust root" => "signing.roots",
-                    "Rekor key" => "signing.rekor_keys",
-                    _ => "signing.keys",
-                }
-            }
+            SignatureError::Read { what, .. } | SignatureError::BadFile { what, .. } => match *what
+            {
+                "trust root" => "signing.roots",
+                "Rekor key" => "signing.rekor_keys",
+                _ => "signing.keys",
+            },
             SignatureError::BadIdentity { .. } => "signing.identities",
             SignatureError::Registry(_) => "registry",
         };
@@ -513,7 +512,10 @@ async fn act(cfg: &Config, kind: ActionKind, a: &ActionArgs) -> Result<ExitCode,
             signature.as_str()
         };
         fail(
-            format!("refused: {}{signature}{hint}", sanitize_long(&r.to_string())),
+            format!(
+                "refused: {}{signature}{hint}",
+                sanitize_long(&r.to_string())
+            ),
             REFUSED,
         )
     })?;

@@ -472,9 +472,12 @@ pub fn check_host_port(s: &str) -> Result<(), String> {
         return Err("is empty".into());
     }
     if s.contains("://") {
-        return Err("has a scheme: write host[:port] (plain HTTP is chosen by [registry] insecure)".into());
+        return Err(
+            "has a scheme: write host[:port] (plain HTTP is chosen by [registry] insecure)".into(),
+        );
     }
-    if s.contains('/') || s.contains('@') || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if s.contains('/') || s.contains('@') || s.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
         return Err("is not host[:port] (no path, no credentials, no spaces)".into());
     }
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {

@@ -88,7 +88,10 @@ impl World {
     }
 
     fn origin_plan(&self, name: &str) -> Plan {
-        let text = git(&self.origin, &["show", &format!("main:rollouts/{name}.toml")]);
+        let text = git(
+            &self.origin,
+            &["show", &format!("main:rollouts/{name}.toml")],
+        );
         Plan::parse(&text, Path::new(&format!("rollouts/{name}.toml"))).expect("plan in origin")
     }
 
@@ -121,22 +124,41 @@ async fn an_unsigned_release_is_refused_and_a_forced_promote_records_why() {
     let config = w.good_config();
     let (code, out, err) = fleetdeck(
         &config,
-        &["rollout", "promote", "vision-1.5.1", "--yes", "--reason", "go"],
+        &[
+            "rollout",
+            "promote",
+            "vision-1.5.1",
+            "--yes",
+            "--reason",
+            "go",
+        ],
     )
     .await;
     assert_eq!(code, 4, "{out}{err}");
     assert!(
-        err.contains("refused: signature does not verify: image registry.local/fleet/vision:1.5.1@sha256:"),
+        err.contains(
+            "refused: signature does not verify: image registry.local/fleet/vision:1.5.1@sha256:"
+        ),
         "{err}"
     );
     assert!(err.contains("no signatures found"), "{err}");
-    assert!(err.contains("--force --reason"), "says how to override: {err}");
-    assert_eq!(w.origin_plan("vision-1.5.1").state.wave, 0, "nothing committed");
+    assert!(
+        err.contains("--force --reason"),
+        "says how to override: {err}"
+    );
+    assert_eq!(
+        w.origin_plan("vision-1.5.1").state.wave,
+        0,
+        "nothing committed"
+    );
     let before = git(&w.origin, &["rev-parse", "main"]);
 
     // --force without a reason is a usage error.
-    let (code, out, err) =
-        fleetdeck(&config, &["rollout", "promote", "vision-1.5.1", "--yes", "--force"]).await;
+    let (code, out, err) = fleetdeck(
+        &config,
+        &["rollout", "promote", "vision-1.5.1", "--yes", "--force"],
+    )
+    .await;
     assert_eq!(code, 2, "{out}{err}");
     assert_eq!(git(&w.origin, &["rev-parse", "main"]), before);
 
@@ -160,7 +182,10 @@ async fn an_unsigned_release_is_refused_and_a_forced_promote_records_why() {
     );
     assert_eq!(w.origin_plan("vision-1.5.1").state.wave, 1);
     let msg = w.last_message();
-    assert!(msg.lines().next().unwrap_or("").ends_with("[FORCED]"), "{msg}");
+    assert!(
+        msg.lines().next().unwrap_or("").ends_with("[FORCED]"),
+        "{msg}"
+    );
     assert!(
         msg.contains("Reason: FORCED: night-time false positives; signed by the pipeline tomorrow"),
         "{msg}"
@@ -179,7 +204,14 @@ async fn a_signed_release_passes_a_real_signature_check() {
     let config = w.good_config();
     let (code, out, err) = fleetdeck(
         &config,
-        &["rollout", "promote", "vision-1.5.0", "--yes", "--reason", "canary"],
+        &[
+            "rollout",
+            "promote",
+            "vision-1.5.0",
+            "--yes",
+            "--reason",
+            "canary",
+        ],
     )
     .await;
     assert_eq!(code, 0, "{out}{err}");
@@ -189,7 +221,10 @@ async fn a_signed_release_passes_a_real_signature_check() {
     );
     assert_eq!(w.origin_plan("vision-1.5.0").state.wave, 1);
     let msg = w.last_message();
-    assert!(msg.contains("\nForced: no\n") && !msg.contains("Overrode"), "{msg}");
+    assert!(
+        msg.contains("\nForced: no\n") && !msg.contains("Overrode"),
+        "{msg}"
+    );
 
     // The same release with a key that did not sign it: refused.
     let other = SimHandle::start(
@@ -213,7 +248,14 @@ async fn a_signed_release_passes_a_real_signature_check() {
     git(&w.ops, &["push", "-q", "origin", "HEAD:main"]);
     let (code, out, err) = fleetdeck(
         &config,
-        &["rollout", "promote", "vision-1.5.0", "--yes", "--reason", "canary"],
+        &[
+            "rollout",
+            "promote",
+            "vision-1.5.0",
+            "--yes",
+            "--reason",
+            "canary",
+        ],
     )
     .await;
     assert_eq!(code, 4, "{out}{err}");
@@ -233,7 +275,14 @@ async fn an_unreachable_registry_is_inconclusive_and_a_bad_key_file_is_a_config_
     let config = w.config(&w.key, &closed, "");
     let (code, out, err) = fleetdeck(
         &config,
-        &["rollout", "promote", "vision-1.5.0", "--yes", "--reason", "canary"],
+        &[
+            "rollout",
+            "promote",
+            "vision-1.5.0",
+            "--yes",
+            "--reason",
+            "canary",
+        ],
     )
     .await;
     assert_eq!(code, 4, "{out}{err}");
@@ -243,7 +292,14 @@ async fn an_unreachable_registry_is_inconclusive_and_a_bad_key_file_is_a_config_
     let missing = w.dir.path().join("no-such-key.pub");
     let config = w.config(&missing, &w.sim.registry_addr().to_string(), "");
     for args in [
-        &["rollout", "promote", "vision-1.5.0", "--yes", "--reason", "x"][..],
+        &[
+            "rollout",
+            "promote",
+            "vision-1.5.0",
+            "--yes",
+            "--reason",
+            "x",
+        ][..],
         &["rollout", "show", "vision-1.5.0"][..],
     ] {
         let (code, out, err) = fleetdeck(&config, args).await;
@@ -252,7 +308,10 @@ async fn an_unreachable_registry_is_inconclusive_and_a_bad_key_file_is_a_config_
             err.contains(&missing.display().to_string()) && err.contains("signing.keys"),
             "{args:?}: {err}"
         );
-        assert!(err.contains(&config.display().to_string()), "names the config: {err}");
+        assert!(
+            err.contains(&config.display().to_string()),
+            "names the config: {err}"
+        );
     }
     assert_eq!(w.origin_plan("vision-1.5.0").state.wave, 0);
     w.sim.shutdown().await;
@@ -271,8 +330,7 @@ async fn show_and_gate_report_the_signature_verdict() {
     let (code, out, err) = fleetdeck(&config, &["rollout", "show", "vision-1.5.0"]).await;
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("signature verified: image + model"), "{out}");
-    let (code, out, err) =
-        fleetdeck(&config, &["rollout", "show", "vision-1.5.1", "--json"]).await;
+    let (code, out, err) = fleetdeck(&config, &["rollout", "show", "vision-1.5.1", "--json"]).await;
     assert_eq!(code, 0, "{out}{err}");
     let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
     assert_eq!(v["signature"]["check"], "fail", "{v}");
@@ -288,10 +346,19 @@ async fn show_and_gate_report_the_signature_verdict() {
     );
     let config = w.config(&w.key, &w.sim.registry_addr().to_string(), &source);
     let (code, out, err) = fleetdeck(&config, &["gate", "vision-1.5.1"]).await;
-    assert!(out.contains("signature: does not verify: image"), "{out}{err}");
-    assert_eq!(code, 1, "an unsigned release never passes the gate: {out}{err}");
+    assert!(
+        out.contains("signature: does not verify: image"),
+        "{out}{err}"
+    );
+    assert_eq!(
+        code, 1,
+        "an unsigned release never passes the gate: {out}{err}"
+    );
     let (code, out, err) = fleetdeck(&config, &["gate", "vision-1.5.0"]).await;
-    assert!(out.contains("signature: verified: image + model"), "{out}{err}");
+    assert!(
+        out.contains("signature: verified: image + model"),
+        "{out}{err}"
+    );
     // Nothing released yet: the gates have nothing to judge, so not 0 — but not 1 either.
     assert_eq!(code, 3, "{out}{err}");
     w.sim.shutdown().await;
@@ -330,10 +397,19 @@ async fn the_demo_shows_a_signed_and_an_unsigned_release_and_installs_only_the_r
     };
     let signed = read("vision-1.5.0");
     let hotfix = read("vision-1.5.1");
-    assert_eq!((signed.state.wave, signed.state.status), (1, Status::Progressing));
-    assert_eq!((hotfix.state.wave, hotfix.state.status), (0, Status::Progressing));
+    assert_eq!(
+        (signed.state.wave, signed.state.status),
+        (1, Status::Progressing)
+    );
+    assert_eq!(
+        (hotfix.state.wave, hotfix.state.status),
+        (0, Status::Progressing)
+    );
     assert_eq!(hotfix.previous.version, "1.5.0");
-    assert_eq!(verifier.verify_release(&signed.release).await.check(), Check::Pass);
+    assert_eq!(
+        verifier.verify_release(&signed.release).await.check(),
+        Check::Pass
+    );
     assert!(matches!(
         verifier.verify_release(&hotfix.release).await.check(),
         Check::Fail(why) if why.contains("no signatures")
@@ -343,7 +419,9 @@ async fn the_demo_shows_a_signed_and_an_unsigned_release_and_installs_only_the_r
     let canaries: Vec<String> = sim
         .devices()
         .iter()
-        .filter(|d| d.group == fleetdeck::sim::CANARY_GROUP && !sim.offline_devices().contains(&d.id))
+        .filter(|d| {
+            d.group == fleetdeck::sim::CANARY_GROUP && !sim.offline_devices().contains(&d.id)
+        })
         .map(|d| d.id.clone())
         .collect();
     assert!(!canaries.is_empty());

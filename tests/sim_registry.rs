@@ -149,9 +149,17 @@ async fn devices_report_the_digests_of_the_manifests_the_registry_serves() {
     // The plans' references name the same manifests, for every known release.
     for v in ["1.4.0", "1.5.0", UNSIGNED] {
         let spec = release_spec_for(v);
-        assert_eq!(spec.image.digest, served_digest(&sim, "fleet/vision", v).await.0, "{v}");
+        assert_eq!(
+            spec.image.digest,
+            served_digest(&sim, "fleet/vision", v).await.0,
+            "{v}"
+        );
         let model = spec.model.expect("the simulated releases have a model");
-        assert_eq!(model.digest, served_digest(&sim, "fleet/model", v).await.0, "{v}");
+        assert_eq!(
+            model.digest,
+            served_digest(&sim, "fleet/model", v).await.0,
+            "{v}"
+        );
         assert_eq!(
             spec.image.repository,
             format!("registry.local/fleet/vision:{v}")
@@ -197,7 +205,10 @@ async fn fleetdeck_verify_accepts_signed_releases_and_rejects_the_unsigned_one()
     assert!(out.contains("Attestations: 1"), "{out}");
     assert!(out.contains("✔ https://slsa.dev/provenance/v1"), "{out}");
     assert!(out.contains("SBOMs: 1"), "{out}");
-    assert!(out.contains("SPDX 2.3, 5 components, tool fleetdeck-sim"), "{out}");
+    assert!(
+        out.contains("SPDX 2.3, 5 components, tool fleetdeck-sim"),
+        "{out}"
+    );
 
     // The model is signed too.
     let model = signed.model.expect("model").to_string();
@@ -218,7 +229,8 @@ async fn fleetdeck_verify_accepts_signed_releases_and_rejects_the_unsigned_one()
     assert_eq!(v["sboms"][0]["components"], 5);
 
     // A tag resolves through the mirror, with the warning.
-    let (code, out, err) = fleetdeck(&config, &["verify", "registry.local/fleet/vision:1.4.0"]).await;
+    let (code, out, err) =
+        fleetdeck(&config, &["verify", "registry.local/fleet/vision:1.4.0"]).await;
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("is a tag"), "{out}");
 
@@ -232,7 +244,8 @@ async fn fleetdeck_verify_accepts_signed_releases_and_rejects_the_unsigned_one()
     assert!(!out.contains("Attestations"), "nothing attached: {out}");
 
     // A version the registry does not have.
-    let (code, out, err) = fleetdeck(&config, &["verify", "registry.local/fleet/vision:1.6.0"]).await;
+    let (code, out, err) =
+        fleetdeck(&config, &["verify", "registry.local/fleet/vision:1.6.0"]).await;
     assert_eq!(code, 1, "{out}{err}");
     assert!(err.contains("not found") && err.contains("404"), "{err}");
     sim.shutdown().await;
@@ -263,7 +276,10 @@ async fn another_sims_key_no_key_or_a_mirror_not_listed_as_insecure_fail() {
     let (code, out, err) = fleetdeck(&config, &["verify", &image]).await;
     assert_eq!(code, 1, "{out}{err}");
     assert!(
-        err.contains(&format!("list '{}' in [registry] insecure", sim.registry_addr())),
+        err.contains(&format!(
+            "list '{}' in [registry] insecure",
+            sim.registry_addr()
+        )),
         "the error names the mirror and what to do: {err}"
     );
     sim.shutdown().await;

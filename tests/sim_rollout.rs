@@ -571,7 +571,11 @@ async fn two_plans_each_device_follows_the_one_that_targets_it() {
         || sim.followed_rollouts() == [PLAN, "vision-1.5.1"],
     )
     .await;
-    assert_eq!(sim.active_rollout().as_deref(), Some(PLAN), "the released one ranks first");
+    assert_eq!(
+        sim.active_rollout().as_deref(),
+        Some(PLAN),
+        "the released one ranks first"
+    );
     // 1.5.0's canaries move although the hotfix is the latest change.
     wait_all_on(&sim, &canaries, &release_for("1.5.0")).await;
     tokio::time::sleep(Duration::from_millis(900)).await;
@@ -580,7 +584,11 @@ async fn two_plans_each_device_follows_the_one_that_targets_it() {
     }
     let hotfix_release = release_for("1.5.1");
     for d in sim.devices() {
-        assert!(!runs(&sim, &d.id, &hotfix_release), "{} installed the hotfix at wave 0", d.id);
+        assert!(
+            !runs(&sim, &d.id, &hotfix_release),
+            "{} installed the hotfix at wave 0",
+            d.id
+        );
     }
 
     // The hotfix's canary wave: it wins on the canaries, nobody else moves.

@@ -851,7 +851,9 @@ mod tests {
         let before = plan(Progressing, 0, None);
         let unsigned = PromoteChecks {
             gates: Check::NotApplicable,
-            signature: Check::Fail("image registry.local/fleet/vision:1.5.1@sha256:aaaa: no signatures found".into()),
+            signature: Check::Fail(
+                "image registry.local/fleet/vision:1.5.1@sha256:aaaa: no signatures found".into(),
+            ),
         };
         let mut r = req(Promote, 0);
         assert_eq!(
@@ -864,7 +866,12 @@ mod tests {
         r.reason = Some("hotfix, signed later".into());
         let after = apply(&before, &r, &unsigned).expect("forced");
         let msg = commit_message(&before, &after, &r, &unsigned);
-        assert!(msg.contains("Reason: FORCED: hotfix, signed later (overrode: signature does not verify: image"), "{msg}");
+        assert!(
+            msg.contains(
+                "Reason: FORCED: hotfix, signed later (overrode: signature does not verify: image"
+            ),
+            "{msg}"
+        );
         assert!(
             msg.ends_with("\nOverrode: signature check forced: signature does not verify: image registry.local/fleet/vision:1.5.1@sha256:aaaa: no signatures found\n"),
             "{msg}"
@@ -876,7 +883,12 @@ mod tests {
         };
         let after = apply(&before, &r, &unknown).expect("forced");
         let msg = commit_message(&before, &after, &r, &unknown);
-        assert!(msg.contains("Overrode: signature check forced: signature not verified: registry unreachable"), "{msg}");
+        assert!(
+            msg.contains(
+                "Overrode: signature check forced: signature not verified: registry unreachable"
+            ),
+            "{msg}"
+        );
     }
 
     #[test]

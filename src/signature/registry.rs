@@ -470,7 +470,14 @@ impl RegistryClient {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         let content_type = media_type_of(resp.headers());
-        let bytes = read_limited(resp, MAX_MANIFEST_BYTES, &what, self.host_of(&repo.registry), self).await?;
+        let bytes = read_limited(
+            resp,
+            MAX_MANIFEST_BYTES,
+            &what,
+            self.host_of(&repo.registry),
+            self,
+        )
+        .await?;
         let digest = sha256_digest(&bytes);
         let expected = if reference.starts_with("sha256:") {
             Some(reference.to_string())
@@ -561,7 +568,14 @@ impl RegistryClient {
         let resp = self
             .get(repo, &url, Some("application/json"), &what)
             .await?;
-        let bytes = read_limited(resp, MAX_TAG_LIST_BYTES, &what, self.host_of(&repo.registry), self).await?;
+        let bytes = read_limited(
+            resp,
+            MAX_TAG_LIST_BYTES,
+            &what,
+            self.host_of(&repo.registry),
+            self,
+        )
+        .await?;
         #[derive(Deserialize)]
         struct TagList {
             #[serde(default)]
@@ -596,7 +610,14 @@ impl RegistryClient {
             Err(e) if e.is_not_found() => return Ok(None),
             Err(e) => return Err(e),
         };
-        let bytes = read_limited(resp, MAX_MANIFEST_BYTES, &what, self.host_of(&repo.registry), self).await?;
+        let bytes = read_limited(
+            resp,
+            MAX_MANIFEST_BYTES,
+            &what,
+            self.host_of(&repo.registry),
+            self,
+        )
+        .await?;
         let index: ImageIndex =
             serde_json::from_slice(&bytes).map_err(|e| RegistryError::Invalid {
                 what,

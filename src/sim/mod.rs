@@ -14,7 +14,8 @@
 //!   and model, with cosign signatures, an SBOM and an attestation, on its own
 //!   loopback port ([`SimHandle::registry_addr`]).
 //!
-//! Everything is deterministic from [`SimOptions::seed`] except wall-clock time.
+//! Everything is deterministic from [`SimOptions::seed`] except wall-clock time
+//! and the registry's signing key (random per start; release digests are not).
 
 mod agent;
 mod device;

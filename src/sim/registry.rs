@@ -177,7 +177,8 @@ pub(crate) fn model(version: &str) -> Built {
         weights.extend_from_slice(&rng.next_u64().to_le_bytes());
     }
     let mut layer = descriptor(MODEL_LAYER, &weights);
-    layer["annotations"] = json!({"org.opencontainers.image.title": format!("detector-{version}.onnx")});
+    layer["annotations"] =
+        json!({"org.opencontainers.image.title": format!("detector-{version}.onnx")});
     let empty = b"{}".to_vec();
     let manifest = manifest(
         (OCI_EMPTY, &empty),
@@ -414,7 +415,12 @@ impl SimRegistry {
     }
 
     /// Answers one request (no I/O: the server and the unit tests call it).
-    pub(crate) fn respond(&self, method: &Method, path: &str, query: &str) -> Response<Full<Bytes>> {
+    pub(crate) fn respond(
+        &self,
+        method: &Method,
+        path: &str,
+        query: &str,
+    ) -> Response<Full<Bytes>> {
         let head = method == Method::HEAD;
         if method != Method::GET && !head {
             return error(
@@ -539,8 +545,10 @@ fn ok(
 
 /// The spec's error body: `{"errors":[{"code","message","detail"}]}`.
 fn error(status: StatusCode, code: &str, message: &str) -> Response<Full<Bytes>> {
-    let body = serde_json::to_vec(&json!({"errors": [{"code": code, "message": message, "detail": null}]}))
-        .unwrap_or_default();
+    let body = serde_json::to_vec(
+        &json!({"errors": [{"code": code, "message": message, "detail": null}]}),
+    )
+    .unwrap_or_default();
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;
     resp.headers_mut()
@@ -625,7 +633,11 @@ mod tests {
         SigningKey::from_slice(&[7u8; 32]).expect("a valid scalar")
     }
 
-    async fn get(r: &SimRegistry, method: Method, path: &str) -> (StatusCode, hyper::HeaderMap, Vec<u8>) {
+    async fn get(
+        r: &SimRegistry,
+        method: Method,
+        path: &str,
+    ) -> (StatusCode, hyper::HeaderMap, Vec<u8>) {
         let (path, query) = path.split_once('?').unwrap_or((path, ""));
         let resp = r.respond(&method, path, query);
         let status = resp.status();
@@ -696,7 +708,11 @@ mod tests {
         assert_ne!(a.0, b.0);
         assert_ne!(a.0, a.1);
         // Content depends only on the version: another key, the same digests.
-        let other = SimRegistry::build(&versions(), &[], &SigningKey::from_slice(&[9u8; 32]).expect("scalar"));
+        let other = SimRegistry::build(
+            &versions(),
+            &[],
+            &SigningKey::from_slice(&[9u8; 32]).expect("scalar"),
+        );
         let (_, h, _) = get(&other, Method::HEAD, "/v2/fleet/vision/manifests/1.5.0").await;
         assert_eq!(header(&h, "docker-content-digest"), a.0);
     }
@@ -724,19 +740,34 @@ mod tests {
         assert_eq!(status, StatusCode::OK);
         let v: Value = serde_json::from_slice(&body).expect("JSON");
         assert_eq!(v["name"], "fleet/vision");
-        let tags: Vec<&str> = v["tags"].as_array().expect("tags").iter().filter_map(Value::as_str).collect();
+        let tags: Vec<&str> = v["tags"]
+            .as_array()
+            .expect("tags")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
         for t in KNOWN_VERSIONS {
             assert!(tags.contains(&t), "{tags:?}");
         }
         for (v, signed) in [("1.4.0", true), ("1.5.0", true), ("1.5.1", false)] {
             let hex = release_digests(v).0.replacen("sha256:", "sha256-", 1);
             for suffix in ["sig", "att", "sbom"] {
-                assert_eq!(tags.contains(&format!("{hex}.{suffix}").as_str()), signed, "{v} .{suffix}: {tags:?}");
+                assert_eq!(
+                    tags.contains(&format!("{hex}.{suffix}").as_str()),
+                    signed,
+                    "{v} .{suffix}: {tags:?}"
+                );
             }
         }
         assert_eq!(tags.len(), 3 + 2 * 3);
-        let model: Value = serde_json::from_slice(&get(&r, Method::GET, "/v2/fleet/model/tags/list").await.2).expect("JSON");
-        assert_eq!(model["tags"].as_array().map(Vec::len), Some(3 + 2), "{model}");
+        let model: Value =
+            serde_json::from_slice(&get(&r, Method::GET, "/v2/fleet/model/tags/list").await.2)
+                .expect("JSON");
+        assert_eq!(
+            model["tags"].as_array().map(Vec::len),
+            Some(3 + 2),
+            "{model}"
+        );
         // Paging: n and last.
         let (_, _, body) = get(&r, Method::GET, "/v2/fleet/vision/tags/list?n=2&last=1.4.0").await;
         let v: Value = serde_json::from_slice(&body).expect("JSON");
@@ -748,15 +779,60 @@ mod tests {
         let r = registry(&key());
         let missing = release_digests("9.9.9").0;
         for (method, path, status, code) in [
-            (Method::GET, "/v2/fleet/vision/manifests/1.6.0".to_owned(), StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN"),
-            (Method::HEAD, format!("/v2/fleet/vision/manifests/{missing}"), StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN"),
-            (Method::GET, "/v2/fleet/other/manifests/1.5.0".to_owned(), StatusCode::NOT_FOUND, "NAME_UNKNOWN"),
-            (Method::GET, "/v2/fleet/other/tags/list".to_owned(), StatusCode::NOT_FOUND, "NAME_UNKNOWN"),
-            (Method::GET, format!("/v2/fleet/vision/blobs/{missing}"), StatusCode::NOT_FOUND, "BLOB_UNKNOWN"),
-            (Method::GET, format!("/v2/fleet/vision/referrers/{}", release_digests("1.5.0").0), StatusCode::NOT_FOUND, "UNSUPPORTED"),
-            (Method::GET, "/v1/search".to_owned(), StatusCode::NOT_FOUND, "UNSUPPORTED"),
-            (Method::PUT, "/v2/fleet/vision/manifests/1.5.0".to_owned(), StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED"),
-            (Method::POST, "/v2/fleet/vision/blobs/uploads/".to_owned(), StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED"),
+            (
+                Method::GET,
+                "/v2/fleet/vision/manifests/1.6.0".to_owned(),
+                StatusCode::NOT_FOUND,
+                "MANIFEST_UNKNOWN",
+            ),
+            (
+                Method::HEAD,
+                format!("/v2/fleet/vision/manifests/{missing}"),
+                StatusCode::NOT_FOUND,
+                "MANIFEST_UNKNOWN",
+            ),
+            (
+                Method::GET,
+                "/v2/fleet/other/manifests/1.5.0".to_owned(),
+                StatusCode::NOT_FOUND,
+                "NAME_UNKNOWN",
+            ),
+            (
+                Method::GET,
+                "/v2/fleet/other/tags/list".to_owned(),
+                StatusCode::NOT_FOUND,
+                "NAME_UNKNOWN",
+            ),
+            (
+                Method::GET,
+                format!("/v2/fleet/vision/blobs/{missing}"),
+                StatusCode::NOT_FOUND,
+                "BLOB_UNKNOWN",
+            ),
+            (
+                Method::GET,
+                format!("/v2/fleet/vision/referrers/{}", release_digests("1.5.0").0),
+                StatusCode::NOT_FOUND,
+                "UNSUPPORTED",
+            ),
+            (
+                Method::GET,
+                "/v1/search".to_owned(),
+                StatusCode::NOT_FOUND,
+                "UNSUPPORTED",
+            ),
+            (
+                Method::PUT,
+                "/v2/fleet/vision/manifests/1.5.0".to_owned(),
+                StatusCode::METHOD_NOT_ALLOWED,
+                "UNSUPPORTED",
+            ),
+            (
+                Method::POST,
+                "/v2/fleet/vision/blobs/uploads/".to_owned(),
+                StatusCode::METHOD_NOT_ALLOWED,
+                "UNSUPPORTED",
+            ),
         ] {
             let (got, h, body) = get(&r, method.clone(), &path).await;
             assert_eq!(got, status, "{method} {path}");
@@ -767,7 +843,10 @@ mod tests {
         }
         let (status, h, body) = get(&r, Method::GET, "/v2/").await;
         assert_eq!((status, body.as_slice()), (StatusCode::OK, &b"{}"[..]));
-        assert_eq!(header(&h, "docker-distribution-api-version"), "registry/2.0");
+        assert_eq!(
+            header(&h, "docker-distribution-api-version"),
+            "registry/2.0"
+        );
     }
 
     #[tokio::test]
@@ -776,37 +855,92 @@ mod tests {
         let r = registry(&key);
         let mut trust = crate::signature::Trust::default();
         let vk = *key.verifying_key();
-        trust.keys.push(("sim.pub".into(), vk, crate::signature::key_fingerprint(&vk)));
+        trust
+            .keys
+            .push(("sim.pub".into(), vk, crate::signature::key_fingerprint(&vk)));
         let mut wrong = crate::signature::Trust::default();
-        let other = *SigningKey::from_slice(&[8u8; 32]).expect("scalar").verifying_key();
-        wrong.keys.push(("other.pub".into(), other, crate::signature::key_fingerprint(&other)));
+        let other = *SigningKey::from_slice(&[8u8; 32])
+            .expect("scalar")
+            .verifying_key();
+        wrong.keys.push((
+            "other.pub".into(),
+            other,
+            crate::signature::key_fingerprint(&other),
+        ));
         let now = std::time::SystemTime::now();
-        for (repo, digest) in [(IMAGE_REPO, release_digests("1.5.0").0), (MODEL_REPO, release_digests("1.5.0").1)] {
+        for (repo, digest) in [
+            (IMAGE_REPO, release_digests("1.5.0").0),
+            (MODEL_REPO, release_digests("1.5.0").1),
+        ] {
             let tag = attachment_tag(&digest, "sig");
-            let (status, _, body) = get(&r, Method::GET, &format!("/v2/{repo}/manifests/{tag}")).await;
+            let (status, _, body) =
+                get(&r, Method::GET, &format!("/v2/{repo}/manifests/{tag}")).await;
             assert_eq!(status, StatusCode::OK, "{repo} {tag}");
             let m: Value = serde_json::from_slice(&body).expect("JSON");
             let layer = &m["layers"][0];
             assert_eq!(layer["mediaType"], SIMPLESIGNING);
             let annotations: BTreeMap<String, String> =
                 serde_json::from_value(layer["annotations"].clone()).expect("annotations");
-            let payload = get(&r, Method::GET, &format!("/v2/{repo}/blobs/{}", layer["digest"].as_str().unwrap_or(""))).await.2;
-            let ok = crate::signature::cosign::verify_layer("here".into(), SIMPLESIGNING, &payload, &annotations, &digest, &trust, now);
+            let payload = get(
+                &r,
+                Method::GET,
+                &format!(
+                    "/v2/{repo}/blobs/{}",
+                    layer["digest"].as_str().unwrap_or("")
+                ),
+            )
+            .await
+            .2;
+            let ok = crate::signature::cosign::verify_layer(
+                "here".into(),
+                SIMPLESIGNING,
+                &payload,
+                &annotations,
+                &digest,
+                &trust,
+                now,
+            );
             assert!(ok.verified, "{:?}", ok.checks);
-            let bad = crate::signature::cosign::verify_layer("here".into(), SIMPLESIGNING, &payload, &annotations, &digest, &wrong, now);
+            let bad = crate::signature::cosign::verify_layer(
+                "here".into(),
+                SIMPLESIGNING,
+                &payload,
+                &annotations,
+                &digest,
+                &wrong,
+                now,
+            );
             assert!(!bad.verified);
             let other_digest = release_digests("1.4.0").0;
-            let mismatch = crate::signature::cosign::verify_layer("here".into(), SIMPLESIGNING, &payload, &annotations, &other_digest, &trust, now);
+            let mismatch = crate::signature::cosign::verify_layer(
+                "here".into(),
+                SIMPLESIGNING,
+                &payload,
+                &annotations,
+                &other_digest,
+                &trust,
+                now,
+            );
             assert!(!mismatch.verified);
         }
         let digest = release_digests("1.5.0").0;
         let att = attestation("registry.local/fleet/vision", &digest, "1.5.0", &key);
-        let (report, att_sbom) = crate::signature::attest::verify_envelope("here".into(), &att.blobs[1], &BTreeMap::new(), &digest, &trust, now);
+        let (report, att_sbom) = crate::signature::attest::verify_envelope(
+            "here".into(),
+            &att.blobs[1],
+            &BTreeMap::new(),
+            &digest,
+            &trust,
+            now,
+        );
         assert!(report.verified, "{:?}", report.checks);
         assert_eq!(report.predicate_type, SLSA_PROVENANCE);
         assert!(att_sbom.is_none());
         let doc: Value = serde_json::from_slice(&sbom("1.5.0").blobs[1]).expect("SPDX JSON");
         let summary = crate::signature::attest::sbom_summary(&doc, "here").expect("an SBOM");
-        assert_eq!((summary.format.as_str(), summary.components), ("SPDX 2.3", SBOM_COMPONENTS));
+        assert_eq!(
+            (summary.format.as_str(), summary.components),
+            ("SPDX 2.3", SBOM_COMPONENTS)
+        );
     }
 }

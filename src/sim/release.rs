@@ -1,9 +1,9 @@
 //! What a simulated device runs and what its update agent is doing: the state
 //! a rollout changes, exported as `fleet_release_info` and `fleet_agent_state`.
 
+pub use super::registry::release_digests;
 use super::registry::{IMAGE_REPO, MODEL_REPO, REGISTRY_HOST};
 use super::rng::{hash_str, mix64};
-pub use super::registry::release_digests;
 use crate::rollout::plan::{DigestRef, ReleaseSpec};
 
 /// The release a device runs, as `fleet_release_info` reports it.
