@@ -206,6 +206,12 @@ pub struct SimArgs {
     /// Number of devices that fail to install any release.
     #[arg(long, default_value_t = 0)]
     pub stuck: usize,
+    /// A version the simulated registry serves without signatures. Repeatable.
+    #[arg(long, value_name = "VERSION")]
+    pub unsigned: Vec<String>,
+    /// Write the PEM public key the simulated releases are signed with here.
+    #[arg(long, value_name = "FILE")]
+    pub public_key: Option<PathBuf>,
 }
 
 /// An error for the operator, with the exit code it deserves.
@@ -236,7 +242,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match &cli.command {
         Some(Command::Sim(a)) => {
             let opts = sim_options(a);
-            crate::sim::run_until_signal(opts, a.listen, &a.inventory).await?;
+            crate::sim::run_until_signal(opts, a.listen, &a.inventory, a.public_key.as_deref())
+                .await?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::CheckConfig) => check_config(&cli),
@@ -307,6 +314,7 @@ fn sim_options(a: &SimArgs) -> crate::sim::SimOptions {
         rollout_repo: a.rollout_repo.clone(),
         bad_release: a.bad_release.clone(),
         stuck: a.stuck,
+        unsigned: a.unsigned.clone(),
         ..crate::sim::SimOptions::default()
     }
 }
@@ -547,11 +555,13 @@ async fn demo(cli: &Cli, a: &DemoArgs) -> Result<ExitCode, CliError> {
         slow: names.get(4).cloned().into_iter().collect(),
         rollout_repo: Some(repo.clone()),
         stuck: usize::from(a.devices >= 50),
+        unsigned: vec![DEMO_UNSIGNED.to_string()],
         ..crate::sim::SimOptions::default()
     };
     let sim = crate::sim::SimHandle::start(opts, "127.0.0.1:0".parse()?).await?;
     let inventory = dir.join("inventory.json");
     sim.write_inventory(&inventory)?;
+    demo_trust(&mut cfg, &sim, &dir)?;
     cfg.source = SourceConfig::Scrape(ScrapeOptions {
         inventory: inventory.clone(),
         timeout: Duration::from_secs(2),
@@ -574,9 +584,36 @@ async fn demo(cli: &Cli, a: &DemoArgs) -> Result<ExitCode, CliError> {
     result
 }
 
+/// The demo's deliberately unsigned release (the `vision-1.5.1` hotfix).
+pub const DEMO_UNSIGNED: &str = "1.5.1";
+
+/// Points the demo's config at the simulator's registry and key: the key is
+/// written to `dir/cosign.pub` and added to `[signing] keys` (a user's own
+/// `[signing]` config is kept and the demo key added to it, so the demo's
+/// signed releases verify either way); `registry.local` is mirrored to the
+/// simulated registry, which is listed as insecure (plain HTTP on loopback).
+pub fn demo_trust(
+    cfg: &mut Config,
+    sim: &crate::sim::SimHandle,
+    dir: &std::path::Path,
+) -> std::io::Result<()> {
+    let key = dir.join("cosign.pub");
+    std::fs::write(&key, sim.signing_public_key_pem())?;
+    cfg.signing.keys.push(key);
+    let registry = sim.registry_addr().to_string();
+    cfg.registry.insecure.push(registry.clone());
+    cfg.registry
+        .mirrors
+        .insert(crate::sim::REGISTRY_HOST.to_string(), registry);
+    Ok(())
+}
+
 /// Creates the demo's rollout repository: `vision-1.5.0` replacing the
-/// release the simulated devices run, canary wave released 20 minutes ago.
-fn demo_repo(repo: &std::path::Path) -> std::io::Result<()> {
+/// release the simulated devices run, canary wave released 20 minutes ago;
+/// then `vision-1.5.1`, an unsigned hotfix of 1.5.0 that has released
+/// nothing yet (wave 0, progressing), so the console shows a signed and an
+/// unsigned release and refuses to promote the latter.
+pub fn demo_repo(repo: &std::path::Path) -> std::io::Result<()> {
     use crate::rollout::plan::Plan;
     std::fs::create_dir_all(repo.join("rollouts"))?;
     let git = |args: &[&str]| -> std::io::Result<()> {
@@ -621,6 +658,24 @@ fn demo_repo(repo: &std::path::Path) -> std::io::Result<()> {
         "-q",
         "-m",
         "rollout vision-1.5.0: promote — wave 1/4 (canary)",
+    ])?;
+    let mut hotfix = Plan::new(
+        "vision-1.5.1",
+        crate::sim::release_spec_for(DEMO_UNSIGNED),
+        crate::sim::release_spec_for("1.5.0"),
+    );
+    hotfix.description = Some(
+        "demo: hotfix for night-time false positives (built outside the pipeline: unsigned)".into(),
+    );
+    hotfix.state.updated_by = Some("fleetdeck demo".into());
+    hotfix.gates.interval = Duration::from_secs(10);
+    std::fs::write(repo.join("rollouts/vision-1.5.1.toml"), hotfix.to_toml())?;
+    git(&["add", "rollouts"])?;
+    git(&[
+        "commit",
+        "-q",
+        "-m",
+        "rollout vision-1.5.1: init — wave 0/4 (none released)",
     ])?;
     Ok(())
 }

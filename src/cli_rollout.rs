@@ -2,9 +2,15 @@
 //! and `gate`. Same backend as the console: plans from the git store, progress
 //! and gates from one refresh of the configured metric source.
 //!
-//! Exit codes: 0 done / gates pass; 1 error / gates failed; 2 bad config or
-//! usage; 3 gates inconclusive; 4 action refused (read-only, gates, soak,
-//! conflict with another operator).
+//! Exit codes: 0 done / gates pass and the release verifies; 1 error / gates
+//! failed / the release's signature does not verify; 2 bad config or usage
+//! (an unreadable trust key included); 3 gates or signature inconclusive;
+//! 4 action refused (read-only, gates, soak, signature, conflict with another
+//! operator).
+//!
+//! The signature check is [`ReleaseVerifier::verify_release`] on the plan's
+//! new release (image, and model when it is an OCI reference), the same
+//! policy the console applies.
 
 use crate::cli::{ActionArgs, Cli, CliError, RolloutCommand, fail, load_config, refresh_once};
 use crate::config::{Config, SourceConfig};
@@ -16,6 +22,8 @@ use crate::rollout::gate::{GateHistory, Outcome, Verdict, evaluate};
 use crate::rollout::plan::{DigestRef, Plan, ReleaseSpec, format_duration};
 use crate::rollout::progress::progress;
 use crate::rollout::store::{Store, StoreError};
+use crate::signature::SignatureError;
+use crate::signature::policy::{ReleaseVerdict, ReleaseVerifier};
 use crate::text::sanitize;
 use serde_json::{Value, json};
 use std::io::{BufRead, IsTerminal, Write};
@@ -58,6 +66,77 @@ async fn observe(cfg: &Config) -> Result<Option<Fleet>, CliError> {
 
 fn operator(cfg: &Config) -> String {
     crate::cli::operator(cfg)
+}
+
+/// The trust config and registry client, or a config error (exit 2) naming
+/// the file and the key: a typo must not silently weaken the check.
+pub(crate) fn release_verifier(cfg: &Config) -> Result<ReleaseVerifier, CliError> {
+    ReleaseVerifier::from_config(&cfg.signing, &cfg.registry).map_err(|e| {
+        let key = match &e {
+            SignatureError::Read { what, .. } | SignatureError::BadFile { what, .. } => match *what
+            {
+                "trust root" => "signing.roots",
+                "Rekor key" => "signing.rekor_keys",
+                _ => "signing.keys",
+            },
+            SignatureError::BadIdentity { .. } => "signing.identities",
+            SignatureError::Registry(_) => "registry",
+        };
+        let hint = "fix the path or the file; `fleetdeck check-config` checks the rest".to_string();
+        fail(
+            cfg.error_at(key, sanitize(&e.to_string()).into_owned(), hint)
+                .to_string(),
+            2,
+        )
+    })
+}
+
+/// `verified: image + model` / `does not verify: …`, sanitised, plus what
+/// was not checked.
+fn signature_line(v: &ReleaseVerdict) -> String {
+    let mut line = sanitize_long(&v.summary());
+    for s in &v.skipped {
+        line.push_str(&format!(" ({})", sanitize(s)));
+    }
+    line
+}
+
+/// Sanitised, but long enough for a verdict naming two artifacts and where
+/// their signatures live (the reason comes last and must not be cut off).
+fn sanitize_long(s: &str) -> String {
+    crate::text::sanitize_max(s, 2048).into_owned()
+}
+
+fn check_key(c: &Check) -> &'static str {
+    match c {
+        Check::Pass => "pass",
+        Check::Fail(_) => "fail",
+        Check::Inconclusive(_) => "inconclusive",
+        Check::NotApplicable => "not_applicable",
+    }
+}
+
+fn signature_json(v: &ReleaseVerdict) -> Value {
+    let check = v.check();
+    json!({
+        "check": check_key(&check),
+        "summary": v.summary(),
+        "skipped": v.skipped,
+        "artifacts": v.artifacts.iter().map(|a| match &a.result {
+            Ok(r) => json!({
+                "part": a.part,
+                "reference": a.reference,
+                "digest": r.digest,
+                "verified": r.verified,
+                "signatures": r.signatures.len(),
+                "signatures_verified": r.signatures.iter().filter(|s| s.verified).count(),
+                "attestations": r.attestations.iter().map(|t| json!({"predicate_type": t.predicate_type, "verified": t.verified})).collect::<Vec<_>>(),
+                "sboms": r.sboms.iter().map(|s| json!({"format": s.format, "components": s.components})).collect::<Vec<_>>(),
+                "reasons": r.reasons,
+            }),
+            Err(e) => json!({"part": a.part, "reference": a.reference, "error": e}),
+        }).collect::<Vec<_>>(),
+    })
 }
 
 pub async fn run(cli: &Cli, cmd: &RolloutCommand) -> Result<ExitCode, CliError> {
@@ -160,12 +239,15 @@ pub async fn run(cli: &Cli, cmd: &RolloutCommand) -> Result<ExitCode, CliError> 
             let store = open_store(&cfg).await?;
             let _ = store.sync().await;
             let plan = store.read(name).await.map_err(store_error)?;
+            let verifier = release_verifier(&cfg)?;
             let fleet = observe(&cfg).await?;
-            let v = show_json(&plan, fleet.as_ref());
+            let signature = verifier.verify_release(&plan.release).await;
             if *json {
+                let mut v = show_json(&plan, fleet.as_ref());
+                v["signature"] = signature_json(&signature);
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                print!("{}", show_text(&plan, fleet.as_ref()));
+                print!("{}", show_text(&plan, fleet.as_ref(), &signature));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -242,7 +324,7 @@ fn show_json(plan: &Plan, fleet: Option<&Fleet>) -> Value {
     v
 }
 
-fn show_text(plan: &Plan, fleet: Option<&Fleet>) -> String {
+fn show_text(plan: &Plan, fleet: Option<&Fleet>, signature: &ReleaseVerdict) -> String {
     use std::fmt::Write as _;
     let mut o = String::new();
     let p = plan;
@@ -265,6 +347,7 @@ fn show_text(plan: &Plan, fleet: Option<&Fleet>) -> String {
         sanitize(&p.release.version),
         p.release.image
     );
+    let _ = writeln!(o, "signature {}", signature_line(signature));
     if let (Some(b), r) = (&p.state.updated_by, &p.state.reason) {
         let _ = writeln!(
             o,
@@ -370,6 +453,11 @@ async fn act(cfg: &Config, kind: ActionKind, a: &ActionArgs) -> Result<ExitCode,
             2,
         ));
     }
+    let verifier = if kind == ActionKind::Promote {
+        Some(release_verifier(cfg)?)
+    } else {
+        None
+    };
     let store = open_store(cfg).await?;
     store.sync().await.map_err(store_error)?;
     let plan = store.read(&a.name).await.map_err(store_error)?;
@@ -380,10 +468,27 @@ async fn act(cfg: &Config, kind: ActionKind, a: &ActionArgs) -> Result<ExitCode,
     } else {
         (Check::NotApplicable, None)
     };
+    let verdict = match &verifier {
+        Some(v) => Some(v.verify_release(&plan.release).await),
+        None => None,
+    };
     let checks = PromoteChecks {
         gates,
-        signature: Check::NotApplicable,
+        signature: verdict
+            .as_ref()
+            .map_or(Check::NotApplicable, ReleaseVerdict::check),
     };
+    let signature = verdict
+        .as_ref()
+        .map(|v| {
+            format!(
+                "\nsignature of {} {}: {}",
+                sanitize(&plan.name),
+                sanitize(&plan.release.version),
+                signature_line(v)
+            )
+        })
+        .unwrap_or_default();
     let request = ActionRequest {
         kind,
         rollout: a.name.clone(),
@@ -394,12 +499,30 @@ async fn act(cfg: &Config, kind: ActionKind, a: &ActionArgs) -> Result<ExitCode,
         expected: Some((plan.state.status, plan.state.wave)),
     };
     // Say what would happen (or why not) before asking.
-    let after = crate::rollout::action::apply(&plan, &request, &checks)
-        .map_err(|r| fail(format!("refused: {r}"), REFUSED))?;
+    let after = crate::rollout::action::apply(&plan, &request, &checks).map_err(|r| {
+        let hint = if r.forceable() {
+            "\n  (--force --reason TEXT overrides it; both are recorded in the commit)"
+        } else {
+            ""
+        };
+        // A signature refusal already says what the verdict is.
+        let signature = if r.check_name() == "signature" {
+            ""
+        } else {
+            signature.as_str()
+        };
+        fail(
+            format!(
+                "refused: {}{signature}{hint}",
+                sanitize_long(&r.to_string())
+            ),
+            REFUSED,
+        )
+    })?;
     let what = format!(
-        "{} {}: {} wave {} → {} wave {}",
+        "{} {}: {} wave {} → {} wave {}{signature}",
         kind.key(),
-        plan.name,
+        sanitize(&plan.name),
         plan.state.status.key(),
         wave_label(&plan),
         after.state.status.key(),
@@ -440,6 +563,7 @@ pub async fn gate(
             2,
         ));
     }
+    let verifier = release_verifier(&cfg)?;
     let store = open_store(&cfg).await?;
     let mut source = Source::from_config(&cfg.source).map_err(|e| fail(e.to_string(), 2))?;
     let mut history = GateHistory::new();
@@ -447,6 +571,8 @@ pub async fn gate(
         let _ = store.sync().await;
         let plan = store.read(name).await.map_err(store_error)?;
         let (fleet, _) = refresh_once(&cfg, &mut source, Duration::from_secs(3)).await?;
+        // Cached by digest: a verified release is not re-verified on every round.
+        let signature = verifier.verify_release(&plan.release).await;
         let now = SystemTime::now();
         if let Some(ev) = history.observe(&plan, &fleet, now) {
             println!(
@@ -468,6 +594,7 @@ pub async fn gate(
         }
         let verdict = history.verdict(&plan);
         println!("verdict: {}", crate::tui::verdict_text(&verdict));
+        println!("signature: {}", signature_line(&signature));
         let failed = matches!(verdict, Verdict::Failed { .. });
         if failed && auto_abort {
             let reasons = match &verdict {
@@ -496,17 +623,53 @@ pub async fn gate(
             return Ok(ExitCode::from(1));
         }
         if !watch || plan.state.status != crate::rollout::plan::Status::Progressing {
-            return Ok(match verdict {
-                Verdict::Pass => ExitCode::SUCCESS,
-                Verdict::Failed { .. } | Verdict::Failing { .. } => ExitCode::from(1),
-                Verdict::Inconclusive { .. } | Verdict::Pending => ExitCode::from(INCONCLUSIVE),
-            });
+            return Ok(ExitCode::from(gate_exit(&verdict, &signature.check())));
         }
         let _ = latest_outcome(&history);
         tokio::time::sleep(plan.gates.interval.min(Duration::from_secs(3600))).await;
     }
 }
 
+/// 0 only when the gates pass and the release verifies; a failure of either
+/// is 1; otherwise an inconclusive one is 3.
+fn gate_exit(verdict: &Verdict, signature: &Check) -> u8 {
+    let gates_failed = matches!(verdict, Verdict::Failed { .. } | Verdict::Failing { .. });
+    let gates_unknown = matches!(verdict, Verdict::Inconclusive { .. } | Verdict::Pending);
+    match signature {
+        _ if gates_failed => 1,
+        Check::Fail(_) => 1,
+        _ if gates_unknown => INCONCLUSIVE,
+        Check::Inconclusive(_) | Check::NotApplicable => INCONCLUSIVE,
+        Check::Pass => 0,
+    }
+}
+
 fn latest_outcome(h: &GateHistory) -> Option<Outcome> {
     h.latest().map(|e| e.outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gate_exit_needs_both_gates_and_signature() {
+        let fail = Verdict::Failed {
+            reasons: vec!["p95".into()],
+            failures: 3,
+            limit: 3,
+        };
+        let cases = [
+            (Verdict::Pass, Check::Pass, 0),
+            (Verdict::Pass, Check::Fail("unsigned".into()), 1),
+            (Verdict::Pass, Check::Inconclusive("unreachable".into()), 3),
+            (fail.clone(), Check::Pass, 1),
+            (fail, Check::Inconclusive("unreachable".into()), 1),
+            (Verdict::Pending, Check::Pass, 3),
+            (Verdict::Pending, Check::Fail("unsigned".into()), 1),
+        ];
+        for (v, c, want) in cases {
+            assert_eq!(gate_exit(&v, &c), want, "{v:?} {c:?}");
+        }
+    }
 }

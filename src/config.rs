@@ -147,6 +147,8 @@ struct FileRegistry {
     timeout: Option<Dur>,
     #[serde(default)]
     auth: BTreeMap<String, FileRegistryAuth>,
+    #[serde(default)]
+    mirrors: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -445,6 +447,10 @@ pub struct RegistryConfig {
     pub timeout: Duration,
     /// Credentials per `host[:port]`.
     pub auth: BTreeMap<String, RegistryAuth>,
+    /// Registry as written in references → `host[:port]` actually fetched
+    /// from. Reports keep the reference as written; the mirror needs its own
+    /// `insecure` entry for plain HTTP and its own `auth` entry.
+    pub mirrors: BTreeMap<String, String>,
 }
 
 impl Default for RegistryConfig {
@@ -454,8 +460,63 @@ impl Default for RegistryConfig {
             ca_file: None,
             timeout: Duration::from_secs(10),
             auth: BTreeMap::new(),
+            mirrors: BTreeMap::new(),
         }
     }
+}
+
+/// `host`, `host:port` or `[v6]:port`: what a registry or mirror is named by
+/// (no scheme, no path, no credentials).
+pub fn check_host_port(s: &str) -> Result<(), String> {
+    if s.is_empty() {
+        return Err("is empty".into());
+    }
+    if s.contains("://") {
+        return Err(
+            "has a scheme: write host[:port] (plain HTTP is chosen by [registry] insecure)".into(),
+        );
+    }
+    if s.contains('/') || s.contains('@') || s.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err("is not host[:port] (no path, no credentials, no spaces)".into());
+    }
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let (v6, after) = rest
+            .split_once(']')
+            .ok_or_else(|| "has '[' without ']'".to_string())?;
+        if v6.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(format!("'[{v6}]' is not an IPv6 address"));
+        }
+        match after {
+            "" => (v6, None),
+            p => (
+                v6,
+                Some(
+                    p.strip_prefix(':')
+                        .ok_or_else(|| "has text after ']' that is not :port".to_string())?,
+                ),
+            ),
+        }
+    } else {
+        match s.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (s, None),
+        }
+    };
+    if !s.starts_with('[')
+        && (host.is_empty()
+            || !host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c)))
+    {
+        return Err(format!("'{host}' is not a host name or address"));
+    }
+    if let Some(p) = port
+        && p.parse::<u16>().map_or(true, |n| n == 0)
+    {
+        return Err(format!("port '{p}' is not 1-65535"));
+    }
+    Ok(())
 }
 
 /// Remote access to devices (`[remote]`).
@@ -923,6 +984,17 @@ fn resolve(
     if let Some(t) = rg.timeout {
         cfg.registry.timeout = t.0;
     }
+    for (from, to) in &rg.mirrors {
+        let key = format!("registry.mirrors.\"{from}\"");
+        let hint = "e.g. mirrors = { \"registry.local\" = \"127.0.0.1:5000\" }; list the mirror in insecure for plain HTTP";
+        check_host_port(from)
+            .map_err(|why| ctx.err(&key, format!("registry '{from}' {why}"), hint))?;
+        check_host_port(to).map_err(|why| ctx.err(&key, format!("mirror '{to}' {why}"), hint))?;
+        if from == to {
+            return Err(ctx.err(&key, format!("'{from}' is mirrored to itself"), hint));
+        }
+    }
+    cfg.registry.mirrors = rg.mirrors.clone();
     for (host, a) in &rg.auth {
         let key = format!("registry.auth.{host}");
         let password = match &a.password_file {
@@ -1217,6 +1289,43 @@ mod tests {
             e.to_string().starts_with("/etc/fleetdeck/test.toml:4:1: "),
             "{e}"
         );
+    }
+
+    #[test]
+    fn registry_mirrors_parse_and_bad_ones_are_located() {
+        let c = parse(
+            "[registry]\ninsecure = [\"127.0.0.1:5000\"]\nmirrors = { \"registry.local\" = \"127.0.0.1:5000\", \"docker.io\" = \"[::1]:5001\" }\n",
+        )
+        .expect("valid mirrors");
+        assert_eq!(
+            c.registry.mirrors.get("registry.local").map(String::as_str),
+            Some("127.0.0.1:5000")
+        );
+        assert_eq!(
+            c.registry.mirrors.get("docker.io").map(String::as_str),
+            Some("[::1]:5001")
+        );
+        assert!(parse("").expect("empty").registry.mirrors.is_empty());
+        for (bad, why) in [
+            ("http://127.0.0.1:5000", "scheme"),
+            ("127.0.0.1:5000/v2", "host[:port]"),
+            ("127.0.0.1:0", "port"),
+            ("127.0.0.1:99999", "port"),
+            ("", "empty"),
+            ("registry.local", "itself"),
+        ] {
+            let text = format!(
+                "[registry]\ntimeout = \"5s\"\nmirrors = {{ \"registry.local\" = \"{bad}\" }}\n"
+            );
+            let e = parse(&text).expect_err(bad);
+            assert_eq!(e.key, "registry.mirrors.\"registry.local\"", "{bad}: {e}");
+            assert_eq!(e.line, 3, "{bad}: {e}");
+            assert!(e.message.contains(why), "{bad}: {e}");
+        }
+        let e = parse("[registry.mirrors]\n\"reg istry\" = \"127.0.0.1:5000\"\n")
+            .expect_err("bad source host");
+        assert!(e.message.contains("registry 'reg istry'"), "{e}");
+        assert_eq!(e.line, 1, "{e}");
     }
 
     #[test]

@@ -138,6 +138,13 @@ const INVALID: &[(&str, usize, usize, &str, &[&str])] = &[
         "source.bearer_token_file",
         &["does-not-exist.token", "cannot read"],
     ),
+    (
+        "bad-mirror.toml",
+        4,
+        1,
+        "registry.mirrors.\"registry.local\"",
+        &["mirror 'http://127.0.0.1:5000' has a scheme", "insecure"],
+    ),
 ];
 
 #[test]

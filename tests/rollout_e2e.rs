@@ -2,7 +2,8 @@
 //! an operator's clone used by `fleetdeck rollout …`, the simulator's update
 //! agents following the remote, and a real Prometheus scraping the simulator.
 //!
-//! - a good release promoted wave by wave reaches every online device;
+//! - a good release promoted wave by wave reaches every online device, each
+//!   promote passing a real signature check against the simulator's registry;
 //! - a bad release makes `gate --watch --auto-abort` abort within
 //!   failure_limit × interval (plus a scrape), and the devices go back.
 
@@ -66,15 +67,23 @@ async fn world(bad: Option<&str>, plan: &Plan) -> World {
     let prom = PrometheusProcess::start("fleet", &inventory);
     prom.wait_for(r#"up{job="fleet"}"#, 40, Duration::from_secs(60))
         .await;
+    // Promotions verify the release for real: the simulator's key, its
+    // registry standing in for registry.local.
+    let key = dir.path().join("cosign.pub");
+    std::fs::write(&key, sim.signing_public_key_pem()).expect("key");
+    let registry = sim.registry_addr();
     let config = dir.path().join("fleetdeck.toml");
     std::fs::write(
         &config,
         format!(
             "[source]\nkind = \"prometheus\"\nurl = \"{}\"\njob = \"fleet\"\nrefresh = \"1s\"\n\n\
              [metrics.latency_p95]\nwindow = \"10s\"\n[metrics.error_rate]\nwindow = \"10s\"\n\
-             [rollout]\nrepo = \"{}\"\nauthor_name = \"ops\"\nauthor_email = \"ops@test\"\n",
+             [rollout]\nrepo = \"{}\"\nauthor_name = \"ops\"\nauthor_email = \"ops@test\"\n\
+             [signing]\nkeys = [\"{}\"]\n\
+             [registry]\ninsecure = [\"{registry}\"]\nmirrors = {{ \"registry.local\" = \"{registry}\" }}\n",
             prom.url,
-            ops.display()
+            ops.display(),
+            key.display()
         ),
     )
     .expect("config");
@@ -154,6 +163,10 @@ async fn a_good_release_is_promoted_wave_by_wave_to_everyone() {
     );
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("commit") && out.contains("pushed"), "{out}");
+    assert!(
+        out.contains("signature of vision-1.5.0 1.5.0: verified: image + model"),
+        "a real signature check: {out}"
+    );
     for wave in 1..=4 {
         wait_targeted_on(&w, wave, "1.5.0", Duration::from_secs(40)).await;
         if wave == 4 {
@@ -201,9 +214,10 @@ async fn a_good_release_is_promoted_wave_by_wave_to_everyone() {
             assert_eq!(v, "1.5.0", "{}", d.id);
         }
     }
-    // One commit per action, each with its reason.
+    // One commit per action, each with its reason; nothing forced.
     let log = git(&w.origin, &["log", "--format=%s%n%b", "main"]);
     assert_eq!(log.matches("Action: promote").count(), 4, "{log}");
+    assert_eq!(log.matches("Forced: no").count(), 4, "{log}");
     drop(w.prom);
 }
 

@@ -540,6 +540,75 @@ async fn a_malformed_plan_is_reported_and_moves_nobody() {
     sim.shutdown().await;
 }
 
+/// The demo's second rollout: a hotfix of 1.5.0.
+fn hotfix(wave: usize, status: Status) -> Plan {
+    let mut p = Plan::new(
+        "vision-1.5.1",
+        release_spec_for("1.5.1"),
+        release_spec_for("1.5.0"),
+    );
+    p.state.wave = wave;
+    p.state.status = status;
+    if wave > 0 {
+        p.state.wave_started = Some(SystemTime::now());
+    }
+    p
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_plans_each_device_follows_the_one_that_targets_it() {
+    let repo = Repo::new();
+    let mut canary = plan(1, Status::Progressing);
+    canary.state.wave_started = Some(SystemTime::now() - Duration::from_secs(1200));
+    repo.commit(&canary, "canary of 1.5.0");
+    // The latest commit adds a hotfix that releases nothing yet.
+    repo.commit(&hotfix(0, Status::Progressing), "hotfix init");
+    let sim = start(opts(&repo, 60, 4)).await;
+    let canaries = ids(&sim, |d| d.group == CANARY_GROUP);
+    let others = ids(&sim, |d| d.group != CANARY_GROUP);
+    wait_until(
+        || format!("both plans followed: {:?}", sim.followed_rollouts()),
+        || sim.followed_rollouts() == [PLAN, "vision-1.5.1"],
+    )
+    .await;
+    assert_eq!(
+        sim.active_rollout().as_deref(),
+        Some(PLAN),
+        "the released one ranks first"
+    );
+    // 1.5.0's canaries move although the hotfix is the latest change.
+    wait_all_on(&sim, &canaries, &release_for("1.5.0")).await;
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    for id in &others {
+        assert!(runs(&sim, id, &Release::stable()), "{id} moved");
+    }
+    let hotfix_release = release_for("1.5.1");
+    for d in sim.devices() {
+        assert!(
+            !runs(&sim, &d.id, &hotfix_release),
+            "{} installed the hotfix at wave 0",
+            d.id
+        );
+    }
+
+    // The hotfix's canary wave: it wins on the canaries, nobody else moves.
+    repo.commit(&hotfix(1, Status::Progressing), "promote hotfix");
+    wait_all_on(&sim, &canaries, &hotfix_release).await;
+    assert_eq!(sim.active_rollout().as_deref(), Some("vision-1.5.1"));
+    for id in &others {
+        assert!(runs(&sim, id, &Release::stable()), "{id} moved");
+    }
+
+    // Aborting the hotfix gives the canaries back what 1.5.0 releases to them.
+    repo.commit(&hotfix(1, Status::Aborted), "abort hotfix");
+    wait_all_on(&sim, &canaries, &release_for("1.5.0")).await;
+    for id in &others {
+        assert!(runs(&sim, id, &Release::stable()), "{id} moved");
+    }
+    assert_eq!(sim.agent_error(), None);
+    sim.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_directory_that_is_not_a_repository_is_refused_at_start() {
     let tmp = tempfile::tempdir().expect("temp dir");

@@ -13,6 +13,8 @@ async fn run_until_signal_writes_inventory_serves_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().expect("tempdir");
     let inventory = dir.path().join("fleet.json");
     let path = inventory.clone();
+    let key = dir.path().join("cosign.pub");
+    let key_path = key.clone();
     let sim = tokio::spawn(async move {
         run_until_signal(
             SimOptions {
@@ -22,6 +24,7 @@ async fn run_until_signal_writes_inventory_serves_and_stops_on_sigterm() {
             },
             SocketAddr::from(([127, 0, 0, 1], 0)),
             &path,
+            Some(&key_path),
         )
         .await
     });
@@ -35,6 +38,10 @@ async fn run_until_signal_writes_inventory_serves_and_stops_on_sigterm() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let groups = groups.expect("inventory written");
+    // The registry's signing key was written before the inventory.
+    let pem = std::fs::read_to_string(&key).expect("public key written");
+    use p256::pkcs8::DecodePublicKey as _;
+    p256::ecdsa::VerifyingKey::from_public_key_pem(pem.trim()).expect("a P-256 public key");
     let first = &groups[0];
     let url = format!(
         "http://{}{}",

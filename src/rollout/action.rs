@@ -143,6 +143,20 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// The check a forceable refusal comes from: "soak", "gates", "signature"
+    /// ("status" and the like for the others).
+    pub fn check_name(&self) -> &'static str {
+        match self {
+            Refusal::Soaking { .. } | Refusal::SoakUnknown { .. } => "soak",
+            Refusal::GatesFailing(_) | Refusal::GatesInconclusive(_) => "gates",
+            Refusal::SignatureFailing(_) | Refusal::SignatureInconclusive(_) => "signature",
+            Refusal::WrongStatus { .. } => "status",
+            Refusal::Changed { .. } => "concurrent change",
+            Refusal::WrongRollout { .. } => "rollout",
+            Refusal::ForceWithoutReason => "reason",
+        }
+    }
+
     /// Whether `--force` with a reason would override this refusal.
     pub fn forceable(&self) -> bool {
         matches!(
@@ -387,8 +401,18 @@ pub fn apply(plan: &Plan, req: &ActionRequest, checks: &PromoteChecks) -> Result
 /// ```
 ///
 /// A forced action ends its first line with `[FORCED]`, and its `Reason:` line
-/// is the recorded one (which names what was overridden).
-pub fn commit_message(before: &Plan, after: &Plan, req: &ActionRequest) -> String {
+/// is the recorded one (which names what was overridden); a forced promote
+/// then has one line per check it overrode:
+///
+/// ```text
+/// Overrode: signature check forced: signature does not verify: image …: no signatures found at …
+/// ```
+pub fn commit_message(
+    before: &Plan,
+    after: &Plan,
+    req: &ActionRequest,
+    checks: &PromoteChecks,
+) -> String {
     let pos = |p: &Plan| {
         wave_position(p, p.state.wave)
             .trim_start_matches("wave ")
@@ -411,7 +435,7 @@ pub fn commit_message(before: &Plan, after: &Plan, req: &ActionRequest) -> Strin
         .clone()
         .or_else(|| reason_of(req))
         .unwrap_or_else(|| "(none given)".to_string());
-    format!(
+    let mut msg = format!(
         "{subject}\n\nAction: {}\nRollout: {}\nWave: {} → {}\nStatus: {} → {}\nBy: {}\nReason: {}\nForced: {}\n",
         req.kind.key(),
         after.name,
@@ -422,7 +446,17 @@ pub fn commit_message(before: &Plan, after: &Plan, req: &ActionRequest) -> Strin
         one_line(&req.by),
         one_line(&reason),
         if forced { "yes" } else { "no" },
-    )
+    );
+    if forced {
+        for b in promote_blockers(before, req, checks) {
+            msg.push_str(&format!(
+                "Overrode: {} check forced: {}\n",
+                b.check_name(),
+                one_line(&b.to_string())
+            ));
+        }
+    }
+    msg
 }
 
 #[cfg(test)]
@@ -759,13 +793,21 @@ mod tests {
             recorded.contains("gates failing: p95 latency 452ms > 300ms"),
             "{recorded}"
         );
-        let msg = commit_message(&before, &after, &r);
+        let msg = commit_message(&before, &after, &r, &failing);
         assert!(
             msg.lines().next().unwrap_or("").ends_with("[FORCED]"),
             "{msg}"
         );
         assert!(msg.contains("\nForced: yes\n"), "{msg}");
         assert!(msg.contains("Reason: FORCED: hotfix for the fire"), "{msg}");
+        assert!(
+            msg.contains("\nOverrode: soak check forced: soak time not over: 29m of 30m left")
+                && msg.contains(
+                    "\nOverrode: gates check forced: gates failing: p95 latency 452ms > 300ms\n"
+                ),
+            "{msg}"
+        );
+        assert!(!msg.contains("signature check forced"), "{msg}");
         // Force never overrides a status.
         let paused = plan(Paused, 1, Some(0));
         assert!(matches!(
@@ -805,12 +847,57 @@ mod tests {
     }
 
     #[test]
+    fn a_forced_unsigned_promote_records_the_reason_and_the_signature_override() {
+        let before = plan(Progressing, 0, None);
+        let unsigned = PromoteChecks {
+            gates: Check::NotApplicable,
+            signature: Check::Fail(
+                "image registry.local/fleet/vision:1.5.1@sha256:aaaa: no signatures found".into(),
+            ),
+        };
+        let mut r = req(Promote, 0);
+        assert_eq!(
+            apply(&before, &r, &unsigned),
+            Err(Refusal::SignatureFailing(
+                "image registry.local/fleet/vision:1.5.1@sha256:aaaa: no signatures found".into()
+            ))
+        );
+        r.force = true;
+        r.reason = Some("hotfix, signed later".into());
+        let after = apply(&before, &r, &unsigned).expect("forced");
+        let msg = commit_message(&before, &after, &r, &unsigned);
+        assert!(
+            msg.contains(
+                "Reason: FORCED: hotfix, signed later (overrode: signature does not verify: image"
+            ),
+            "{msg}"
+        );
+        assert!(
+            msg.ends_with("\nOverrode: signature check forced: signature does not verify: image registry.local/fleet/vision:1.5.1@sha256:aaaa: no signatures found\n"),
+            "{msg}"
+        );
+        // An inconclusive signature (registry unreachable) is overridden the same way.
+        let unknown = PromoteChecks {
+            gates: Check::NotApplicable,
+            signature: Check::Inconclusive("registry unreachable".into()),
+        };
+        let after = apply(&before, &r, &unknown).expect("forced");
+        let msg = commit_message(&before, &after, &r, &unknown);
+        assert!(
+            msg.contains(
+                "Overrode: signature check forced: signature not verified: registry unreachable"
+            ),
+            "{msg}"
+        );
+    }
+
+    #[test]
     fn commit_message_format() {
         let before = plan(Progressing, 1, Some(0));
         let r = req(Promote, 1800);
         let after = apply(&before, &r, &pass()).expect("promote");
         assert_eq!(
-            commit_message(&before, &after, &r),
+            commit_message(&before, &after, &r, &pass()),
             "rollout vision-1.5.0: promote — wave 2/4 (25%) progressing\n\n\
              Action: promote\nRollout: vision-1.5.0\nWave: 1/4 (canary) → 2/4 (25%)\n\
              Status: progressing → progressing\nBy: alice\nReason: looks good\nForced: no\n"
@@ -819,7 +906,7 @@ mod tests {
         r.reason = None;
         let before = plan(Aborted, 2, Some(0));
         let after = apply(&before, &r, &pass()).expect("retry");
-        let msg = commit_message(&before, &after, &r);
+        let msg = commit_message(&before, &after, &r, &pass());
         assert!(
             msg.starts_with(
                 "rollout vision-1.5.0: retry — wave 0/4 (none released) progressing\n\n"
@@ -885,8 +972,10 @@ mod tests {
                     prop_assert!(after.state.wave <= after.waves.len());
                 }
                 prop_assert_eq!(after.state.updated_by.as_deref(), Some("prop"));
-                let msg = commit_message(&before, &after, &r);
-                prop_assert!(msg.lines().count() == 9, "{}", msg);
+                let msg = commit_message(&before, &after, &r, &checks);
+                let overrode = msg.lines().filter(|l| l.starts_with("Overrode: ")).count();
+                prop_assert!(msg.lines().count() == 9 + overrode, "{}", msg);
+                prop_assert!(overrode == 0 || (r.force && r.kind == Promote), "{}", msg);
             }
         }
     }

@@ -820,7 +820,7 @@ impl Store {
             Current::Malformed(e) => Err(StoreError::Invalid(e.clone())),
             Current::Plan(before) => {
                 let after = action::apply(before, req, checks).map_err(StoreError::Refused)?;
-                let message = action::commit_message(before, &after, req);
+                let message = action::commit_message(before, &after, req, checks);
                 Ok((after, message))
             }
         })

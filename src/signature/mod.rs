@@ -256,7 +256,8 @@ impl Attached {
         wanted: impl Fn(&Descriptor) -> bool,
     ) -> Attached {
         let tag = format!("{}.{suffix}", digest.replacen(':', "-", 1));
-        let tag_location = format!("{repo}:{tag}");
+        let via = client.via(&repo.registry);
+        let tag_location = format!("{repo}:{tag}{via}");
         let mut found = Attached {
             tag_location: tag_location.clone(),
             manifests: Vec::new(),
@@ -282,7 +283,7 @@ impl Attached {
             .filter(|d| wanted(d) && !seen.contains(&d.digest))
             .take(MAX_REFERRERS);
         for d in candidates {
-            let place = format!("{repo}@{} (referrer)", d.digest);
+            let place = format!("{repo}@{}{via} (referrer)", d.digest);
             match client.manifest(repo, &d.digest).await {
                 Ok(m) => match m.image(&format!("manifest '{place}'")) {
                     Ok(image) => found.manifests.push((place, image)),

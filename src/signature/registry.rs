@@ -392,13 +392,31 @@ impl RegistryClient {
         }
     }
 
+    /// Where requests for `registry` go: its `[registry] mirrors` entry, or
+    /// the registry itself. Auth, `insecure` and error messages use this host.
+    pub fn host_of<'a>(&'a self, registry: &'a str) -> &'a str {
+        self.config
+            .mirrors
+            .get(registry)
+            .map_or(registry, String::as_str)
+    }
+
+    /// `" via HOST"` when `registry` is mirrored, for locations in reports.
+    pub fn via(&self, registry: &str) -> String {
+        match self.config.mirrors.get(registry) {
+            Some(m) => format!(" via {m}"),
+            None => String::new(),
+        }
+    }
+
     fn base_url(&self, registry: &str) -> String {
-        let scheme = if self.is_insecure(registry) {
+        let host = self.host_of(registry);
+        let scheme = if self.is_insecure(host) {
             "http"
         } else {
             "https"
         };
-        format!("{scheme}://{}", Self::api_host(registry))
+        format!("{scheme}://{}", Self::api_host(host))
     }
 
     fn is_insecure(&self, host: &str) -> bool {
@@ -456,7 +474,14 @@ impl RegistryClient {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         let content_type = media_type_of(resp.headers());
-        let bytes = read_limited(resp, MAX_MANIFEST_BYTES, &what, &repo.registry, self).await?;
+        let bytes = read_limited(
+            resp,
+            MAX_MANIFEST_BYTES,
+            &what,
+            self.host_of(&repo.registry),
+            self,
+        )
+        .await?;
         let digest = sha256_digest(&bytes);
         let expected = if reference.starts_with("sha256:") {
             Some(reference.to_string())
@@ -524,7 +549,7 @@ impl RegistryClient {
             repo.repository
         );
         let resp = self.get(repo, &url, None, &what).await?;
-        let bytes = read_limited(resp, limit, &what, &repo.registry, self).await?;
+        let bytes = read_limited(resp, limit, &what, self.host_of(&repo.registry), self).await?;
         let actual = sha256_digest(&bytes);
         if actual != digest {
             return Err(RegistryError::DigestMismatch {
@@ -547,7 +572,14 @@ impl RegistryClient {
         let resp = self
             .get(repo, &url, Some("application/json"), &what)
             .await?;
-        let bytes = read_limited(resp, MAX_TAG_LIST_BYTES, &what, &repo.registry, self).await?;
+        let bytes = read_limited(
+            resp,
+            MAX_TAG_LIST_BYTES,
+            &what,
+            self.host_of(&repo.registry),
+            self,
+        )
+        .await?;
         #[derive(Deserialize)]
         struct TagList {
             #[serde(default)]
@@ -582,7 +614,14 @@ impl RegistryClient {
             Err(e) if e.is_not_found() => return Ok(None),
             Err(e) => return Err(e),
         };
-        let bytes = read_limited(resp, MAX_MANIFEST_BYTES, &what, &repo.registry, self).await?;
+        let bytes = read_limited(
+            resp,
+            MAX_MANIFEST_BYTES,
+            &what,
+            self.host_of(&repo.registry),
+            self,
+        )
+        .await?;
         let index: ImageIndex =
             serde_json::from_slice(&bytes).map_err(|e| RegistryError::Invalid {
                 what,
@@ -600,7 +639,8 @@ impl RegistryClient {
         accept: Option<&str>,
         what: &str,
     ) -> Result<reqwest::Response, RegistryError> {
-        let host = repo.registry.as_str();
+        // A mirror is the server talked to: its auth, its tokens, its name in errors.
+        let host = self.host_of(&repo.registry);
         let scope = format!("repository:{}:pull", repo.repository);
         let auth = self.cached_auth(host, &scope);
         let resp = self.send(host, url, accept, auth.as_deref(), what).await?;
@@ -809,7 +849,7 @@ impl RegistryClient {
                 after: self.config.timeout,
             };
         }
-        let detail = error_chain(e);
+        let mut detail = error_chain(e);
         let lower = detail.to_ascii_lowercase();
         // rustls' answer to "HTTP/1.1 400 …" where a TLS record was expected.
         if !self.is_insecure(host) && lower.contains("invalidcontenttype") {
@@ -1016,6 +1056,29 @@ mod tests {
             RegistryClient::api_host("docker.io"),
             "registry-1.docker.io"
         );
+    }
+
+    #[test]
+    fn mirrors_change_where_requests_go_not_the_reference() {
+        let mut cfg = RegistryConfig::default();
+        cfg.mirrors
+            .insert("registry.local".into(), "127.0.0.1:5000".into());
+        cfg.mirrors
+            .insert("docker.io".into(), "mirror.example:443".into());
+        let c = RegistryClient::new(&cfg).expect("client");
+        // Not listed as insecure: a mirror is still reached over HTTPS.
+        assert_eq!(c.base_url("registry.local"), "https://127.0.0.1:5000");
+        assert_eq!(c.base_url("docker.io"), "https://mirror.example:443");
+        assert_eq!(c.base_url("ghcr.io"), "https://ghcr.io");
+        assert_eq!(c.via("registry.local"), " via 127.0.0.1:5000");
+        assert_eq!(c.via("ghcr.io"), "");
+        cfg.insecure = vec!["127.0.0.1:5000".into()];
+        let c = RegistryClient::new(&cfg).expect("client");
+        assert_eq!(c.base_url("registry.local"), "http://127.0.0.1:5000");
+        // The registry as written being insecure does not make its mirror so.
+        cfg.insecure = vec!["registry.local".into()];
+        let c = RegistryClient::new(&cfg).expect("client");
+        assert_eq!(c.base_url("registry.local"), "https://127.0.0.1:5000");
     }
 
     #[test]

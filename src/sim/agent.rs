@@ -10,37 +10,43 @@
 //! a *stepper* that moves every online device's state machine a little on
 //! each tick.
 //!
-//! # Which rollout is active
+//! # Which rollouts are followed
 //!
-//! The agents follow one plan, the *active* one:
+//! The agents follow every plan under `rollouts/` at HEAD, each device the
+//! plan that targets it:
 //!
 //! 1. Take the most recent commit of HEAD's first-parent history that changed
 //!    anything under `rollouts/` (`git log -1 --first-parent -m --name-only
 //!    HEAD -- rollouts/`), and the plan files `rollouts/NAME.toml` it changed
-//!    that still exist at HEAD.
-//! 2. If one of them is malformed, there is no active plan: the agents freeze
-//!    (nobody starts an install, installs under way are dropped) rather than
-//!    follow an older plan, and [`SimHandle::agent_error`](super::SimHandle::agent_error)
-//!    says which file and why.
-//! 3. Otherwise the active plan is the one among them with the latest
-//!    `state.wave_started` (a plan without it counts as the oldest; ties go to
-//!    the greater file name).
-//! 4. When that commit only deleted plans (nothing it changed still exists),
-//!    there is no active plan either: devices stay where they are.
+//!    that still exist at HEAD. If one of them is malformed, nothing is
+//!    followed: the agents freeze (nobody starts an install, installs under
+//!    way are dropped) rather than act on a half-understood change, and
+//!    [`SimHandle::agent_error`](super::SimHandle::agent_error) says which
+//!    file and why. Malformed plans that are not the latest change are
+//!    skipped and reported.
+//! 2. The valid plans are ranked, most recent first, by `state.wave_started`
+//!    (a plan without it — nothing released yet — ranks last; ties go to the
+//!    greater file name). The first of them is the *active* rollout
+//!    ([`SimHandle::active_rollout`](super::SimHandle::active_rollout)).
+//! 3. A device installs the `release` of the highest-ranked plan that
+//!    releases it to the device (it is in a released wave and the plan is
+//!    not aborted). When none does, it follows the highest-ranked plan it is
+//!    part of — running that plan's new or previous release — back to (or
+//!    staying on) its `previous`. A device that no plan concerns stays as it
+//!    is.
 //!
-//! Every action of the rollout store is one commit that rewrites one plan,
-//! so in practice the active plan is the one the last action touched.
-//! Malformed plans that are not the latest change are skipped and reported.
+//! So a hotfix plan that has released nothing yet changes nothing, a
+//! promoted hotfix wins over the rollout it fixes on the devices it reaches,
+//! and aborting it sends them back to what the older rollout gives them.
 //! When git itself fails (timeout, not a repository), the agents keep
 //! following what they read last and the error is reported.
 //!
 //! # What a device does
 //!
-//! Its target comes from [`wave::desired`]: the plan's `release` when it is in
-//! a released wave and the rollout is not aborted, else the plan's
-//! `previous` — but a device running neither version (nor their digests)
-//! is not part of this rollout and stays as it is until a released wave
-//! targets it. A device "runs" a release when its image and model digests
+//! Its target comes from [`wave::desired`] for each plan, combined as above:
+//! a plan's `release` when the device is in a released wave and the rollout
+//! is not aborted, else the plan's `previous` — but a device running neither
+//! version (nor their digests) is not part of that rollout. A device "runs" a release when its image and model digests
 //! match (the release label is only a name). When it does not run its
 //! target, it notices within one poll interval (a per-device delay), then
 //! goes through `downloading` (50 % of its install time), `verifying` (15 %)
@@ -82,12 +88,13 @@ pub(crate) struct AgentOptions {
     pub(crate) seed: u64,
 }
 
-/// What the reader reports, for [`AgentHandle::last_error`] and
-/// [`AgentHandle::active_rollout`].
+/// What the reader reports, for [`AgentHandle::last_error`],
+/// [`AgentHandle::active_rollout`] and [`AgentHandle::followed`].
 #[derive(Debug, Default)]
 struct Shared {
     error: Mutex<Option<String>>,
-    active: Mutex<Option<String>>,
+    /// Names of the followed plans, highest rank first.
+    followed: Mutex<Vec<String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -105,7 +112,7 @@ pub(crate) struct AgentHandle {
 impl AgentHandle {
     pub(crate) fn start(fleet: Arc<SimFleet>, opts: AgentOptions) -> AgentHandle {
         let shared = Arc::new(Shared::default());
-        let (tx, rx) = watch::channel(None);
+        let (tx, rx) = watch::channel(Published::default());
         let poll = opts.poll.max(Duration::from_millis(10));
         let tick = (opts.install_time / 30)
             .clamp(Duration::from_millis(10), Duration::from_millis(250))
@@ -124,7 +131,11 @@ impl AgentHandle {
     }
 
     pub(crate) fn active_rollout(&self) -> Option<String> {
-        lock(&self.shared.active).clone()
+        lock(&self.shared.followed).first().cloned()
+    }
+
+    pub(crate) fn followed(&self) -> Vec<String> {
+        lock(&self.shared.followed).clone()
     }
 
     pub(crate) async fn shutdown(mut self) {
@@ -168,12 +179,13 @@ struct Target {
     previous: Arc<Release>,
 }
 
-type Published = Option<Arc<Target>>;
+/// The followed plans, highest rank first (see the module docs).
+type Published = Arc<Vec<Arc<Target>>>;
 
 /// One successful read of the repository.
 #[derive(Debug, Clone, Default)]
 struct Read {
-    active: Published,
+    followed: Published,
     errors: Vec<String>,
 }
 
@@ -201,15 +213,12 @@ async fn read_loop(
                 } else {
                     Some(read.errors.join("\n"))
                 };
-                *lock(&shared.active) = read.active.as_ref().map(|t| t.plan.name.clone());
+                *lock(&shared.followed) =
+                    read.followed.iter().map(|t| t.plan.name.clone()).collect();
                 tx.send_if_modified(|current| {
-                    let same = match (current.as_ref(), read.active.as_ref()) {
-                        (None, None) => true,
-                        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-                        _ => false,
-                    };
+                    let same = Arc::ptr_eq(current, &read.followed);
                     if !same {
-                        *current = read.active.clone();
+                        *current = Arc::clone(&read.followed);
                     }
                     !same
                 });
@@ -303,22 +312,27 @@ async fn read_repo(repo: &Path, cache: &mut Cache) -> Result<Read, String> {
         .values()
         .filter_map(|p| p.as_ref().err().cloned())
         .collect();
-    let candidates: Vec<(&String, &Result<Arc<Plan>, String>)> = plans
+    let frozen = plans
         .iter()
-        .filter(|(path, _)| changed.contains(path.as_str()))
-        .collect();
-    let active = if candidates.iter().any(|(_, p)| p.is_err()) {
-        None
+        .any(|(path, p)| p.is_err() && changed.contains(path.as_str()));
+    let mut followed: Vec<(&String, &Arc<Plan>)> = if frozen {
+        Vec::new()
     } else {
-        candidates
+        plans
             .iter()
-            .filter_map(|(path, p)| p.as_ref().ok().map(|p| (*path, p)))
-            .max_by(|(pa, a), (pb, b)| {
-                a.state
-                    .wave_started
-                    .cmp(&b.state.wave_started)
-                    .then(pa.cmp(pb))
-            })
+            .filter_map(|(path, p)| p.as_ref().ok().map(|p| (path, p)))
+            .collect()
+    };
+    // Highest rank first: latest wave_started (none ranks last), then the greater file name.
+    followed.sort_by(|(pa, a), (pb, b)| {
+        b.state
+            .wave_started
+            .cmp(&a.state.wave_started)
+            .then(pb.cmp(pa))
+    });
+    let followed: Published = Arc::new(
+        followed
+            .into_iter()
             .map(|(_, plan)| {
                 Arc::new(Target {
                     new: Arc::new(Release::from_spec(&plan.release)),
@@ -326,8 +340,9 @@ async fn read_repo(repo: &Path, cache: &mut Cache) -> Result<Read, String> {
                     plan: Plan::clone(plan),
                 })
             })
-    };
-    let read = Read { active, errors };
+            .collect(),
+    );
+    let read = Read { followed, errors };
     cache.head = Some(commit);
     cache.last = read.clone();
     Ok(read)
@@ -439,8 +454,9 @@ async fn step_loop(
         .iter()
         .map(|d| fleet.agent_state(&d.id).unwrap_or_default())
         .collect();
-    let mut desired: Vec<Desired> = vec![Desired::Previous; devices.len()];
-    let mut target: Published = None;
+    // desired[device][plan], plans in rank order.
+    let mut desired: Vec<Vec<Desired>> = vec![Vec::new(); devices.len()];
+    let mut targets: Published = Arc::default();
 
     let mut ticks = tokio::time::interval(tick);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -451,14 +467,15 @@ async fn step_loop(
         let dt = now - last;
         last = now;
         if rx.has_changed().unwrap_or(false) {
-            target = rx.borrow_and_update().clone();
-            if let Some(t) = &target {
-                for (want, d) in desired.iter_mut().zip(devices) {
-                    *want = wave::desired(&t.plan, &d.id, &d.site, &d.group);
-                }
+            targets = Arc::clone(&rx.borrow_and_update());
+            for (want, d) in desired.iter_mut().zip(devices) {
+                *want = targets
+                    .iter()
+                    .map(|t| wave::desired(&t.plan, &d.id, &d.site, &d.group))
+                    .collect();
             }
         }
-        if target.is_none() && slots.iter().all(|s| matches!(s, Slot::Idle)) {
+        if targets.is_empty() && slots.iter().all(|s| matches!(s, Slot::Idle)) {
             continue;
         }
         for (i, p) in personalities.iter().enumerate() {
@@ -466,10 +483,8 @@ async fn step_loop(
                 continue;
             }
             let running = fleet.release_at(i);
-            let want = target
-                .as_ref()
-                .and_then(|t| wanted(t, desired[i], &running))
-                .filter(|w| !running.same_artifacts(w));
+            let want =
+                target_for(&targets, &desired[i], &running).filter(|w| !running.same_artifacts(w));
             let slot = std::mem::replace(&mut slots[i], Slot::Idle);
             let d = step(
                 slot,
@@ -582,6 +597,21 @@ fn step(
     }
 }
 
+/// The release a device should install given every followed plan (highest
+/// rank first) and what each wants for it, or `None` when no plan concerns
+/// it (see the module docs).
+fn target_for(
+    targets: &[Arc<Target>],
+    desired: &[Desired],
+    running: &Release,
+) -> Option<Arc<Release>> {
+    let plans = || targets.iter().zip(desired.iter().copied());
+    plans()
+        .find(|(_, d)| *d == Desired::New)
+        .map(|(t, _)| Arc::clone(&t.new))
+        .or_else(|| plans().find_map(|(t, _)| wanted(t, Desired::Previous, running)))
+}
+
 /// The release a device should install, or `None` when the rollout does not
 /// concern it (see the module docs).
 fn wanted(t: &Target, desired: Desired, running: &Release) -> Option<Arc<Release>> {
@@ -681,6 +711,50 @@ mod tests {
         assert!(
             matches!(&d.slot, Slot::Busy { target, elapsed, .. } if **target == *b && elapsed.is_zero())
         );
+    }
+
+    fn target(name: &str, new: &str, previous: &str) -> Arc<Target> {
+        Arc::new(Target {
+            plan: Plan::new(
+                name,
+                crate::sim::release_spec_for(new),
+                crate::sim::release_spec_for(previous),
+            ),
+            new: Arc::new(release_for(new)),
+            previous: Arc::new(release_for(previous)),
+        })
+    }
+
+    #[test]
+    fn two_plans_a_device_follows_the_one_that_targets_it() {
+        use Desired::{New, Previous};
+        // Ranked: the hotfix 1.5.0 → 1.5.1 first, then 1.4.0 → 1.5.0.
+        let plans = [
+            target("vision-1.5.1", "1.5.1", "1.5.0"),
+            target("vision-1.5.0", "1.5.0", "1.4.0"),
+        ];
+        let v = |s: &str| release_for(s);
+        let got = |desired: [Desired; 2], running: &str| {
+            target_for(&plans, &desired, &v(running)).map(|r| r.version.clone())
+        };
+        // Hotfix at wave 0, 1.5.0's canary released: canaries get 1.5.0,
+        // nobody gets 1.5.1, the rest stay where they are.
+        assert_eq!(got([Previous, New], "1.4.0").as_deref(), Some("1.5.0"));
+        assert_eq!(got([Previous, New], "1.5.0").as_deref(), Some("1.5.0"));
+        assert_eq!(got([Previous, Previous], "1.4.0").as_deref(), Some("1.4.0"));
+        // The hotfix's canary released: it wins where it reaches.
+        assert_eq!(got([New, New], "1.5.0").as_deref(), Some("1.5.1"));
+        assert_eq!(got([New, Previous], "1.4.0").as_deref(), Some("1.5.1"));
+        // Hotfix aborted: its devices go back to what 1.5.0 gives them.
+        assert_eq!(got([Previous, New], "1.5.1").as_deref(), Some("1.5.0"));
+        assert_eq!(
+            got([Previous, Previous], "1.5.1").as_deref(),
+            Some("1.5.0"),
+            "the hotfix's own previous"
+        );
+        // A device no plan concerns stays.
+        assert_eq!(got([Previous, Previous], "1.3.9"), None);
+        assert_eq!(target_for(&[], &[], &v("1.4.0")), None);
     }
 
     #[test]

@@ -10,14 +10,19 @@
 //! - `server`: the HTTP front.
 //! - `agent`: the update agents that follow the rollout repository
 //!   ([`SimOptions::rollout_repo`]).
+//! - [`registry`]: the read-only OCI registry serving every release's image
+//!   and model, with cosign signatures, an SBOM and an attestation, on its own
+//!   loopback port ([`SimHandle::registry_addr`]).
 //!
-//! Everything is deterministic from [`SimOptions::seed`] except wall-clock time.
+//! Everything is deterministic from [`SimOptions::seed`] except wall-clock time
+//! and the registry's signing key (random per start; release digests are not).
 
 mod agent;
 mod device;
 mod exposition;
 pub mod fleet;
 pub mod layout;
+pub mod registry;
 mod release;
 mod rng;
 mod server;
@@ -36,7 +41,10 @@ use tokio::task::JoinHandle;
 pub use exposition::CONTENT_TYPE;
 pub use fleet::{ScrapeOutcome, SimFleet};
 pub use layout::{CANARY_GROUP, SimDevice, site_names};
-pub use release::{AgentState, Release, fake_digest, release_for, release_spec_for};
+pub use registry::{KNOWN_VERSIONS, REGISTRY_HOST};
+pub use release::{
+    AgentState, Release, fake_digest, release_digests, release_for, release_spec_for,
+};
 
 /// What to simulate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +80,10 @@ pub struct SimOptions {
     /// Typical time from "downloading" to the switch (per-device jitter ±50 %):
     /// 50 % downloading, 15 % verifying, 35 % installing.
     pub install_time: Duration,
+    /// Versions the simulated registry serves without any signature,
+    /// attestation or SBOM (e.g. a hotfix pushed outside the pipeline).
+    /// The registry serves [`KNOWN_VERSIONS`], these, and the bad releases.
+    pub unsigned: Vec<String>,
 }
 
 impl Default for SimOptions {
@@ -89,6 +101,7 @@ impl Default for SimOptions {
             stuck: 0,
             agent_poll: Duration::from_secs(2),
             install_time: Duration::from_secs(4),
+            unsigned: Vec::new(),
         }
     }
 }
@@ -195,6 +208,10 @@ pub struct SimHandle {
     /// The update agents, when following a rollout repository; dropping it
     /// stops them.
     agent: Option<agent::AgentHandle>,
+    registry_addr: SocketAddr,
+    registry: Arc<registry::SimRegistry>,
+    registry_stop: oneshot::Sender<()>,
+    registry_task: JoinHandle<()>,
 }
 
 impl SimHandle {
@@ -208,6 +225,24 @@ impl SimHandle {
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(server::serve(listener, Arc::clone(&fleet), stopped));
+        let mut versions: Vec<String> = KNOWN_VERSIONS.iter().map(|v| (*v).to_owned()).collect();
+        versions.extend(opts.unsigned.iter().cloned());
+        versions.extend(opts.bad_release.iter().map(|b| b.version.clone()));
+        versions.sort();
+        versions.dedup();
+        let registry = Arc::new(registry::SimRegistry::build(
+            &versions,
+            &opts.unsigned,
+            &registry::generate_key(),
+        ));
+        let registry_listener = registry::bind(listen).await?;
+        let registry_addr = registry_listener.local_addr()?;
+        let (registry_stop, registry_stopped) = oneshot::channel();
+        let registry_task = tokio::spawn(registry::serve(
+            registry_listener,
+            Arc::clone(&registry),
+            registry_stopped,
+        ));
         let agent = opts.rollout_repo.as_ref().map(|repo| {
             agent::AgentHandle::start(
                 Arc::clone(&fleet),
@@ -225,12 +260,29 @@ impl SimHandle {
             stop,
             task,
             agent,
+            registry_addr,
+            registry,
+            registry_stop,
+            registry_task,
         })
     }
 
     /// Where the server listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where the simulated OCI registry listens (plain HTTP, loopback). Plans
+    /// name it `registry.local`: configure `[registry] mirrors =
+    /// { "registry.local" = "<this>" }` and `insecure = ["<this>"]`.
+    pub fn registry_addr(&self) -> SocketAddr {
+        self.registry_addr
+    }
+
+    /// The PEM public key (ECDSA P-256, SubjectPublicKeyInfo) every signed
+    /// release is signed with; generated at start. For `[signing] keys`.
+    pub fn signing_public_key_pem(&self) -> &str {
+        self.registry.public_key_pem()
     }
 
     /// The fleet behind the server, for direct scrapes and fault control.
@@ -359,12 +411,23 @@ impl SimHandle {
         self.agent.as_ref().and_then(agent::AgentHandle::last_error)
     }
 
-    /// The name of the rollout the update agents follow now (see the `agent`
-    /// module for the rule); `None` without a repository or an active plan.
+    /// The highest-ranked rollout the update agents follow now (the one with
+    /// the latest released wave; see the `agent` module for the rules);
+    /// `None` without a repository or a followed plan.
     pub fn active_rollout(&self) -> Option<String> {
         self.agent
             .as_ref()
             .and_then(agent::AgentHandle::active_rollout)
+    }
+
+    /// Every rollout the update agents follow, highest rank first: each
+    /// device follows the first that releases to it, else the first it is
+    /// part of. Empty when frozen by a malformed latest change.
+    pub fn followed_rollouts(&self) -> Vec<String> {
+        self.agent
+            .as_ref()
+            .map(agent::AgentHandle::followed)
+            .unwrap_or_default()
     }
 
     /// Stops the update agents, stops accepting, closes every connection and
@@ -374,16 +437,20 @@ impl SimHandle {
             agent.shutdown().await;
         }
         let _ = self.stop.send(());
+        let _ = self.registry_stop.send(());
         let _ = self.task.await;
+        let _ = self.registry_task.await;
     }
 }
 
-/// `fleetdeck sim`: start, write the inventory, print a one-line summary to
-/// stderr, and serve until SIGINT or SIGTERM.
+/// `fleetdeck sim`: start, write the inventory (and the registry's signing
+/// public key when asked), print a one-line summary to stderr, and serve
+/// until SIGINT or SIGTERM.
 pub async fn run_until_signal(
     opts: SimOptions,
     listen: SocketAddr,
     inventory: &Path,
+    public_key: Option<&Path>,
 ) -> std::io::Result<()> {
     let sites = opts.sites;
     let handle = SimHandle::start(opts, listen).await?;
@@ -391,12 +458,16 @@ pub async fn run_until_signal(
     // for the file may signal us right away without killing the process.
     let stop = shutdown_signal()?;
     handle.write_inventory(inventory)?;
+    if let Some(path) = public_key {
+        std::fs::write(path, handle.signing_public_key_pem())?;
+    }
     eprintln!(
-        "fleetdeck sim: serving {} devices over {} sites on http://{}, inventory {} (ctrl-c to stop)",
+        "fleetdeck sim: serving {} devices over {} sites on http://{}, inventory {}, OCI registry http://{} (as {REGISTRY_HOST}) (ctrl-c to stop)",
         handle.devices().len(),
         sites,
         handle.addr(),
-        inventory.display()
+        inventory.display(),
+        handle.registry_addr(),
     );
     stop.await;
     handle.shutdown().await;

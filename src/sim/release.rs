@@ -1,6 +1,8 @@
 //! What a simulated device runs and what its update agent is doing: the state
 //! a rollout changes, exported as `fleet_release_info` and `fleet_agent_state`.
 
+pub use super::registry::release_digests;
+use super::registry::{IMAGE_REPO, MODEL_REPO, REGISTRY_HOST};
 use super::rng::{hash_str, mix64};
 use crate::rollout::plan::{DigestRef, ReleaseSpec};
 
@@ -18,38 +20,40 @@ pub struct Release {
 }
 
 impl Release {
-    /// A release whose digests are derived from its version, so every device
-    /// (and every test) agrees on them without sharing state.
+    /// A release whose digests are those of the image and model manifests the
+    /// simulated registry serves for `version` ([`release_digests`]): they
+    /// depend only on the version, so every device (and every test) agrees on
+    /// them without sharing state.
     pub fn new(release: &str, version: &str) -> Self {
+        let (image_digest, model_digest) = release_digests(version);
         Self {
             release: release.to_owned(),
             version: version.to_owned(),
-            image_digest: fake_digest(&format!("image/{version}")),
-            model_digest: fake_digest(&format!("model/{version}")),
+            image_digest,
+            model_digest,
         }
     }
 
     /// What the whole fleet runs when nothing is being rolled out: release
-    /// "r41", version 1.4.0, digests `fake_digest("image/1.4.0")` and
-    /// `fake_digest("model/1.4.0")` — the same digests as
-    /// [`release_for`]`("1.4.0")`, so a plan whose `previous` is
-    /// [`release_spec_for`]`("1.4.0")` matches what the devices run.
+    /// "r41", version 1.4.0 — the same digests as [`release_for`]`("1.4.0")`,
+    /// so a plan whose `previous` is [`release_spec_for`]`("1.4.0")` matches
+    /// what the devices run.
     pub fn stable() -> Self {
         Self::new("r41", "1.4.0")
     }
 
     /// What a device runs once its update agent has installed `spec`: the
     /// release label is the version, the digests are the spec's (a spec
-    /// without a model gets `fake_digest("model/<version>")`).
+    /// without a model gets the simulated model of its version).
     pub fn from_spec(spec: &ReleaseSpec) -> Self {
         Self {
             release: spec.version.clone(),
             version: spec.version.clone(),
             image_digest: spec.image.digest.clone(),
-            model_digest: spec.model.as_ref().map_or_else(
-                || fake_digest(&format!("model/{}", spec.version)),
-                |m| m.digest.clone(),
-            ),
+            model_digest: spec
+                .model
+                .as_ref()
+                .map_or_else(|| release_digests(&spec.version).1, |m| m.digest.clone()),
         }
     }
 
@@ -60,8 +64,8 @@ impl Release {
     }
 }
 
-/// The simulated release of `version`: label = version, digests derived from
-/// the version with [`fake_digest`] (`"image/<version>"`, `"model/<version>"`).
+/// The simulated release of `version`: label = version, digests those of the
+/// simulated registry's manifests for that version ([`release_digests`]).
 /// `release_for("1.4.0")` has the digests of [`Release::stable`].
 pub fn release_for(version: &str) -> Release {
     Release::new(version, version)
@@ -69,18 +73,19 @@ pub fn release_for(version: &str) -> Release {
 
 /// A plan [`ReleaseSpec`] whose digests are those of [`release_for`]`(version)`:
 /// image `registry.local/fleet/vision:<version>@<digest>`, model
-/// `registry.local/fleet/model:<version>@<digest>`. A plan whose `previous` is
+/// `registry.local/fleet/model:<version>@<digest>` — what the simulated
+/// registry serves (through `[registry] mirrors`). A plan whose `previous` is
 /// `release_spec_for("1.4.0")` names what the simulated fleet runs at start.
 pub fn release_spec_for(version: &str) -> ReleaseSpec {
     let r = release_for(version);
     ReleaseSpec {
         version: version.to_owned(),
         image: DigestRef {
-            repository: format!("registry.local/fleet/vision:{version}"),
+            repository: format!("{REGISTRY_HOST}/{IMAGE_REPO}:{version}"),
             digest: r.image_digest,
         },
         model: Some(DigestRef {
-            repository: format!("registry.local/fleet/model:{version}"),
+            repository: format!("{REGISTRY_HOST}/{MODEL_REPO}:{version}"),
             digest: r.model_digest,
         }),
         sbom: None,
@@ -94,7 +99,9 @@ impl Default for Release {
 }
 
 /// A deterministic, realistic-looking OCI digest ("sha256:" + 64 hex digits)
-/// for `s`. Not cryptographic: it only has to be stable and distinct.
+/// for `s`, of nothing in particular (for tests that need an arbitrary
+/// digest). Not cryptographic: it only has to be stable and distinct. The
+/// simulated releases use real digests ([`release_digests`]).
 pub fn fake_digest(s: &str) -> String {
     use std::fmt::Write;
     let h = hash_str(s);
