@@ -849,7 +849,7 @@ impl RegistryClient {
                 after: self.config.timeout,
             };
         }
-        let mut detail = error_chain(e);
+        let detail = error_chain(e);
         let lower = detail.to_ascii_lowercase();
         // rustls' answer to "HTTP/1.1 400 …" where a TLS record was expected.
         if !self.is_insecure(host) && lower.contains("invalidcontenttype") {
