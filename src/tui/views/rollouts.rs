@@ -69,6 +69,21 @@ pub fn verdict_text(v: &Verdict) -> String {
     }
 }
 
+/// What the rollout needs next; a release that does not verify says so first,
+/// since no promote will go through until it does.
+fn needs_cell(app: &App, e: &RolloutEntry, theme: &Theme) -> Cell<'static> {
+    use crate::rollout::action::Check;
+    let p = &e.plan;
+    if p.state.status == Status::Progressing
+        && p.next_wave().is_some()
+        && matches!(app.release_check(&p.release), Check::Fail(_))
+    {
+        return Cell::from("✖ release does not verify: promote refused (i)")
+            .style(theme.style(Role::HealthDown));
+    }
+    Cell::from(e.needs(app.now).1)
+}
+
 /// The release's signature verdict, short: "✔ signed", "✖ unsigned", "? …".
 fn sig_span(app: &App, spec: &ReleaseSpec, theme: &Theme, long: bool) -> Span<'static> {
     use crate::rollout::action::Check;
@@ -179,7 +194,7 @@ pub fn draw_list(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 Cell::from(wave_text(e)),
                 Cell::from(share(t.fleet_on_new, t.fleet_devices)),
                 Cell::from(verdict_short(&e.verdict)),
-                Cell::from(e.needs(app.now).1),
+                needs_cell(app, e, theme),
             ]);
             Some(if i == screen.selected {
                 row.style(theme.style(Role::Selected))
