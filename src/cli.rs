@@ -206,6 +206,9 @@ pub struct SimArgs {
     /// Number of devices that fail to install any release.
     #[arg(long, default_value_t = 0)]
     pub stuck: usize,
+    /// Number of devices on a hand-installed build ("1.4.0-hotpatch") with their agent off: drift.
+    #[arg(long, default_value_t = 0)]
+    pub drifted: usize,
     /// A version the simulated registry serves without signatures. Repeatable.
     #[arg(long, value_name = "VERSION")]
     pub unsigned: Vec<String>,
@@ -314,6 +317,7 @@ fn sim_options(a: &SimArgs) -> crate::sim::SimOptions {
         rollout_repo: a.rollout_repo.clone(),
         bad_release: a.bad_release.clone(),
         stuck: a.stuck,
+        drifted: a.drifted,
         unsigned: a.unsigned.clone(),
         ..crate::sim::SimOptions::default()
     }
@@ -555,6 +559,8 @@ async fn demo(cli: &Cli, a: &DemoArgs) -> Result<ExitCode, CliError> {
         slow: names.get(4).cloned().into_iter().collect(),
         rollout_repo: Some(repo.clone()),
         stuck: usize::from(a.devices >= 50),
+        // One device on a hand-installed build: what drift looks like.
+        drifted: usize::from(a.devices >= 50),
         unsigned: vec![DEMO_UNSIGNED.to_string()],
         ..crate::sim::SimOptions::default()
     };

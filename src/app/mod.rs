@@ -1133,9 +1133,7 @@ pub fn compute_rows(
                     Scope::Site(s) => d[i].site() == s,
                     Scope::Group(g) => d[i].group() == g,
                 })
-                .filter(|&i| {
-                    screen.filter.is_empty() || screen.filter.matches_device(&d[i], drift)
-                })
+                .filter(|&i| screen.filter.is_empty() || screen.filter.matches_device(&d[i], drift))
                 .collect();
             // Devices are sorted by id already: a stable sort keeps ties in id order.
             rows.sort_by(|&a, &b| {

@@ -479,7 +479,7 @@ async fn step_loop(
             continue;
         }
         for (i, p) in personalities.iter().enumerate() {
-            if fleet.offline_at(i) {
+            if fleet.offline_at(i) || fleet.drifted_at(i) {
                 continue;
             }
             let running = fleet.release_at(i);

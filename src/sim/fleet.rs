@@ -10,7 +10,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use super::device::{DeviceState, Faults};
 use super::exposition;
 use super::layout::{SimDevice, layout};
-use super::release::{AgentState, Release};
+use super::release::{AgentState, DRIFT_VERSION, Release};
 use super::{SimError, SimOptions, SiteFault};
 
 /// What a scrape of one device yields.
@@ -39,6 +39,7 @@ pub struct SimFleet {
     bad_releases: Vec<(String, Option<usize>)>,
     /// Devices whose installs fail.
     stuck: Vec<bool>,
+    drifted: Vec<bool>,
     clock: Clock,
 }
 
@@ -165,6 +166,10 @@ impl SimFleet {
         for &i in &l.stuck {
             stuck[i] = true;
         }
+        let mut drifted = vec![false; l.devices.len()];
+        for &i in &l.drifted {
+            drifted[i] = true;
+        }
         let states = l
             .devices
             .iter()
@@ -184,7 +189,15 @@ impl SimFleet {
             site_faults,
             bad_releases,
             stuck,
+            drifted,
             clock,
+        })
+        .map(|f: Self| {
+            let hotpatch = Arc::new(Release::new("hotpatch", DRIFT_VERSION));
+            for i in (0..f.devices.len()).filter(|&i| f.drifted[i]) {
+                f.set_release_at(i, Arc::clone(&hotpatch));
+            }
+            f
         })
     }
 
@@ -342,6 +355,22 @@ impl SimFleet {
 
     pub(crate) fn stuck_at(&self, i: usize) -> bool {
         self.stuck[i]
+    }
+
+    /// Whether the device runs a hand-installed build with its agent off
+    /// ([`SimOptions::drifted`](super::SimOptions::drifted)).
+    pub(crate) fn drifted_at(&self, i: usize) -> bool {
+        self.drifted[i]
+    }
+
+    /// Ids of the drifted devices.
+    pub fn drifted_devices(&self) -> Vec<String> {
+        self.devices
+            .iter()
+            .zip(&self.drifted)
+            .filter(|(_, d)| **d)
+            .map(|(dev, _)| dev.id.clone())
+            .collect()
     }
 
     pub(crate) fn offline_at(&self, i: usize) -> bool {

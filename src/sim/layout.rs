@@ -52,6 +52,9 @@ pub(crate) struct Layout {
     pub(crate) offline: Vec<usize>,
     /// Devices whose installs fail (indices into `devices`, never offline ones).
     pub(crate) stuck: Vec<usize>,
+    /// Devices running a hand-installed build no rollout names, their update
+    /// agent switched off (indices; never offline or stuck ones).
+    pub(crate) drifted: Vec<usize>,
 }
 
 /// Builds the layout for `opts`. Errors name the bad option and what to do.
@@ -99,12 +102,26 @@ pub(crate) fn layout(opts: &SimOptions) -> Result<Layout, SimError> {
             online,
         });
     }
-    let stuck = pick_stuck(&devices, &sizes, &offline, opts.stuck, opts.seed);
+    let stuck = pick_stuck(
+        &devices, &sizes, &offline, opts.stuck, opts.seed, "stuck", true,
+    );
+    let mut taken: Vec<usize> = offline.iter().chain(&stuck).copied().collect();
+    taken.sort_unstable();
+    let drifted = pick_stuck(
+        &devices,
+        &sizes,
+        &taken,
+        opts.drifted,
+        opts.seed,
+        "drifted",
+        false,
+    );
     Ok(Layout {
         sites,
         devices,
         offline,
         stuck,
+        drifted,
     })
 }
 
@@ -186,19 +203,23 @@ fn pick_offline(devices: &[SimDevice], sizes: &[usize], k: usize, seed: u64) -> 
 }
 
 /// `k` devices that fail to install, spread round-robin over the sites
-/// (starting at a seed-chosen site), never offline ones, canaries first in
-/// each site so a canary wave already shows a failed install.
+/// (starting at a seed-chosen site), never the `excluded` ones, canaries
+/// first in each site when `canaries_first` (so a canary wave already shows a
+/// failed install), else canaries last.
+#[allow(clippy::too_many_arguments)]
 fn pick_stuck(
     devices: &[SimDevice],
     sizes: &[usize],
     offline: &[usize],
     k: usize,
     seed: u64,
+    what: &str,
+    canaries_first: bool,
 ) -> Vec<usize> {
     if k == 0 || sizes.is_empty() {
         return Vec::new();
     }
-    let salt = derive(seed, "stuck");
+    let salt = derive(seed, what);
     let mut per_site: Vec<Vec<usize>> = Vec::with_capacity(sizes.len());
     let mut first = 0;
     for &size in sizes {
@@ -207,7 +228,7 @@ fn pick_stuck(
             .collect();
         idx.sort_by_key(|&i| {
             (
-                devices[i].group != CANARY_GROUP,
+                (devices[i].group != CANARY_GROUP) == canaries_first,
                 mix64(salt ^ hash_str(&devices[i].id)),
                 i,
             )

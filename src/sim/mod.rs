@@ -75,6 +75,11 @@ pub struct SimOptions {
     /// installing → failed, staying on their release). Spread over sites,
     /// canaries first, never the offline ones.
     pub stuck: usize,
+    /// How many devices run a hand-installed build ("1.4.0-hotpatch", a digest
+    /// no rollout names and the registry does not have) with their update
+    /// agent switched off: what the console flags as drift. Never offline or
+    /// stuck ones.
+    pub drifted: usize,
     /// How often the update agents read the rollout repository.
     pub agent_poll: Duration,
     /// Typical time from "downloading" to the switch (per-device jitter ±50 %):
@@ -99,6 +104,7 @@ impl Default for SimOptions {
             rollout_repo: None,
             bad_release: Vec::new(),
             stuck: 0,
+            drifted: 0,
             agent_poll: Duration::from_secs(2),
             install_time: Duration::from_secs(4),
             unsigned: Vec::new(),

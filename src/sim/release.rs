@@ -6,6 +6,11 @@ use super::registry::{IMAGE_REPO, MODEL_REPO, REGISTRY_HOST};
 use super::rng::{hash_str, mix64};
 use crate::rollout::plan::{DigestRef, ReleaseSpec};
 
+/// The version of the hand-installed build drifted devices run
+/// ([`super::SimOptions::drifted`]): no rollout names it, the registry does
+/// not have it.
+pub const DRIFT_VERSION: &str = "1.4.0-hotpatch";
+
 /// The release a device runs, as `fleet_release_info` reports it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Release {

@@ -528,3 +528,39 @@ fn bad_release_makes_that_version_slow_and_error_prone_on_its_site_only() {
         })
     ));
 }
+
+#[test]
+fn drifted_devices_run_the_hotpatch_and_are_neither_offline_nor_stuck() {
+    let f = fleet(SimOptions {
+        devices: 120,
+        sites: 6,
+        offline: 6,
+        stuck: 3,
+        drifted: 2,
+        ..SimOptions::default()
+    });
+    let drifted = f.drifted_devices();
+    assert_eq!(drifted.len(), 2);
+    let stuck = f.stuck_devices();
+    for id in &drifted {
+        assert!(!stuck.contains(id), "{id} is both drifted and stuck");
+        let r = f.release(id).expect("a drifted device reports a release");
+        assert_eq!(r.version, "1.4.0-hotpatch");
+        assert_ne!(r.image_digest, release::Release::stable().image_digest);
+        let m = scrape(&f, id, T0 + 1.0);
+        assert!(
+            m.keys()
+                .any(|k| k.starts_with("fleet_release_info") && k.contains("1.4.0-hotpatch")),
+            "{id} exports the hotpatch: {m:?}"
+        );
+    }
+    // Everyone else runs the stable release.
+    let others = f
+        .devices()
+        .iter()
+        .filter(|d| !drifted.contains(&d.id))
+        .filter_map(|d| f.release(&d.id))
+        .filter(|r| r.version != "1.4.0")
+        .count();
+    assert_eq!(others, 0);
+}
