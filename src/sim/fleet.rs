@@ -192,12 +192,11 @@ impl SimFleet {
             drifted,
             clock,
         })
-        .map(|f: Self| {
+        .inspect(|f: &Self| {
             let hotpatch = Arc::new(Release::new("hotpatch", DRIFT_VERSION));
             for i in (0..f.devices.len()).filter(|&i| f.drifted[i]) {
                 f.set_release_at(i, Arc::clone(&hotpatch));
             }
-            f
         })
     }
 
