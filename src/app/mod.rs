@@ -5,8 +5,10 @@
 //! carry out (refresh now, fetch a device's history, load a theme, quit). Key
 //! flows are tested by feeding events, without a terminal or a network.
 
+mod remote;
 mod rollouts;
 
+pub use remote::{Ask, AskKind, HostKeyProblem, TunnelReading, TunnelState, TunnelView};
 pub use rollouts::{Confirm, RolloutEntry, Rollouts, gate_check as rollouts_gate_check, short_ref};
 
 use crate::fleet::{Device, Fleet, Health, Rollup, cmp_present, missing_rank};
@@ -64,6 +66,15 @@ pub enum Event {
         rollout: String,
         result: Result<(Box<Plan>, String), String>,
     },
+    /// The tunnel worker read the WireGuard interface (or could not).
+    Tunnels {
+        result: Result<TunnelReading, String>,
+    },
+    /// An SSH session did not start because of the server's host key.
+    HostKey {
+        device: String,
+        problem: HostKeyProblem,
+    },
 }
 
 /// Something the loop must do.
@@ -82,6 +93,12 @@ pub enum Effect {
     /// Hand the terminal to an SSH session on this device.
     Shell {
         device: String,
+    },
+    /// Like `Shell`, accepting (and recording) the unknown host key with this
+    /// fingerprint, which the operator was shown and accepted.
+    ShellAcceptKey {
+        device: String,
+        fingerprint: String,
     },
     /// Carry out a confirmed rollout action (one commit, pushed).
     Act {
@@ -197,10 +214,12 @@ pub enum DeviceCol {
     Figure(Figure),
     Release,
     LastSeen,
+    /// WireGuard tunnel status (sorted in `compute_rows`: it lives in the app, not the fleet).
+    Tunnel,
 }
 
 impl DeviceCol {
-    pub const ALL: [DeviceCol; 14] = [
+    pub const ALL: [DeviceCol; 15] = [
         DeviceCol::Health,
         DeviceCol::Id,
         DeviceCol::Site,
@@ -215,6 +234,7 @@ impl DeviceCol {
         DeviceCol::Figure(Figure::Npu),
         DeviceCol::Release,
         DeviceCol::LastSeen,
+        DeviceCol::Tunnel,
     ];
     pub fn title(self) -> &'static str {
         match self {
@@ -233,6 +253,7 @@ impl DeviceCol {
             DeviceCol::Figure(f) => f.key(),
             DeviceCol::Release => "release",
             DeviceCol::LastSeen => "seen",
+            DeviceCol::Tunnel => "tunnel",
         }
     }
     fn cmp(self, a: &Device, b: &Device) -> Ordering {
@@ -244,6 +265,7 @@ impl DeviceCol {
             DeviceCol::Figure(f) => cmp_present(a.figure(f), b.figure(f)),
             DeviceCol::Release => a.version().cmp(&b.version()),
             DeviceCol::LastSeen => a.last_seen.cmp(&b.last_seen),
+            DeviceCol::Tunnel => Ordering::Equal,
         }
     }
     /// Missing figures sink to the end whichever the direction.
@@ -419,6 +441,8 @@ pub enum Mode {
     },
     /// A destructive action waiting for confirmation.
     Confirm(Box<Confirm>),
+    /// A yes/no question about a shell (tunnel not live, unknown host key).
+    Ask(Box<Ask>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -475,6 +499,8 @@ pub struct App {
     pub generation: u64,
     pub quit: bool,
     pub rollouts: Rollouts,
+    /// WireGuard tunnel status per device, from the tunnel worker.
+    pub tunnels: TunnelState,
 }
 
 impl App {
@@ -504,6 +530,7 @@ impl App {
             generation: 0,
             quit: false,
             rollouts: Rollouts::default(),
+            tunnels: TunnelState::default(),
         }
     }
 
@@ -629,6 +656,14 @@ impl App {
                 self.on_action_done(rollout, result);
                 Vec::new()
             }
+            Event::Tunnels { result } => {
+                self.on_tunnels(result);
+                Vec::new()
+            }
+            Event::HostKey { device, problem } => {
+                self.on_host_key(device, problem);
+                Vec::new()
+            }
         }
     }
 
@@ -708,6 +743,7 @@ impl App {
                 Vec::new()
             }
             Mode::Confirm(c) => self.on_confirm_key(*c, key),
+            Mode::Ask(a) => self.on_ask_key(*a, key),
             Mode::Normal => match self.keymap.action(key) {
                 Some(a) => self.on_action(a),
                 None => Vec::new(),
@@ -789,7 +825,7 @@ impl App {
                         "read-only mode: shells are disabled ([remote] allow_shell_read_only = false)".into(),
                         Level::Error,
                     ),
-                    Some(device) => return vec![Effect::Shell { device }],
+                    Some(device) => return self.request_shell(device),
                 }
             }
             Action::ToggleMatrix => {
@@ -978,7 +1014,13 @@ impl App {
         let top = self.stack.len() - 1;
         for i in 0..self.stack.len() {
             let key = (i == top).then(|| self.selected_key()).flatten();
-            let rows = compute_rows(&self.fleet, &self.rollouts, &self.stack[i]);
+            let rows = compute_rows(
+                &self.fleet,
+                &self.rollouts,
+                &self.tunnels,
+                self.now,
+                &self.stack[i],
+            );
             self.stack[i].rows = rows;
             if let Some(k) = key {
                 self.reselect(&k);
@@ -988,7 +1030,13 @@ impl App {
     }
 
     fn rebuild_rows(&mut self) {
-        let rows = compute_rows(&self.fleet, &self.rollouts, self.screen());
+        let rows = compute_rows(
+            &self.fleet,
+            &self.rollouts,
+            &self.tunnels,
+            self.now,
+            self.screen(),
+        );
         self.screen_mut().rows = rows;
         self.clamp_selection();
     }
@@ -1026,7 +1074,13 @@ impl App {
 }
 
 /// Filtered and sorted row indices of a table screen.
-pub fn compute_rows(fleet: &Fleet, rollouts: &Rollouts, screen: &Screen) -> Vec<usize> {
+pub fn compute_rows(
+    fleet: &Fleet,
+    rollouts: &Rollouts,
+    tunnels: &TunnelState,
+    now: SystemTime,
+    screen: &Screen,
+) -> Vec<usize> {
     let sort = screen.sort;
     let dir = |o: Ordering| if sort.descending { o.reverse() } else { o };
     match &screen.kind {
@@ -1059,6 +1113,10 @@ pub fn compute_rows(fleet: &Fleet, rollouts: &Rollouts, screen: &Screen) -> Vec<
                 })
                 .filter(|&i| screen.filter.is_empty() || screen.filter.matches_device(&d[i]))
                 .collect();
+            if col == DeviceCol::Tunnel {
+                remote::sort_by_tunnel(&mut rows, d, tunnels, now, sort.descending);
+                return rows;
+            }
             // Devices are sorted by id already: a stable sort keeps ties in id order.
             rows.sort_by(|&a, &b| {
                 col.missing(&d[a])
