@@ -201,7 +201,7 @@ fn fleetdeck_ssh_runs_commands_through_the_tunnel_and_refuses_dead_tunnels() {
     assert!(text(&out.stdout).contains("before-exit"), "{}", show(&out));
 
     // A peer that never handshakes: refused before any connection attempt.
-    let connections = log.matches("Connection from").count();
+    let connections = sshd.log_text().matches("Connection from").count();
     let out = fleetdeck_ssh(&config, &["pi-silent", "--", "true"]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
@@ -546,4 +546,156 @@ async fn the_tunnel_worker_reads_the_real_interface_and_follows_the_fleet() {
     assert!(
         fleetdeck::tunnel_worker::spawn(&Default::default(), Duration::from_secs(1), tx).is_none()
     );
+}
+
+// ---- speed: fleetdeck ssh vs plain ssh, side by side (printed, never asserted) --
+
+fn plain_ssh(sshd: &Sshd, known_hosts: &Path, ip: &str, command: &str) -> Command {
+    let mut c = Command::new("ssh");
+    c.args(["-F", "/dev/null", "-i"])
+        .arg(&sshd.client_key)
+        .args(["-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes"])
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", known_hosts.display()))
+        .args([
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "LogLevel=ERROR",
+        ])
+        .arg(format!("root@{ip}"))
+        .arg(command)
+        .env_remove("SSH_AUTH_SOCK")
+        .stdin(std::process::Stdio::null());
+    c
+}
+
+fn stats(name: &str, mut ms: Vec<f64>) {
+    ms.sort_by(f64::total_cmp);
+    let mean = ms.iter().sum::<f64>() / ms.len() as f64;
+    eprintln!(
+        "TIMING {name}: min {:.0} ms, median {:.0} ms, mean {:.0} ms, max {:.0} ms ({} runs)",
+        ms[0],
+        ms[ms.len() / 2],
+        mean,
+        ms[ms.len() - 1],
+        ms.len()
+    );
+}
+
+#[test]
+fn timing_fleetdeck_ssh_against_plain_ssh_through_the_tunnel() {
+    require_sshd();
+    let lab = WgLab::start(4);
+    let tunnel_ip = lab.device_tunnel_ip.to_string();
+    let sshd = Sshd::start_on(&tunnel_ip, 22, Some(&lab.ns));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let known_hosts = dir.path().join("known_hosts");
+    std::fs::write(
+        &known_hosts,
+        format!("{tunnel_ip} {}\n", sshd.host_key_line()),
+    )
+    .expect("write known_hosts");
+    let config = write_config(
+        dir.path(),
+        &lab,
+        &sshd,
+        &known_hosts,
+        &[Dev {
+            id: "pi-tunnel",
+            tunnel_ip: tunnel_ip.clone(),
+        }],
+    );
+    // Both must work before they are timed.
+    let out = fleetdeck_ssh(&config, &["pi-tunnel", "--", "true"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let out = plain_ssh(&sshd, &known_hosts, &tunnel_ip, "true")
+        .output()
+        .expect("run ssh");
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+
+    // Alternating, so both see the same machine load. OpenSSH 9 prefers a
+    // post-quantum key exchange (sntrup761x25519), which russh does not
+    // offer: plain ssh is timed with its defaults and with curve25519 only.
+    let curve = |cmd: &mut Command| {
+        let mut args: Vec<std::ffi::OsString> = cmd.get_args().map(|a| a.to_os_string()).collect();
+        args.insert(0, "KexAlgorithms=curve25519-sha256".into());
+        args.insert(0, "-o".into());
+        let mut c = Command::new("ssh");
+        c.args(args)
+            .env_remove("SSH_AUTH_SOCK")
+            .stdin(std::process::Stdio::null());
+        c
+    };
+    let (mut ours, mut theirs, mut theirs_curve) = (Vec::new(), Vec::new(), Vec::new());
+    let mut before_ssh = Vec::new();
+    for _ in 0..10 {
+        // What fleetdeck does before SSH: config, one scrape, interface read.
+        let t = std::time::Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_fleetdeck"))
+            .arg("--config")
+            .arg(&config)
+            .arg("tunnels")
+            .output()
+            .expect("run fleetdeck tunnels");
+        before_ssh.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+        let t = std::time::Instant::now();
+        let out = curve(&mut plain_ssh(&sshd, &known_hosts, &tunnel_ip, "true"))
+            .output()
+            .expect("run ssh");
+        theirs_curve.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+        let t = std::time::Instant::now();
+        let out = fleetdeck_ssh(&config, &["pi-tunnel", "--", "true"]);
+        ours.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+        let t = std::time::Instant::now();
+        let out = plain_ssh(&sshd, &known_hosts, &tunnel_ip, "true")
+            .output()
+            .expect("run ssh");
+        theirs.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    }
+    stats(
+        "`fleetdeck ssh pi-tunnel -- true` (config, one scrape, interface read, SSH)",
+        ours,
+    );
+    stats(
+        "`fleetdeck tunnels` (config, one scrape, interface read: fleetdeck's part before SSH)",
+        before_ssh,
+    );
+    stats(
+        "plain `ssh root@TUNNEL_IP true` (same key, same tunnel)",
+        theirs,
+    );
+    stats(
+        "plain `ssh -o KexAlgorithms=curve25519-sha256 root@TUNNEL_IP true`",
+        theirs_curve,
+    );
+
+    // hyperfine's view of the same, when it is installed (not required).
+    if Command::new("hyperfine").arg("--version").output().is_ok() {
+        let ssh = plain_ssh(&sshd, &known_hosts, &tunnel_ip, "true");
+        let ssh_line: Vec<String> = std::iter::once("ssh".to_string())
+            .chain(ssh.get_args().map(|a| format!("'{}'", a.to_string_lossy())))
+            .collect();
+        let ours = format!(
+            "{} --config {} ssh pi-tunnel -- true",
+            env!("CARGO_BIN_EXE_fleetdeck"),
+            config.display()
+        );
+        let out = Command::new("hyperfine")
+            .args(["-N", "--warmup", "2", "--runs", "15", "--style", "basic"])
+            .arg(&ours)
+            .arg(ssh_line.join(" "))
+            .env_remove("SSH_AUTH_SOCK")
+            .output()
+            .expect("run hyperfine");
+        eprintln!("{}", text(&out.stdout));
+    } else {
+        eprintln!("hyperfine not installed (apt-get install -y hyperfine): no hyperfine run");
+    }
 }
