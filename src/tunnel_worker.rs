@@ -13,6 +13,7 @@ use crate::config::RemoteConfig;
 use crate::fleet::Fleet;
 use crate::remote::wireguard::{self, InterfaceStatus};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -20,9 +21,12 @@ use tokio::task::JoinHandle;
 /// How often the interface is read.
 pub const EVERY: Duration = Duration::from_secs(3);
 
-/// Handle to the tunnel task: give it each new fleet; dropping it stops it.
+/// Handle to the tunnel task: give it each new fleet, tell it when a reading
+/// was taken in; dropping it stops it.
 pub struct TunnelWorker {
     fleet: watch::Sender<Arc<Fleet>>,
+    /// A reading is posted and not yet taken in by the app loop.
+    pending: Arc<AtomicBool>,
     task: JoinHandle<()>,
 }
 
@@ -30,6 +34,14 @@ impl TunnelWorker {
     /// The devices to match from now on (cheap: an `Arc` clone).
     pub fn set_fleet(&self, fleet: Arc<Fleet>) {
         self.fleet.send_replace(fleet);
+    }
+
+    /// The app loop took the posted reading in: the next one may be posted.
+    /// Until then the worker keeps reading but posts nothing, so readings
+    /// (10,000 devices each) never pile up in the channel while the loop is
+    /// not draining it — during an SSH session, say.
+    pub fn taken(&self) {
+        self.pending.store(false, Ordering::Release);
     }
 }
 
@@ -67,6 +79,8 @@ pub fn spawn(
     let name = remote.wireguard_interface.clone()?;
     let label = remote.address_label.clone();
     let (fleet_tx, mut fleet_rx) = watch::channel(Arc::new(Fleet::default()));
+    let pending = Arc::new(AtomicBool::new(false));
+    let posted = Arc::clone(&pending);
     let task = tokio::spawn(async move {
         let mut last: Option<(Instant, Arc<InterfaceStatus>)> = None;
         loop {
@@ -101,8 +115,13 @@ pub fn spawn(
                     Err(format!("the tunnel reader failed: {e}"))
                 }
             };
-            if tx.send(Event::Tunnels { result }).is_err() {
+            if tx.is_closed() {
                 return; // the app is gone
+            }
+            // One reading in flight at most: a newer one replaces a skipped one
+            // at the next turn, so nothing older than `every` is lost.
+            if !posted.swap(true, Ordering::AcqRel) && tx.send(Event::Tunnels { result }).is_err() {
+                return;
             }
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}
@@ -116,6 +135,7 @@ pub fn spawn(
     });
     Some(TunnelWorker {
         fleet: fleet_tx,
+        pending,
         task,
     })
 }

@@ -448,13 +448,16 @@ fn lab_fleet(devices: &[(&str, String)]) -> std::sync::Arc<fleetdeck::fleet::Fle
     ))
 }
 
+/// The next reading the worker posts, taken in like the app loop does.
 async fn next_tunnels(
     rx: &mut tokio::sync::mpsc::UnboundedReceiver<Event>,
+    worker: &fleetdeck::tunnel_worker::TunnelWorker,
 ) -> Result<fleetdeck::app::TunnelReading, String> {
     let ev = tokio::time::timeout(Duration::from_secs(15), rx.recv())
         .await
         .expect("the worker posts within 15 s")
         .expect("the worker is alive");
+    worker.taken();
     match ev {
         Event::Tunnels { result } => result,
         other => panic!("unexpected event {other:?}"),
@@ -475,7 +478,9 @@ async fn the_tunnel_worker_reads_the_real_interface_and_follows_the_fleet() {
         .expect("a worker when an interface is configured");
 
     // Before any fleet: the interface is read, nothing to match.
-    let first = next_tunnels(&mut rx).await.expect("the interface reads");
+    let first = next_tunnels(&mut rx, &worker)
+        .await
+        .expect("the interface reads");
     assert_eq!(first.interface, lab.host_if);
     assert!(first.tunnels.is_empty());
 
@@ -486,7 +491,9 @@ async fn the_tunnel_worker_reads_the_real_interface_and_follows_the_fleet() {
         ("pi-nopeer", "10.99.0.1".into()),
     ]));
     let reading = loop {
-        let r = next_tunnels(&mut rx).await.expect("the interface reads");
+        let r = next_tunnels(&mut rx, &worker)
+            .await
+            .expect("the interface reads");
         if r.tunnels.len() == 3 {
             break r;
         }
@@ -532,15 +539,27 @@ async fn the_tunnel_worker_reads_the_real_interface_and_follows_the_fleet() {
         ..Default::default()
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let _worker = fleetdeck::tunnel_worker::spawn(&missing, Duration::from_millis(200), tx)
+    let worker = fleetdeck::tunnel_worker::spawn(&missing, Duration::from_millis(200), tx)
         .expect("a worker");
     for _ in 0..2 {
-        let err = next_tunnels(&mut rx).await.expect_err("no such interface");
+        let err = next_tunnels(&mut rx, &worker)
+            .await
+            .expect_err("no such interface");
         assert!(
             err.contains("no WireGuard interface 'fdk-missing0'"),
             "{err}"
         );
     }
+    // Not taken in (the loop is busy with an SSH session): one reading in
+    // flight at most, however long it lasts.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut queued = 0;
+    while rx.try_recv().is_ok() {
+        queued += 1;
+    }
+    assert_eq!(queued, 1, "readings must not pile up while not taken in");
+    drop(worker);
+
     // No interface configured: no worker at all.
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
     assert!(

@@ -218,6 +218,9 @@ pub async fn run(mut app: App, mut parts: LoopParts) -> io::Result<()> {
         }
         let mut quit = false;
         for ev in batch.drain(..) {
+            if let (Event::Tunnels { .. }, Some(w)) = (&ev, &parts.tunnels) {
+                w.taken();
+            }
             for effect in app.update(ev) {
                 match effect {
                     Effect::Quit => quit = true,
