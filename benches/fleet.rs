@@ -7,6 +7,9 @@
 //! - a filter keystroke to the next frame with 10,000 devices (< 16 ms)
 //! - memory of 1 h of kept history for 10,000 devices (< 100 MB)
 //! - direct scrape of 1,000 simulated devices on loopback (< 1 s)
+//! - tunnel status (issue 5): matching 10,000 devices to 10,000 WireGuard
+//!   peers (the tunnel worker, off the UI thread), a frame with the TUNNEL
+//!   column, a new reading applied while sorted by tunnel
 
 use fleetdeck::app::{App, Event, Settings};
 use fleetdeck::fleet::{DeviceSample, Fleet, Release, Snapshot, Thresholds};
@@ -222,6 +225,7 @@ fn main() {
             },
         );
     }
+    tunnel_status(&theme, now);
 
     // Memory: 1 h of history for 10,000 devices, every bucket filled.
     let before = rss_mb();
@@ -293,4 +297,81 @@ fn main() {
         sim.shutdown().await;
         let _ = std::fs::remove_dir_all(&dir);
     });
+}
+
+/// Tunnel status for 10,000 devices: the worker's matching (off the UI
+/// thread), then what the UI thread pays: a frame with the TUNNEL column, and
+/// a new reading applied (re-sorted by tunnel) plus the next frame.
+fn tunnel_status(theme: &Theme, now: SystemTime) {
+    use fleetdeck::remote::wireguard::{InterfaceStatus, PeerStatus};
+    let ip = |i: usize| format!("10.8.{}.{}", i / 250, i % 250 + 1);
+    let mut s = snapshot(10_000, 200, now);
+    for (i, d) in s.devices.iter_mut().enumerate() {
+        d.labels.insert("tunnel_ip".into(), ip(i));
+    }
+    let fleet = Fleet::build(s, None, &Thresholds::default());
+    let iface = InterfaceStatus {
+        name: "wg-fleet".into(),
+        backend: "userspace",
+        peers: (0..10_000)
+            .map(|i| PeerStatus {
+                public_key: format!("peer{i:05}AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+                endpoint: Some(format!("192.0.2.{}:51820", i % 250 + 1)),
+                allowed_ips: vec![format!("{}/32", ip(i))],
+                last_handshake: Some(now - Duration::from_secs((i % 400) as u64)),
+                rx_bytes: i as u64 * 1000,
+                tx_bytes: i as u64 * 500,
+                keepalive: Some(25),
+            })
+            .collect(),
+        listen_port: Some(51820),
+        read_at: now,
+    };
+    measure(
+        "tunnel worker: match 10,000 devices to 10,000 peers",
+        15,
+        || {
+            let t = Instant::now();
+            let r = fleetdeck::tunnel_worker::reading(&iface, &fleet, Some("tunnel_ip"), now);
+            let d = t.elapsed();
+            assert_eq!(r.tunnels.len(), 10_000);
+            d
+        },
+    );
+    let reading = fleetdeck::tunnel_worker::reading(&iface, &fleet, Some("tunnel_ip"), now);
+    let mut app = app_with(10_000, 200);
+    app.tunnels.interface = Some("wg-fleet".into());
+    app.update(Event::Tunnels {
+        result: Ok(reading.clone()),
+    });
+    app.update(Event::Key(Key::char('3')));
+    let mut term = Terminal::new(TestBackend::new(160, 48)).expect("backend");
+    measure(
+        "frame 160x48, devices view + TUNNEL column, 10,000",
+        50,
+        || {
+            let t = Instant::now();
+            term.draw(|f| views::draw(f, &app, theme)).expect("draw");
+            t.elapsed()
+        },
+    );
+    while app.screen().sort.column
+        != fleetdeck::app::DeviceCol::ALL
+            .iter()
+            .position(|c| *c == fleetdeck::app::DeviceCol::Tunnel)
+            .expect("tunnel column")
+    {
+        app.update(Event::Key(Key::char('>')));
+    }
+    measure(
+        "new tunnel reading, sorted by tunnel, + frame, 10,000",
+        15,
+        || {
+            let r = reading.clone();
+            let t = Instant::now();
+            app.update(Event::Tunnels { result: Ok(r) });
+            term.draw(|f| views::draw(f, &app, theme)).expect("draw");
+            t.elapsed()
+        },
+    );
 }

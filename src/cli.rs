@@ -715,7 +715,14 @@ async fn console(_cli: &Cli, cfg: Config, source: Source) -> Result<ExitCode, Cl
         crate::signature::policy::ReleaseVerifier::from_config(&cfg.signing, &cfg.registry)
             .map_err(|e| fail(format!("[signing]/[registry]: {e}"), 2))?;
     app.signatures.enabled = true;
+    app.tunnels.interface = cfg
+        .remote
+        .wireguard_interface
+        .as_deref()
+        .map(|n| crate::text::sanitize(n).into_owned());
+    app.tunnels.allow_offline_shell = cfg.remote.allow_offline_shell;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let tunnels = crate::tunnel_worker::spawn(&cfg.remote, crate::tunnel_worker::EVERY, tx.clone());
     // The console is useful without rollouts: a repository that cannot be
     // opened is shown as an error in the rollouts view, not a refusal to start.
     let rollouts = if cfg.rollout.repo.is_some() {
@@ -753,6 +760,7 @@ async fn console(_cli: &Cli, cfg: Config, source: Source) -> Result<ExitCode, Cl
         rollouts,
         remote: cfg.remote.clone(),
         verifier: Some(Arc::new(verifier)),
+        tunnels,
     };
     crate::tui::run(app, parts).await?;
     drop(refresher);

@@ -127,10 +127,13 @@ pub async fn ssh(cli: &Cli, device: &str, command: &[String]) -> Result<ExitCode
                 ));
             }
             t if !cfg.remote.allow_offline_shell => {
+                let why = match &t {
+                    wireguard::Tunnel::NotLive { reason, .. } => reason.clone(),
+                    other => other.label().to_string(),
+                };
                 return Err(fail(
                     format!(
-                        "the tunnel to {device} is not live ({}); set [remote] allow_offline_shell = true to try anyway",
-                        t.label()
+                        "the tunnel to {device} is not live ({why}); set [remote] allow_offline_shell = true to try anyway"
                     ),
                     1,
                 ));

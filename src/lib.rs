@@ -18,6 +18,7 @@
 //! - [`theme`]    theme files (every role optional) → styles; `NO_COLOR`.
 //! - [`app`]      state + `update(event) -> effects`; no I/O.
 //! - [`workers`]  tokio tasks that do the I/O and post owned results back to the app loop.
+//! - [`tunnel_worker`] reads the WireGuard interface every few seconds, posts tunnel status per device.
 //! - [`tui`]      terminal guard, event loop, keymap, views.
 
 pub mod app;
@@ -36,4 +37,5 @@ pub mod sim;
 pub mod text;
 pub mod theme;
 pub mod tui;
+pub mod tunnel_worker;
 pub mod workers;

@@ -4,6 +4,8 @@
 
 #[path = "fixture/fleet.rs"]
 mod fixture;
+#[path = "fixture/tunnels.rs"]
+mod tunnels;
 
 use fixture::*;
 use fleetdeck::app::{App, Event};
@@ -225,6 +227,87 @@ fn rollout_confirm_dialog() {
         a.update(special(KeyCode::Enter));
         a.update(key('A'));
         type_text(a, "p95 regression on canaries");
+    });
+}
+
+/// The fixture app with a WireGuard interface configured and one reading.
+fn with_tunnels(a: &mut App) {
+    a.tunnels.interface = Some("wg-fleet".into());
+    let now = a.now;
+    a.update(Event::Tunnels {
+        result: Ok(tunnels::reading(120, now)),
+    });
+}
+
+#[test]
+fn devices_with_tunnels() {
+    both("devices_tunnels", |a| {
+        with_tunnels(a);
+        a.update(key('3'));
+    });
+}
+
+#[test]
+fn device_detail_with_tunnel() {
+    both("device_detail_tunnel", |a| {
+        with_tunnels(a);
+        a.update(key(':'));
+        type_text(a, "device pi-00002");
+        a.update(special(KeyCode::Enter));
+    });
+}
+
+#[test]
+fn device_detail_tunnel_read_failed() {
+    both("device_detail_tunnel_failed", |a| {
+        a.tunnels.interface = Some("wg-fleet".into());
+        a.update(Event::Tunnels {
+            result: Err("no WireGuard interface 'wg-fleet': is wireguard-go running?".into()),
+        });
+        a.update(key(':'));
+        type_text(a, "device pi-00001");
+        a.update(special(KeyCode::Enter));
+    });
+}
+
+#[test]
+fn shell_question_tunnel_not_live() {
+    both("shell_ask_offline", |a| {
+        with_tunnels(a);
+        a.update(key(':'));
+        type_text(a, "device pi-00002");
+        a.update(special(KeyCode::Enter));
+        a.update(key('s'));
+    });
+}
+
+#[test]
+fn shell_question_unknown_host_key() {
+    both("shell_ask_host_key", |a| {
+        a.update(key('3'));
+        a.update(Event::HostKey {
+            device: "pi-00001".into(),
+            problem: fleetdeck::app::HostKeyProblem::Unknown {
+                addr: "10.8.0.1:22".into(),
+                fingerprint: "SHA256:Qx4rZ0bYq0R0y1o3g3w0Zb3gkq2XbH6c3Jc2m1s1V2A".into(),
+            },
+        });
+    });
+}
+
+#[test]
+fn shell_warning_changed_host_key() {
+    both("shell_host_key_changed", |a| {
+        a.update(key('3'));
+        a.update(Event::HostKey {
+            device: "pi-00001\x1b[31m".into(),
+            problem: fleetdeck::app::HostKeyProblem::Changed {
+                addr: "10.8.0.1:22".into(),
+                old: "SHA256:old0000000000000000000000000000000000000000".into(),
+                new: "SHA256:new1111111111111111111111111111111111111111".into(),
+                known_hosts_line: "/root/.ssh/known_hosts:3".into(),
+            },
+        });
     });
 }
 

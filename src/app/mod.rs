@@ -5,9 +5,11 @@
 //! carry out (refresh now, fetch a device's history, load a theme, quit). Key
 //! flows are tested by feeding events, without a terminal or a network.
 
+mod remote;
 mod rollouts;
 mod signatures;
 
+pub use remote::{Ask, AskKind, HostKeyProblem, TunnelReading, TunnelState, TunnelView};
 pub use rollouts::{Confirm, RolloutEntry, Rollouts, gate_check as rollouts_gate_check, short_ref};
 pub use signatures::{Drift, InspectLine, InspectTarget, SigState, Signatures, Tone};
 
@@ -76,6 +78,15 @@ pub enum Event {
         reference: String,
         result: Result<Arc<crate::signature::Report>, String>,
     },
+    /// The tunnel worker read the WireGuard interface (or could not).
+    Tunnels {
+        result: Result<TunnelReading, String>,
+    },
+    /// An SSH session did not start because of the server's host key.
+    HostKey {
+        device: String,
+        problem: HostKeyProblem,
+    },
 }
 
 /// Something the loop must do.
@@ -94,6 +105,12 @@ pub enum Effect {
     /// Hand the terminal to an SSH session on this device.
     Shell {
         device: String,
+    },
+    /// Like `Shell`, accepting (and recording) the unknown host key with this
+    /// fingerprint, which the operator was shown and accepted.
+    ShellAcceptKey {
+        device: String,
+        fingerprint: String,
     },
     /// Carry out a confirmed rollout action (one commit, pushed).
     Act {
@@ -215,10 +232,12 @@ pub enum DeviceCol {
     Figure(Figure),
     Release,
     LastSeen,
+    /// WireGuard tunnel status (sorted in `compute_rows`: it lives in the app, not the fleet).
+    Tunnel,
 }
 
 impl DeviceCol {
-    pub const ALL: [DeviceCol; 14] = [
+    pub const ALL: [DeviceCol; 15] = [
         DeviceCol::Health,
         DeviceCol::Id,
         DeviceCol::Site,
@@ -233,6 +252,7 @@ impl DeviceCol {
         DeviceCol::Figure(Figure::Npu),
         DeviceCol::Release,
         DeviceCol::LastSeen,
+        DeviceCol::Tunnel,
     ];
     pub fn title(self) -> &'static str {
         match self {
@@ -251,6 +271,7 @@ impl DeviceCol {
             DeviceCol::Figure(f) => f.key(),
             DeviceCol::Release => "release",
             DeviceCol::LastSeen => "seen",
+            DeviceCol::Tunnel => "tunnel",
         }
     }
     fn cmp(self, a: &Device, b: &Device) -> Ordering {
@@ -262,6 +283,7 @@ impl DeviceCol {
             DeviceCol::Figure(f) => cmp_present(a.figure(f), b.figure(f)),
             DeviceCol::Release => a.version().cmp(&b.version()),
             DeviceCol::LastSeen => a.last_seen.cmp(&b.last_seen),
+            DeviceCol::Tunnel => Ordering::Equal,
         }
     }
     /// Missing figures sink to the end whichever the direction.
@@ -445,6 +467,8 @@ pub enum Mode {
     },
     /// A destructive action waiting for confirmation.
     Confirm(Box<Confirm>),
+    /// A yes/no question about a shell (tunnel not live, unknown host key).
+    Ask(Box<Ask>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -503,6 +527,8 @@ pub struct App {
     pub rollouts: Rollouts,
     /// Signature verdicts, drift, and what the inspector shows.
     pub signatures: Signatures,
+    /// WireGuard tunnel status per device, from the tunnel worker.
+    pub tunnels: TunnelState,
 }
 
 impl App {
@@ -533,6 +559,7 @@ impl App {
             quit: false,
             rollouts: Rollouts::default(),
             signatures: Signatures::default(),
+            tunnels: TunnelState::default(),
         }
     }
 
@@ -668,6 +695,14 @@ impl App {
                 self.on_signature(reference, result);
                 Vec::new()
             }
+            Event::Tunnels { result } => {
+                self.on_tunnels(result);
+                Vec::new()
+            }
+            Event::HostKey { device, problem } => {
+                self.on_host_key(device, problem);
+                Vec::new()
+            }
         }
     }
 
@@ -747,6 +782,7 @@ impl App {
                 Vec::new()
             }
             Mode::Confirm(c) => self.on_confirm_key(*c, key),
+            Mode::Ask(a) => self.on_ask_key(*a, key),
             Mode::Normal => match self.keymap.action(key) {
                 Some(a) => self.on_action(a),
                 None => Vec::new(),
@@ -846,7 +882,7 @@ impl App {
                         "read-only mode: shells are disabled ([remote] allow_shell_read_only = false)".into(),
                         Level::Error,
                     ),
-                    Some(device) => return vec![Effect::Shell { device }],
+                    Some(device) => return self.request_shell(device),
                 }
             }
             Action::ToggleMatrix => {
@@ -1043,6 +1079,8 @@ impl App {
                 &self.fleet,
                 &self.rollouts,
                 &self.signatures.drift,
+                &self.tunnels,
+                self.now,
                 &self.stack[i],
             );
             self.stack[i].rows = rows;
@@ -1058,6 +1096,8 @@ impl App {
             &self.fleet,
             &self.rollouts,
             &self.signatures.drift,
+            &self.tunnels,
+            self.now,
             self.screen(),
         );
         self.screen_mut().rows = rows;
@@ -1101,6 +1141,8 @@ pub fn compute_rows(
     fleet: &Fleet,
     rollouts: &Rollouts,
     drift: &HashMap<String, Drift>,
+    tunnels: &TunnelState,
+    now: SystemTime,
     screen: &Screen,
 ) -> Vec<usize> {
     let sort = screen.sort;
@@ -1135,6 +1177,10 @@ pub fn compute_rows(
                 })
                 .filter(|&i| screen.filter.is_empty() || screen.filter.matches_device(&d[i], drift))
                 .collect();
+            if col == DeviceCol::Tunnel {
+                remote::sort_by_tunnel(&mut rows, d, tunnels, now, sort.descending);
+                return rows;
+            }
             // Devices are sorted by id already: a stable sort keeps ties in id order.
             rows.sort_by(|&a, &b| {
                 col.missing(&d[a])

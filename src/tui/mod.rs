@@ -6,6 +6,7 @@
 
 pub mod handover;
 pub mod keymap;
+mod shell;
 pub mod views;
 
 pub use views::verdict_text;
@@ -205,6 +206,8 @@ pub struct LoopParts {
     pub remote: crate::config::RemoteConfig,
     /// Verifies release signatures ([signing], [registry]).
     pub verifier: Option<Arc<crate::signature::policy::ReleaseVerifier>>,
+    /// The tunnel-status worker, when a WireGuard interface is configured.
+    pub tunnels: Option<crate::tunnel_worker::TunnelWorker>,
 }
 
 /// Runs the console until the operator quits or the process gets SIGTERM/SIGHUP.
@@ -218,6 +221,7 @@ pub async fn run(mut app: App, mut parts: LoopParts) -> io::Result<()> {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut batch: Vec<Event> = Vec::with_capacity(64);
+    let mut fleet_sent = Arc::new(crate::fleet::Fleet::default());
 
     let result = loop {
         let size = guard.terminal.size()?;
@@ -247,6 +251,9 @@ pub async fn run(mut app: App, mut parts: LoopParts) -> io::Result<()> {
         }
         let mut quit = false;
         for ev in batch.drain(..) {
+            if let (Event::Tunnels { .. }, Some(w)) = (&ev, &parts.tunnels) {
+                w.taken();
+            }
             for effect in app.update(ev) {
                 match effect {
                     Effect::Quit => quit = true,
@@ -262,31 +269,33 @@ pub async fn run(mut app: App, mut parts: LoopParts) -> io::Result<()> {
                         }
                     }
                     Effect::Shell { device } => {
-                        let tx = parts.events_tx.clone();
-                        let (message, ok) = match shell_target(&app, &parts.remote, &device) {
-                            Err(m) => (m, false),
-                            Ok(target) => {
-                                let opts = crate::remote::ssh::Options::from_config(&parts.remote);
-                                let banner = format!(
-                                    "fleetdeck: connecting to {device} ({}@{}:{}) — the console comes back when the session ends\r",
-                                    target.user, target.host, target.port
-                                );
-                                let restart = || InputReader::start(tx.clone());
-                                handover::hand_over(
-                                    &mut guard,
-                                    &mut input,
-                                    restart,
-                                    &banner,
-                                    run_shell(target, opts),
-                                )
-                                .await
-                            }
-                        };
-                        app.update(Event::ShellEnded {
+                        let ev = shell::open(
+                            &mut guard,
+                            &mut input,
+                            &parts.events_tx,
+                            &app,
+                            &parts.remote,
                             device,
-                            message,
-                            ok,
-                        });
+                            None,
+                        )
+                        .await;
+                        app.update(ev);
+                    }
+                    Effect::ShellAcceptKey {
+                        device,
+                        fingerprint,
+                    } => {
+                        let ev = shell::open(
+                            &mut guard,
+                            &mut input,
+                            &parts.events_tx,
+                            &app,
+                            &parts.remote,
+                            device,
+                            Some(fingerprint),
+                        )
+                        .await;
+                        app.update(ev);
                     }
                     Effect::Verify { references } => {
                         if let Some(v) = &parts.verifier {
@@ -335,6 +344,13 @@ pub async fn run(mut app: App, mut parts: LoopParts) -> io::Result<()> {
                 }
             }
         }
+        // The tunnel worker matches devices of the fleet on screen.
+        if let Some(w) = &parts.tunnels
+            && !Arc::ptr_eq(&fleet_sent, &app.fleet)
+        {
+            fleet_sent = Arc::clone(&app.fleet);
+            w.set_fleet(Arc::clone(&fleet_sent));
+        }
         if quit {
             break Ok(());
         }
@@ -373,45 +389,4 @@ fn exit_watchdog() {
 
 fn signal(kind: tokio::signal::unix::SignalKind) -> io::Result<tokio::signal::unix::Signal> {
     tokio::signal::unix::signal(kind)
-}
-
-/// Where to reach a device (see [`crate::remote::ssh_target`]).
-fn shell_target(
-    app: &App,
-    remote: &crate::config::RemoteConfig,
-    device: &str,
-) -> Result<crate::remote::ssh::Target, String> {
-    let d = app
-        .fleet
-        .device(device)
-        .ok_or_else(|| format!("{device} is no longer in the fleet"))?;
-    crate::remote::ssh_target(&d.sample, remote)
-}
-
-/// Connects, opens a PTY shell of the terminal's size and passes bytes both
-/// ways until it ends; returns how it ended, for the status line.
-async fn run_shell(
-    target: crate::remote::ssh::Target,
-    opts: crate::remote::ssh::Options,
-) -> (String, bool) {
-    use crate::remote::ssh;
-    let (cols, rows) = crossterm::terminal::size().unwrap_or((80, 24));
-    let term = std::env::var("TERM").unwrap_or_else(|_| "xterm-256color".into());
-    let mut conn = match ssh::connect(&target, &opts).await {
-        Ok(c) => c,
-        Err(e) => return (format!("could not connect: {e}"), false),
-    };
-    let shell = match conn.shell(&term, cols, rows).await {
-        Ok(s) => s,
-        Err(e) => return (format!("no shell: {e}"), false),
-    };
-    let stdin = match handover::RawStdin::new() {
-        Ok(s) => s,
-        Err(e) => return (format!("cannot read the terminal: {e}"), false),
-    };
-    let (resizer, rx) = handover::forward_resizes();
-    let end = ssh::interactive(shell, stdin, tokio::io::stdout(), rx).await;
-    resizer.abort();
-    conn.close().await;
-    (format!("session ended: {}", end.reason), true)
 }

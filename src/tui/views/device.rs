@@ -157,6 +157,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, id: &str) {
             Span::styled(sanitize(t).into_owned(), text),
         ]));
     }
+    info.extend(super::remote::detail_lines(app, id, theme));
     let info_height = info.len() as u16 + 1;
     let [info_area, figures_area] =
         Layout::vertical([Constraint::Length(info_height), Constraint::Min(0)]).areas(inner);
@@ -169,15 +170,20 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, id: &str) {
         Span::styled(format!("{:>10}  ", "now"), theme.style(Role::Header)),
         Span::styled(format!("last {span_text}"), theme.style(Role::Header)),
     ]);
-    let mut rows = vec![Constraint::Length(1)];
-    rows.extend(Figure::ALL.iter().map(|_| Constraint::Length(1)));
-    let areas = Layout::vertical(rows).split(figures_area);
-    frame.render_widget(Paragraph::new(title), areas[0]);
+    // One line each, as many as fit (a layout of more lines than there is
+    // room for would squeeze some of them to nothing).
+    let line = |i: usize| {
+        (i < usize::from(figures_area.height)).then(|| Rect {
+            y: figures_area.y + i as u16,
+            height: 1,
+            ..figures_area
+        })
+    };
+    if let Some(area) = line(0) {
+        frame.render_widget(Paragraph::new(title), area);
+    }
     for (i, f) in Figure::ALL.into_iter().enumerate() {
-        let Some(&row) = areas.get(i + 1) else { break };
-        if row.height == 0 {
-            break;
-        }
+        let Some(row) = line(i + 1) else { break };
         let [name, value, spark] = Layout::horizontal([
             Constraint::Length(22),
             Constraint::Length(12),

@@ -6,6 +6,7 @@
 
 mod device;
 mod inspector;
+mod remote;
 mod rollouts;
 mod tables;
 
@@ -57,6 +58,9 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
     }
     if let Mode::Confirm(c) = &app.mode {
         rollouts::draw_confirm(frame, body, c, theme);
+    }
+    if let Mode::Ask(a) = &app.mode {
+        remote::draw_ask(frame, body, a, theme);
     }
 }
 
@@ -114,7 +118,9 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 }
 
 fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let line = if let DataState::Failed { error, since } = &app.data {
+    let line = if let Mode::Ask(a) = &app.mode {
+        remote::ask_status_line(a, theme)
+    } else if let DataState::Failed { error, since } = &app.data {
         let for_ = app.now.duration_since(*since).unwrap_or_default();
         Line::from(vec![
             Span::styled(
@@ -185,6 +191,7 @@ fn draw_bottom(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Span::styled("█", theme.style(Role::CommandLine)),
         ]),
         Mode::Help { .. } => Line::styled(" esc close · j/k scroll", theme.style(Role::Muted)),
+        Mode::Ask(a) => remote::ask_hints(a, theme),
         Mode::Confirm(_) => Line::styled(
             " type a reason · tab force · enter commit · esc cancel",
             theme.style(Role::KeyHint),

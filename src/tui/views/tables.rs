@@ -263,6 +263,7 @@ const DEVICE_COLUMNS: &[(DeviceCol, u16)] = &[
     (DeviceCol::Figure(Figure::LatencyP95), 6),
     (DeviceCol::Figure(Figure::ErrorRate), 6),
     (DeviceCol::Figure(Figure::CpuTemp), 7),
+    (DeviceCol::Tunnel, 10),
     (DeviceCol::Group, 8),
     (DeviceCol::Figure(Figure::Throttled), 8),
     (DeviceCol::Release, 8),
@@ -312,6 +313,7 @@ fn device_cell(app: &App, d: &Device, col: DeviceCol, theme: &Theme) -> Cell<'st
                 Cell::from(v)
             }
         }
+        DeviceCol::Tunnel => super::remote::tunnel_cell(app, d.id(), theme),
         DeviceCol::LastSeen => Cell::from(match d.last_seen {
             Some(t) => format::age(app.now.duration_since(t).unwrap_or_default()),
             None => "never".into(),
@@ -345,9 +347,8 @@ pub fn draw_devices(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     // Pick the columns that fit.
     let inner_width = area.width.saturating_sub(2);
     let mut used = 0u16;
-    let cols: Vec<(DeviceCol, u16)> = DEVICE_COLUMNS
-        .iter()
-        .copied()
+    let cols: Vec<(DeviceCol, u16)> = super::remote::device_columns(app, DEVICE_COLUMNS)
+        .into_iter()
         .filter(|(_, w)| {
             if used + w < inner_width {
                 used += w + 1;

@@ -1,0 +1,141 @@
+//! The tunnel worker: reads the fleet's WireGuard interface every few seconds
+//! (`[remote] wireguard_interface`), matches every device of the latest fleet
+//! to its peer, and posts [`Event::Tunnels`] to the app loop.
+//!
+//! All of it runs off the UI thread: the read is a blocking call (netlink or
+//! the UAPI socket, bounded by [`wireguard::READ_TIMEOUT`]) and the matching
+//! of 10,000 devices is done once per read here, so drawing a row is one hash
+//! probe. A missing interface or a permission problem is posted as an error
+//! message, never a crash.
+
+use crate::app::{Event, TunnelReading};
+use crate::config::RemoteConfig;
+use crate::fleet::Fleet;
+use crate::remote::wireguard::{self, InterfaceStatus};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// How often the interface is read.
+pub const EVERY: Duration = Duration::from_secs(3);
+
+/// Handle to the tunnel task: give it each new fleet, tell it when a reading
+/// was taken in; dropping it stops it.
+pub struct TunnelWorker {
+    fleet: watch::Sender<Arc<Fleet>>,
+    /// A reading is posted and not yet taken in by the app loop.
+    pending: Arc<AtomicBool>,
+    task: JoinHandle<()>,
+}
+
+impl TunnelWorker {
+    /// The devices to match from now on (cheap: an `Arc` clone).
+    pub fn set_fleet(&self, fleet: Arc<Fleet>) {
+        self.fleet.send_replace(fleet);
+    }
+
+    /// The app loop took the posted reading in: the next one may be posted.
+    /// Until then the worker keeps reading but posts nothing, so readings
+    /// (10,000 devices each) never pile up in the channel while the loop is
+    /// not draining it — during an SSH session, say.
+    pub fn taken(&self) {
+        self.pending.store(false, Ordering::Release);
+    }
+}
+
+impl Drop for TunnelWorker {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Matches the fleet's devices to the interface's peers (the work the views
+/// must not do per frame).
+pub fn reading(
+    iface: &InterfaceStatus,
+    fleet: &Fleet,
+    address_label: Option<&str>,
+    now: SystemTime,
+) -> TunnelReading {
+    TunnelReading {
+        interface: iface.name.clone(),
+        read_at: iface.read_at,
+        tunnels: wireguard::tunnels(iface, fleet, address_label, now)
+            .into_iter()
+            .collect(),
+    }
+}
+
+/// Starts the worker when an interface is configured (`None` otherwise).
+/// It reads every `every`, and re-matches as soon as a new fleet arrives
+/// (re-reading only when the last read is older than `every`).
+pub fn spawn(
+    remote: &RemoteConfig,
+    every: Duration,
+    tx: mpsc::UnboundedSender<Event>,
+) -> Option<TunnelWorker> {
+    let name = remote.wireguard_interface.clone()?;
+    let label = remote.address_label.clone();
+    let (fleet_tx, mut fleet_rx) = watch::channel(Arc::new(Fleet::default()));
+    let pending = Arc::new(AtomicBool::new(false));
+    let posted = Arc::clone(&pending);
+    let task = tokio::spawn(async move {
+        let mut last: Option<(Instant, Arc<InterfaceStatus>)> = None;
+        loop {
+            let fleet = Arc::clone(&fleet_rx.borrow_and_update());
+            let cached = last
+                .as_ref()
+                .filter(|(at, _)| at.elapsed() < every)
+                .map(|(_, s)| Arc::clone(s));
+            let name = name.clone();
+            let label = label.clone();
+            let job = tokio::task::spawn_blocking(move || {
+                let iface = match cached {
+                    Some(s) => s,
+                    None => Arc::new(wireguard::read_interface(&name).map_err(|e| e.to_string())?),
+                };
+                let r = reading(&iface, &fleet, label.as_deref(), SystemTime::now());
+                Ok::<_, String>((iface, r))
+            });
+            let result = match job.await {
+                Ok(Ok((iface, r))) => {
+                    if !last.as_ref().is_some_and(|(_, s)| Arc::ptr_eq(s, &iface)) {
+                        last = Some((Instant::now(), iface));
+                    }
+                    Ok(r)
+                }
+                Ok(Err(e)) => {
+                    last = None;
+                    Err(e)
+                }
+                Err(e) => {
+                    last = None;
+                    Err(format!("the tunnel reader failed: {e}"))
+                }
+            };
+            if tx.is_closed() {
+                return; // the app is gone
+            }
+            // One reading in flight at most: a newer one replaces a skipped one
+            // at the next turn, so nothing older than `every` is lost.
+            if !posted.swap(true, Ordering::AcqRel) && tx.send(Event::Tunnels { result }).is_err() {
+                return;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                changed = fleet_rx.changed() => {
+                    if changed.is_err() {
+                        return; // the handle is gone
+                    }
+                }
+            }
+        }
+    });
+    Some(TunnelWorker {
+        fleet: fleet_tx,
+        pending,
+        task,
+    })
+}
