@@ -754,6 +754,7 @@ async fn console(_cli: &Cli, cfg: Config, source: Source) -> Result<ExitCode, Cl
         no_color: Theme::no_color_requested(),
         user_theme_dir: user_dir,
         refresh_now: Arc::clone(&refresher.now),
+        refresh_ack: Some(refresher.ack()),
         history_client,
         events: rx,
         events_tx: tx,

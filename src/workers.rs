@@ -15,9 +15,46 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
 /// Handle to the refresh task: ask for a refresh now, or stop it.
+///
+/// At most one refresh result is in flight: the worker waits until the app
+/// loop has taken the last one in ([`RefreshAck::taken`]) before it refreshes
+/// again, so results never pile up while the loop is away (an SSH session
+/// holds the terminal for an hour: no hour of 10,000-device fleets queued).
 pub struct Refresher {
     pub now: Arc<Notify>,
+    ack: RefreshAck,
     task: JoinHandle<()>,
+}
+
+/// Tells the refresh worker the app took its last result in.
+#[derive(Clone)]
+pub struct RefreshAck {
+    pending: Arc<std::sync::atomic::AtomicBool>,
+    skipped: Arc<std::sync::atomic::AtomicBool>,
+    now: Arc<Notify>,
+}
+
+impl RefreshAck {
+    /// The app loop took an [`Event::Fleet`] in. A refresh that was due
+    /// meanwhile starts at once.
+    pub fn taken(&self) {
+        use std::sync::atomic::Ordering;
+        self.pending.store(false, Ordering::SeqCst);
+        if self.skipped.swap(false, Ordering::SeqCst) {
+            self.now.notify_one();
+        }
+    }
+}
+
+impl Refresher {
+    pub fn ack(&self) -> RefreshAck {
+        self.ack.clone()
+    }
+
+    /// See [`RefreshAck::taken`].
+    pub fn taken(&self) {
+        self.ack.taken();
+    }
 }
 
 impl Drop for Refresher {
@@ -40,12 +77,34 @@ pub fn spawn_refresh(
     deadline: Duration,
     tx: mpsc::UnboundedSender<Event>,
 ) -> Refresher {
+    use std::sync::atomic::{AtomicBool, Ordering};
     let now = Arc::new(Notify::new());
     let wake = Arc::clone(&now);
+    let ack = RefreshAck {
+        pending: Arc::new(AtomicBool::new(false)),
+        skipped: Arc::new(AtomicBool::new(false)),
+        now: Arc::clone(&now),
+    };
+    let worker_ack = ack.clone();
     let task = tokio::spawn(async move {
+        let ack = worker_ack;
         let mut previous: Option<Arc<Fleet>> = None;
         let mut generation = 0u64;
         loop {
+            if ack.pending.load(Ordering::SeqCst) {
+                // The app has not taken the last result in: skip this one;
+                // `taken` wakes us when it does.
+                ack.skipped.store(true, Ordering::SeqCst);
+                if !ack.pending.load(Ordering::SeqCst) {
+                    ack.skipped.store(false, Ordering::SeqCst);
+                    continue;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = wake.notified() => {}
+                }
+                continue;
+            }
             generation += 1;
             let outcome = tokio::time::timeout(deadline, source.refresh()).await;
             let warnings = source.warnings();
@@ -62,6 +121,7 @@ pub fn spawn_refresh(
                     deadline
                 )),
             };
+            ack.pending.store(true, Ordering::SeqCst);
             if tx
                 .send(Event::Fleet {
                     generation,
@@ -84,7 +144,7 @@ pub fn spawn_refresh(
             }
         }
     });
-    Refresher { now, task }
+    Refresher { now, ack, task }
 }
 
 /// Fetches one device's history with range queries (Prometheus) and posts

@@ -239,6 +239,7 @@ async fn prometheus_and_direct_scrape_agree_on_the_simulated_fleet() {
         .expect("a refresh within 10 s")
         .expect("worker alive");
     app.update(first);
+    refresher.taken();
     assert_eq!(app.fleet.devices.len(), 60);
     assert_eq!(app.data, fleetdeck::app::DataState::Loaded);
     prom.stop();
@@ -251,9 +252,11 @@ async fn prometheus_and_direct_scrape_agree_on_the_simulated_fleet() {
         if let Event::Fleet { result: Err(e), .. } = &ev {
             let e = e.clone();
             app.update(ev);
+            refresher.taken();
             break e;
         }
         app.update(ev);
+        refresher.taken();
     };
     assert!(failed.contains("cannot reach"), "{failed}");
     assert!(app.is_stale());

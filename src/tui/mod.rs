@@ -197,6 +197,8 @@ pub struct LoopParts {
     pub no_color: bool,
     pub user_theme_dir: Option<PathBuf>,
     pub refresh_now: Arc<tokio::sync::Notify>,
+    /// Tells the refresh worker a fleet was taken in (at most one in flight).
+    pub refresh_ack: Option<crate::workers::RefreshAck>,
     pub history_client: Option<PrometheusSource>,
     pub events: mpsc::UnboundedReceiver<Event>,
     pub events_tx: mpsc::UnboundedSender<Event>,
@@ -253,6 +255,9 @@ pub async fn run(mut app: App, mut parts: LoopParts) -> io::Result<()> {
         for ev in batch.drain(..) {
             if let (Event::Tunnels { .. }, Some(w)) = (&ev, &parts.tunnels) {
                 w.taken();
+            }
+            if let (Event::Fleet { .. }, Some(a)) = (&ev, &parts.refresh_ack) {
+                a.taken();
             }
             for effect in app.update(ev) {
                 match effect {
