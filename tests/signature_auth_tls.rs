@@ -63,7 +63,11 @@ async fn signed_image(reg: &Registry, repo: &str, key: &TestKey) -> Image {
 
 /// `[registry]` for a token registry: the registry and the token server's
 /// plain-HTTP realm listed as insecure, basic credentials when given.
-fn token_config(reg: &Registry, tokens: &TokenServer, creds: Option<(&str, &str)>) -> RegistryConfig {
+fn token_config(
+    reg: &Registry,
+    tokens: &TokenServer,
+    creds: Option<(&str, &str)>,
+) -> RegistryConfig {
     let mut config = reg.config();
     config.insecure.push(tokens.addr.clone());
     if let Some((user, password)) = creds {
@@ -179,7 +183,10 @@ async fn bearer_token_flow_with_basic_credentials() {
         assert!(!asked.is_empty(), "fleetdeck asked the realm for a token");
         let basic = format!(
             "Basic {}",
-            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "fleet:s3cret-pw")
+            base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                "fleet:s3cret-pw"
+            )
         );
         for r in asked {
             assert_eq!(r.path(), "/token");
@@ -198,10 +205,14 @@ async fn bearer_token_flow_with_basic_credentials() {
         );
 
         // No credentials: the token server says 401, fleetdeck says what to configure.
-        let msg = run_verify(&token_config(&reg, &tokens, None), &reference, key.public_pem())
-            .await
-            .expect_err("no credentials")
-            .to_string();
+        let msg = run_verify(
+            &token_config(&reg, &tokens, None),
+            &reference,
+            key.public_pem(),
+        )
+        .await
+        .expect_err("no credentials")
+        .to_string();
         assert!(
             msg.contains(&format!("registry '{}'", reg.addr))
                 && msg.contains("wants credentials (401)")

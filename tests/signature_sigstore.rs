@@ -206,7 +206,10 @@ async fn a_sigstore_signature_verifies_with_library_and_cli() {
 
     // Signed by tag, as `cosign sign` is usually run.
     let resolved = sigstore_sign(&img.by_tag(), &key, None).await;
-    assert_eq!(resolved, img.digest, "sigstore resolved the pushed manifest");
+    assert_eq!(
+        resolved, img.digest,
+        "sigstore resolved the pushed manifest"
+    );
 
     // What sigstore pushed is cosign's format, checked here without fleetdeck:
     // the `.sig` tag, a simple-signing layer naming the digest, and a DER
@@ -282,7 +285,9 @@ async fn a_sigstore_signature_with_the_wrong_key_fails() {
     let cfg = reg.write_fleetdeck_config(dir.path(), None);
     let signer = SigstoreKey::generate(dir.path(), "attacker");
     let trusted = SigstoreKey::generate(dir.path(), "release");
-    let img = reg.push_image("fleet/wrongkey", Some("v1"), "wrongkey").await;
+    let img = reg
+        .push_image("fleet/wrongkey", Some("v1"), "wrongkey")
+        .await;
     sigstore_sign(&img.by_tag(), &signer, None).await;
 
     assert_fails(
@@ -316,9 +321,15 @@ async fn a_tampered_sigstore_payload_fails() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = reg.write_fleetdeck_config(dir.path(), None);
     let key = SigstoreKey::generate(dir.path(), "release");
-    let img = reg.push_image("fleet/tampered", Some("v1"), "tampered").await;
+    let img = reg
+        .push_image("fleet/tampered", Some("v1"), "tampered")
+        .await;
     sigstore_sign(&img.by_tag(), &key, None).await;
-    assert!(verify_lib(&reg, &img.by_digest(), &[&key.public_pem]).await.verified);
+    assert!(
+        verify_lib(&reg, &img.by_digest(), &[&key.public_pem])
+            .await
+            .verified
+    );
 
     // Re-push the `.sig` with the payload changed (still JSON, still naming
     // the right digest) and sigstore's signature annotation kept.
@@ -336,7 +347,10 @@ async fn a_tampered_sigstore_payload_fails() {
     )
     .await;
     let (_, now_served) = sig_layer(&reg, &img).await;
-    assert_eq!(now_served, tampered, "the registry serves the tampered layer");
+    assert_eq!(
+        now_served, tampered,
+        "the registry serves the tampered layer"
+    );
 
     assert_fails(
         &reg,
@@ -425,7 +439,11 @@ async fn independently_made_signatures_pass_sigstores_verifier_too() {
             sigstore_verifies(&img.by_digest(), k.public_pem()).await,
             "{kind}: sigstore accepts it"
         );
-        assert!(verify_lib(&reg, &img.by_digest(), &[k.public_pem()]).await.verified);
+        assert!(
+            verify_lib(&reg, &img.by_digest(), &[k.public_pem()])
+                .await
+                .verified
+        );
         assert!(
             !sigstore_verifies(&img.by_digest(), other.public_pem()).await,
             "{kind}: sigstore refuses another key"
@@ -452,6 +470,10 @@ async fn independently_made_signatures_pass_sigstores_verifier_too() {
             !sigstore_verifies(&img.by_digest(), k.public_pem()).await,
             "{kind}: sigstore refuses a tampered payload"
         );
-        assert!(!verify_lib(&reg, &img.by_digest(), &[k.public_pem()]).await.verified);
+        assert!(
+            !verify_lib(&reg, &img.by_digest(), &[k.public_pem()])
+                .await
+                .verified
+        );
     }
 }
