@@ -6,7 +6,10 @@
 # the simulated fleet, the simulator, tmux driving the real TUI); they need
 # these packages:
 #   prometheus tmux git            metrics, the TUI in tmux, rollout repositories
-#   docker-registry openssl        a real OCI registry; signatures made by openssl
+#   docker-registry openssl        a real OCI registry (plain HTTP, htpasswd, token auth
+#                                  and TLS from a test CA); signatures made by openssl
+#                                  (sigstore-made ones come from the `sigstore` dev-dependency,
+#                                  no package: its aws-lc-sys builds with gcc alone)
 #   apache2-utils                  htpasswd: the registry behind basic auth (401 test)
 #   wireguard-tools wireguard-go   a real WireGuard tunnel into a network namespace
 #   iproute2 iputils-ping          namespaces, veth pairs, ping through the tunnel

@@ -8,3 +8,5 @@ pub mod netns;
 pub mod prometheus;
 pub mod registry;
 pub mod sshd;
+pub mod tls;
+pub mod token;

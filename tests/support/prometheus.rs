@@ -365,7 +365,8 @@ impl RecordedRequest {
     }
 }
 
-fn url_decode(s: &str) -> String {
+/// `application/x-www-form-urlencoded` decoding (`+` and `%XX`).
+pub fn url_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

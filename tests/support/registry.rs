@@ -2,7 +2,9 @@
 //!
 //! - [`Registry`]: Debian's `docker-registry` (distribution 2.8) on a free
 //!   loopback port, filesystem storage in a temp dir, optionally behind
-//!   htpasswd basic auth; killed on drop. Its access log counts requests.
+//!   htpasswd basic auth or token auth (`auth.token`, [`super::token`]) and
+//!   optionally serving HTTPS with a certificate from a test CA
+//!   ([`super::tls`]); killed on drop. Its access log counts requests.
 //! - Push helpers over plain HTTP (reqwest): blobs (monolithic POST + PUT),
 //!   manifests (PUT with their media type); every digest is computed here from
 //!   the exact bytes pushed, never by the code under test.
@@ -26,12 +28,15 @@
 //!
 //! Only loopback addresses are used; every wait is bounded.
 
+use super::tls::{ServerCert, TestCa};
+use super::token::{ISSUER, SERVICE, TokenIssuer};
 use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
 use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const MISSING_REGISTRY: &str =
@@ -79,15 +84,42 @@ fn on_path(name: &str) -> Option<PathBuf> {
     })
 }
 
+/// How a [`Registry`] is started (all off: anonymous, plain HTTP).
+#[derive(Default)]
+pub struct RegistrySetup {
+    /// htpasswd basic auth with these credentials.
+    pub basic: Option<(String, String)>,
+    /// Token auth: tokens signed by this issuer (its certificate is the
+    /// `rootcertbundle`), clients sent to `realm` by the challenge.
+    pub token: Option<(Arc<TokenIssuer>, String)>,
+    /// Serve HTTPS with this certificate (`http.tls`); the CA that signed it
+    /// is what clients must trust.
+    pub tls: Option<(ServerCert, PathBuf)>,
+}
+
+impl RegistrySetup {
+    /// HTTPS with a fresh server certificate for 127.0.0.1 from `ca`.
+    pub fn tls(ca: &TestCa, dir: &Path) -> RegistrySetup {
+        RegistrySetup {
+            tls: Some((ca.server_cert(dir, "registry"), ca.pem.clone())),
+            ..Default::default()
+        }
+    }
+}
+
 /// A running `docker-registry`. Killed (and its storage removed) on drop.
 pub struct Registry {
     /// `127.0.0.1:<port>`: the registry part of references, and what goes in
-    /// `[registry] insecure`.
+    /// `[registry] insecure` (plain HTTP registries).
     pub addr: String,
-    /// `http://127.0.0.1:<port>`
+    /// `http://127.0.0.1:<port>` (`https://` when serving TLS)
     pub url: String,
     /// Basic credentials the registry demands (htpasswd), if any.
     pub credentials: Option<(String, String)>,
+    /// The CA to trust when the registry serves HTTPS.
+    pub ca_file: Option<PathBuf>,
+    /// Token auth: the push helpers mint their own push tokens with it.
+    token_issuer: Option<Arc<TokenIssuer>>,
     child: Option<Child>,
     dir: tempfile::TempDir,
     http: reqwest::Client,
@@ -96,19 +128,50 @@ pub struct Registry {
 impl Registry {
     /// An anonymous registry (pull and push open to anyone).
     pub fn start() -> Registry {
-        Self::start_inner(None)
+        Self::start_with(RegistrySetup::default())
     }
 
     /// A registry behind htpasswd basic auth: every request, pull or push,
     /// needs `user`/`password` (the push helpers send them).
     pub fn start_with_basic_auth(user: &str, password: &str) -> Registry {
-        Self::start_inner(Some((user.to_string(), password.to_string())))
+        Self::start_with(RegistrySetup {
+            basic: Some((user.to_string(), password.to_string())),
+            ..Default::default()
+        })
     }
 
-    fn start_inner(credentials: Option<(String, String)>) -> Registry {
+    /// A registry behind token auth: a 401 with `WWW-Authenticate: Bearer
+    /// realm="<realm>",service="fleetdeck-test-registry",scope=…` for every
+    /// request without a valid token from `issuer`.
+    pub fn start_with_token_auth(issuer: Arc<TokenIssuer>, realm: &str) -> Registry {
+        Self::start_with(RegistrySetup {
+            token: Some((issuer, realm.to_string())),
+            ..Default::default()
+        })
+    }
+
+    pub fn start_with(setup: RegistrySetup) -> Registry {
+        let RegistrySetup { basic, token, tls } = setup;
+        let credentials = basic;
         let bin = registry_bin();
         let dir = tempfile::tempdir().expect("tempdir for the registry");
         let mut auth = String::new();
+        if let Some((issuer, realm)) = &token {
+            auth = format!(
+                "auth:\n  token:\n    realm: {realm}\n    service: {SERVICE}\n    \
+                 issuer: {ISSUER}\n    rootcertbundle: {}\n",
+                issuer.bundle.display()
+            );
+        }
+        let mut tls_yaml = String::new();
+        if let Some((cert, _)) = &tls {
+            tls_yaml = format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.cert.display(),
+                cert.key.display()
+            );
+        }
+        let ca_file = tls.map(|(_, ca)| ca);
         if let Some((user, password)) = &credentials {
             let htpasswd = dir.path().join("htpasswd");
             let out = Command::new("htpasswd")
@@ -136,7 +199,7 @@ impl Registry {
                  log:\n  level: info\n  accesslog:\n    disabled: false\n\
                  storage:\n  filesystem:\n    rootdirectory: {root}\n  \
                  maintenance:\n    uploadpurging:\n      enabled: false\n\
-                 http:\n  addr: 127.0.0.1:{port}\n  secret: fleetdeck-test-secret\n{auth}",
+                 http:\n  addr: 127.0.0.1:{port}\n  secret: fleetdeck-test-secret\n{tls_yaml}{auth}",
                 root = dir.path().join("storage").display(),
             );
             let config_path = dir.path().join(format!("config-{attempt}.yml"));
@@ -164,21 +227,29 @@ impl Registry {
                     last_log = std::fs::read_to_string(&log_path).unwrap_or_default();
                     break;
                 }
-                // `/v2/` answers 200 (anonymous) or 401 (auth) once it serves.
+                // `/v2/` answers 200 (anonymous) or 401 (auth) once it
+                // serves; a TLS listener answers this plain request with 400.
                 if let Some(status) = http_status(port, "/v2/")
-                    && (status == 200 || status == 401)
+                    && (status == 200 || status == 401 || (status == 400 && ca_file.is_some()))
                 {
                     let addr = format!("127.0.0.1:{port}");
+                    let mut http = reqwest::Client::builder().timeout(Duration::from_secs(60));
+                    if let Some(ca) = &ca_file {
+                        let pem = std::fs::read(ca).expect("read the test CA");
+                        http = http.add_root_certificate(
+                            reqwest::Certificate::from_pem(&pem).expect("test CA PEM"),
+                        );
+                    }
+                    let scheme = if ca_file.is_some() { "https" } else { "http" };
                     return Registry {
-                        url: format!("http://{addr}"),
+                        url: format!("{scheme}://{addr}"),
                         addr,
                         credentials,
+                        ca_file,
+                        token_issuer: token.map(|(issuer, _)| issuer),
                         child: Some(child),
                         dir,
-                        http: reqwest::Client::builder()
-                            .timeout(Duration::from_secs(60))
-                            .build()
-                            .expect("reqwest client"),
+                        http: http.build().expect("reqwest client"),
                     };
                 }
                 if Instant::now() > deadline {
@@ -248,10 +319,16 @@ impl Registry {
     }
 
     /// A `[registry]` config for fleetdeck: this registry listed as insecure
-    /// (plain HTTP), a 5 s timeout, no credentials.
+    /// (plain HTTP) or, when it serves HTTPS, its CA as `ca_file`; a 5 s
+    /// timeout, no credentials.
     pub fn config(&self) -> fleetdeck::config::RegistryConfig {
         fleetdeck::config::RegistryConfig {
-            insecure: vec![self.addr.clone()],
+            insecure: if self.ca_file.is_some() {
+                Vec::new()
+            } else {
+                vec![self.addr.clone()]
+            },
+            ca_file: self.ca_file.clone(),
             timeout: Duration::from_secs(5),
             ..Default::default()
         }
@@ -260,10 +337,16 @@ impl Registry {
     /// A fleetdeck TOML config with `[registry] insecure = [this registry]`
     /// (and, when given, basic credentials read from a password file in `dir`).
     pub fn write_fleetdeck_config(&self, dir: &Path, credentials: Option<(&str, &str)>) -> PathBuf {
-        let mut text = format!(
-            "[registry]\ninsecure = [\"{}\"]\ntimeout = \"5s\"\n",
-            self.addr
-        );
+        let mut text = match &self.ca_file {
+            Some(ca) => format!(
+                "[registry]\nca_file = \"{}\"\ntimeout = \"5s\"\n",
+                ca.display()
+            ),
+            None => format!(
+                "[registry]\ninsecure = [\"{}\"]\ntimeout = \"5s\"\n",
+                self.addr
+            ),
+        };
         if let Some((user, password)) = credentials {
             let pw = dir.join("registry-password");
             std::fs::write(&pw, password).expect("write password file");
@@ -283,7 +366,11 @@ impl Registry {
         path
     }
 
-    fn with_auth(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    /// Credentials for a push to `repo`: basic, or a push token minted here.
+    fn with_auth(&self, req: reqwest::RequestBuilder, repo: &str) -> reqwest::RequestBuilder {
+        if let Some(issuer) = &self.token_issuer {
+            return req.bearer_auth(issuer.mint("test-pusher", &[(repo, &["pull", "push"])]));
+        }
         match &self.credentials {
             Some((u, p)) => req.basic_auth(u, Some(p)),
             None => req,
@@ -298,6 +385,7 @@ impl Registry {
             .with_auth(
                 self.http
                     .post(format!("{}/v2/{repo}/blobs/uploads/", self.url)),
+                repo,
             )
             .send()
             .await
@@ -327,6 +415,7 @@ impl Registry {
                     .put(format!("{location}{sep}digest={digest}"))
                     .header("content-type", "application/octet-stream")
                     .body(bytes.to_vec()),
+                repo,
             )
             .send()
             .await
@@ -358,6 +447,7 @@ impl Registry {
                     .put(format!("{}/v2/{repo}/manifests/{reference}", self.url))
                     .header("content-type", media_type)
                     .body(bytes.to_vec()),
+                repo,
             )
             .send()
             .await
@@ -381,6 +471,45 @@ impl Registry {
             "registry's digest of the manifest"
         );
         digest
+    }
+
+    /// GETs a manifest (as the test sees it, not through fleetdeck): its
+    /// bytes parsed as JSON.
+    pub async fn get_manifest(&self, repo: &str, reference: &str) -> serde_json::Value {
+        let resp = self
+            .with_auth(
+                self.http
+                    .get(format!("{}/v2/{repo}/manifests/{reference}", self.url))
+                    .header("accept", format!("{OCI_MANIFEST}, {OCI_INDEX}")),
+                repo,
+            )
+            .send()
+            .await
+            .expect("GET manifest");
+        assert_eq!(
+            resp.status().as_u16(),
+            200,
+            "GET manifest {repo}:{reference}\n{}",
+            self.log_tail()
+        );
+        resp.json().await.expect("manifest JSON")
+    }
+
+    /// GETs a blob's bytes (checked against its digest here).
+    pub async fn get_blob(&self, repo: &str, digest: &str) -> Vec<u8> {
+        let resp = self
+            .with_auth(
+                self.http
+                    .get(format!("{}/v2/{repo}/blobs/{digest}", self.url)),
+                repo,
+            )
+            .send()
+            .await
+            .expect("GET blob");
+        assert_eq!(resp.status().as_u16(), 200, "GET blob {repo}@{digest}");
+        let bytes = resp.bytes().await.expect("blob bytes").to_vec();
+        assert_eq!(sha256(&bytes), digest, "blob {repo}@{digest}");
+        bytes
     }
 
     /// A small image: a config blob and one layer blob (both derived from
@@ -748,38 +877,50 @@ impl TestKey {
     /// `SHA256:<base64 no pad>` of the SubjectPublicKeyInfo DER, the DER
     /// produced by `openssl pkey -pubin -outform DER` (not by fleetdeck).
     pub fn fingerprint(&self) -> String {
-        let der = openssl_output(&[
-            "pkey",
-            "-pubin",
-            "-in",
-            &self.public_pem().to_string_lossy(),
-            "-outform",
-            "DER",
-        ]);
-        format!(
-            "SHA256:{}",
-            base64::engine::general_purpose::STANDARD_NO_PAD.encode(Sha256::digest(der))
-        )
+        openssl_fingerprint(self.public_pem())
     }
 
     /// Whether `openssl dgst -verify` accepts `sig` over `msg` with this key:
     /// checks the fixtures themselves, independently of fleetdeck.
     pub fn openssl_verifies(&self, msg: &[u8], sig: &[u8]) -> bool {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let m = dir.path().join("msg");
-        let s = dir.path().join("sig");
-        std::fs::write(&m, msg).expect("write msg");
-        std::fs::write(&s, sig).expect("write sig");
-        let out = Command::new("openssl")
-            .args(["dgst", "-sha256", "-verify"])
-            .arg(self.public_pem())
-            .arg("-signature")
-            .arg(&s)
-            .arg(&m)
-            .output()
-            .unwrap_or_else(|e| openssl_missing(e));
-        out.status.success()
+        openssl_verifies(self.public_pem(), msg, sig)
     }
+}
+
+/// fleetdeck's key fingerprint of the public key in `public_pem`, computed
+/// independently: `SHA256:<base64 no pad>` of the SPKI DER from `openssl pkey`.
+pub fn openssl_fingerprint(public_pem: &Path) -> String {
+    let der = openssl_output(&[
+        "pkey",
+        "-pubin",
+        "-in",
+        &public_pem.to_string_lossy(),
+        "-outform",
+        "DER",
+    ]);
+    format!(
+        "SHA256:{}",
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(Sha256::digest(der))
+    )
+}
+
+/// Whether `openssl dgst -sha256 -verify` accepts the DER ECDSA `sig` over
+/// `msg` with the public key in `public_pem`.
+pub fn openssl_verifies(public_pem: &Path, msg: &[u8], sig: &[u8]) -> bool {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let m = dir.path().join("msg");
+    let s = dir.path().join("sig");
+    std::fs::write(&m, msg).expect("write msg");
+    std::fs::write(&s, sig).expect("write sig");
+    let out = Command::new("openssl")
+        .args(["dgst", "-sha256", "-verify"])
+        .arg(public_pem)
+        .arg("-signature")
+        .arg(&s)
+        .arg(&m)
+        .output()
+        .unwrap_or_else(|e| openssl_missing(e));
+    out.status.success()
 }
 
 static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
