@@ -120,9 +120,11 @@ pub async fn ssh(cli: &Cli, device: &str, command: &[String]) -> Result<ExitCode
         let iface = read_interface(&cfg).await?;
         match wireguard::tunnel_for(&iface, Some(addr), SystemTime::now()) {
             wireguard::Tunnel::Live { .. } => {}
-            wireguard::Tunnel::NoPeer { address } => {
+            wireguard::Tunnel::NoPeer { address } if !cfg.remote.allow_offline_shell => {
                 return Err(fail(
-                    format!("no tunnel to {device}: no WireGuard peer routes {address}"),
+                    format!(
+                        "no tunnel to {device}: no WireGuard peer routes {address}; set [remote] allow_offline_shell = true to try anyway (like the console's y)"
+                    ),
                     1,
                 ));
             }
