@@ -134,8 +134,11 @@ impl App {
             .into_iter()
             .map(|(p, r)| (if p == 0 { Part::Image } else { Part::Model }, r))
             .collect();
-        self.recompute_drift();
-        self.rebuild_all_rows();
+        // The rows already reflect the fleet and plans; only a drift change
+        // can move them (the `drift:` filter).
+        if self.recompute_drift() {
+            self.rebuild_all_rows();
+        }
         let wanted: Vec<String> = self
             .signatures
             .known
@@ -182,8 +185,11 @@ impl App {
                 at: self.now,
             },
         );
-        self.recompute_drift();
-        self.rebuild_all_rows();
+        // The rows already reflect the fleet and plans; only a drift change
+        // can move them (the `drift:` filter).
+        if self.recompute_drift() {
+            self.rebuild_all_rows();
+        }
     }
 
     /// One artifact's verdict as the policy sees it (pending → no verdict).
@@ -238,11 +244,13 @@ impl App {
 
     /// Flags devices that run a digest no rollout names, or one that does not
     /// verify. Nothing is flagged before the rollouts are known.
-    pub(crate) fn recompute_drift(&mut self) {
+    /// Whether the set of drifting devices changed.
+    pub(crate) fn recompute_drift(&mut self) -> bool {
         let mut drift = HashMap::new();
         if self.rollouts.entries.is_empty() || self.signatures.known.is_empty() {
+            let changed = self.signatures.drift != drift;
             self.signatures.drift = drift;
-            return;
+            return changed;
         }
         let verified_state = |digest: &str| -> Option<bool> {
             let (_, reference) = self.signatures.known.get(digest)?;
@@ -279,7 +287,9 @@ impl App {
                 }
             }
         }
+        let changed = self.signatures.drift != drift;
         self.signatures.drift = drift;
+        changed
     }
 
     /// `i`: open the inspector on the selected rollout or device.
