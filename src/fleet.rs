@@ -161,6 +161,9 @@ pub enum Breach {
     Errors,
     Temperature,
     Throttling,
+    /// Up, exporting figures, but not one of them is a number (every one NaN
+    /// or ±Inf): nothing says the device is healthy, so it is not shown as up.
+    NoUsableFigures,
 }
 
 impl Breach {
@@ -170,6 +173,7 @@ impl Breach {
             Breach::Errors => "error rate",
             Breach::Temperature => "temperature",
             Breach::Throttling => "throttling",
+            Breach::NoUsableFigures => "no usable figures",
         }
     }
 }
@@ -177,6 +181,8 @@ impl Breach {
 impl Thresholds {
     /// Thresholds a device's figures breach. NaN compares false everywhere, so an
     /// absurd value is never a breach nor a pass by accident: it is shown as such.
+    /// A device whose every exported figure is NaN or ±Inf breaches
+    /// [`Breach::NoUsableFigures`]: it is degraded, never up.
     pub fn breaches(&self, f: &Figures) -> Vec<Breach> {
         let mut out = Vec::new();
         if f.get(Figure::LatencyP95)
@@ -196,6 +202,12 @@ impl Thresholds {
             .is_some_and(|v| v.is_finite() && v >= 0.0 && (v as u64) & self.throttled_mask != 0)
         {
             out.push(Breach::Throttling);
+        }
+        // A device with nothing exported reads as n/a everywhere (a new
+        // exporter, a first scrape): that is not a breach. One whose every
+        // exported figure is NaN or infinite is broken.
+        if f.0.iter().any(Option::is_some) && !f.0.iter().flatten().any(|v| v.is_finite()) {
+            out.push(Breach::NoUsableFigures);
         }
         out
     }
@@ -601,6 +613,28 @@ mod tests {
         assert_eq!(fleet.devices[0].health, Health::Degraded);
         assert_eq!(fleet.devices[1].health, Health::Up);
         assert_eq!(fleet.total.p95_latency, Some(0.1));
+    }
+
+    #[test]
+    fn every_figure_nan_is_degraded_not_up() {
+        let mut all_nan = DeviceSample::new("nan", "s", "g");
+        for f in Figure::ALL {
+            all_nan.figures.set(f, Some(f64::NAN));
+        }
+        let mut some_nan = sample("mixed", "s", Some(f64::NAN), Some(50.0));
+        some_nan.figures.set(Figure::ErrorRate, Some(f64::NAN));
+        let fleet = Fleet::build(
+            snap(vec![all_nan, some_nan, sample("blank", "s", None, None)]),
+            None,
+            &Thresholds::default(),
+        );
+        let nan = fleet.device("nan").unwrap();
+        assert_eq!(nan.health, Health::Degraded);
+        assert_eq!(nan.breaches, vec![Breach::NoUsableFigures]);
+        // One real number is enough to be judged by it.
+        assert_eq!(fleet.device("mixed").unwrap().health, Health::Up);
+        // Nothing exported at all (a first scrape, an empty exporter) is not a breach.
+        assert_eq!(fleet.device("blank").unwrap().health, Health::Up);
     }
 
     #[test]

@@ -64,7 +64,10 @@ impl Drop for Refresher {
 }
 
 /// The longest a whole refresh may take before it is reported as failed, even
-/// if the source's own per-request timeouts somehow do not fire.
+/// if the source's own per-request timeouts somehow do not fire. Direct scrape
+/// publishes within its own, shorter budget
+/// ([`crate::metrics::scrape::refresh_budget`], at most 2 × timeout + 250 ms),
+/// hung exporters or not, so this fires only on a bug.
 pub fn refresh_deadline(timeout: Duration, refresh: Duration) -> Duration {
     (timeout * 3).max(refresh).max(Duration::from_secs(2))
 }

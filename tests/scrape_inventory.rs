@@ -132,3 +132,72 @@ fn bad_options_are_refused() {
         Err(SourceError::Setup { .. })
     ));
 }
+
+/// The error and how long it took, for an inventory that is not a regular file.
+fn refused(path: &std::path::Path) -> (String, Duration) {
+    let t0 = std::time::Instant::now();
+    let r = match read_inventory(path, &LabelNames::default()) {
+        Err(e @ SourceError::Inventory { .. }) => e.to_string(),
+        other => panic!(
+            "{}: expected an inventory error, got {other:?}",
+            path.display()
+        ),
+    };
+    (r, t0.elapsed())
+}
+
+#[test]
+fn devices_and_directories_fail_at_once_naming_the_file() {
+    // Before bounded reads, /dev/zero grew memory until killed.
+    let (r, took) = refused(std::path::Path::new("/dev/zero"));
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+    assert!(
+        r.starts_with("inventory /dev/zero: not a regular file (a character device)"),
+        "{r}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (r, _) = refused(dir.path());
+    assert!(r.contains("not a regular file (a directory)"), "{r}");
+    // A FIFO without a writer would block an open() for ever.
+    let fifo = dir.path().join("inventory.fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo(3) with a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let (r, took) = refused(&fifo);
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+    assert!(
+        r.contains("inventory.fifo: not a regular file (a FIFO)"),
+        "{r}"
+    );
+}
+
+#[test]
+fn an_oversized_inventory_is_refused_with_its_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.json");
+    let f = std::fs::File::create(&big).unwrap();
+    // Sparse: no disk space used.
+    f.set_len(fleetdeck::files::cap::INVENTORY + 1).unwrap();
+    let (r, _) = refused(&big);
+    assert!(r.contains("big.json: larger than"), "{r}");
+}
+
+#[tokio::test]
+async fn refresh_with_dev_zero_fails_at_once() {
+    let mut source = ScrapeSource::new(ScrapeOptions {
+        inventory: "/dev/zero".into(),
+        timeout: Duration::from_secs(1),
+        concurrency: 4,
+        labels: LabelNames::default(),
+        defs: Default::default(),
+    })
+    .unwrap();
+    let err = tokio::time::timeout(Duration::from_secs(2), source.refresh())
+        .await
+        .expect("fails at once, not after reading gigabytes")
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("/dev/zero: not a regular file"),
+        "{err}"
+    );
+}

@@ -9,6 +9,7 @@
 //! exactly, NaN and ±Inf included. No I/O: [`super::scrape`] fetches the text.
 
 use super::def::{Agg, MetricDef, MetricDefs, MetricKind};
+use super::exposition;
 use crate::fleet::{Figures, Release};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
@@ -46,71 +47,102 @@ pub struct ScrapeData {
     /// Sample lines read (a histogram counts once), summaries and lines skipped
     /// as not needed included: zero means the body held nothing readable.
     samples: usize,
+    /// Lines that are not in the text format, skipped.
+    skipped: exposition::Skipped,
 }
 
 impl ScrapeData {
-    /// Parses exposition text. Lines the parser does not understand are skipped,
-    /// as prometheus-parse does; see [`ScrapeData::samples`].
+    /// Parses exposition text. Lines that are not in the text format are
+    /// skipped and counted ([`ScrapeData::skipped`]).
     pub fn parse(text: &str, at: Instant) -> ScrapeData {
-        let lines = text.lines().map(|l| Ok(drop_empty_braces(l)));
-        Self::parse_lines(lines, at)
+        Self::parse_with(text, at, None)
     }
 
     /// Like [`ScrapeData::parse`], but only the metrics that `needed` names reach
     /// the (regex-based, slow) parser: a node_exporter page is 1–2k lines of
-    /// which the figures read a few dozen.
+    /// which the figures read a few dozen. The others are still checked, so a
+    /// broken line is counted wherever it is.
     pub fn parse_needed(text: &str, at: Instant, needed: &Needed) -> ScrapeData {
-        let mut skipped = 0usize;
-        let lines = text
+        Self::parse_with(text, at, Some(needed))
+    }
+
+    /// Every sample line goes through [`exposition::parse_sample`] (the
+    /// format's quoting and escapes); the lines that are needed are handed to
+    /// prometheus-parse rewritten so that it cannot misread their labels.
+    fn parse_with(text: &str, at: Instant, needed: Option<&Needed>) -> ScrapeData {
+        let wanted = |name: &str| needed.is_none_or(|n| n.names.contains(name));
+        let mut table = exposition::Interner::default();
+        let mut skipped = exposition::Skipped::default();
+        let mut other = 0usize;
+        let lines: Vec<std::io::Result<String>> = text
             .lines()
-            .filter(|line| {
-                let l = line.trim_start();
+            .enumerate()
+            .filter_map(|(no, line)| {
+                let l = line.trim_start_matches([' ', '\t']);
+                if l.trim_end().is_empty() {
+                    return None;
+                }
                 if let Some(comment) = l.strip_prefix('#') {
                     // Only `# TYPE` matters (histograms); HELP is never shown.
                     let mut words = comment.split_whitespace();
-                    return words.next() == Some("TYPE")
-                        && words.next().is_some_and(|n| needed.names.contains(n));
+                    let keep = words.next() == Some("TYPE") && words.next().is_some_and(wanted);
+                    return keep.then(|| Ok(l.to_owned()));
                 }
-                let end = l
-                    .find(|c: char| c == '{' || c.is_whitespace())
-                    .unwrap_or(l.len());
-                let name = &l[..end];
-                if name.is_empty() || needed.names.contains(name) {
-                    return !name.is_empty();
+                match exposition::parse_sample(l) {
+                    Err(why) => {
+                        skipped.note(no + 1, line, why);
+                        None
+                    }
+                    Ok(s) if !wanted(s.name) => {
+                        other += 1;
+                        None
+                    }
+                    Ok(s) if s.name.contains(':') => {
+                        // prometheus-parse reads names as `\w+`: a needed name
+                        // with a colon (a recording rule's) cannot be read here.
+                        skipped.note(
+                            no + 1,
+                            line,
+                            "metric names with ':' are not read by direct scrape",
+                        );
+                        None
+                    }
+                    Ok(s) => Some(Ok(table.canonical(&s))),
                 }
-                if super::def::is_metric_name(name) && end < l.len() {
-                    skipped += 1;
-                }
-                false
             })
-            .map(|l| Ok(drop_empty_braces(l)));
-        let mut data = Self::parse_lines(lines, at);
-        data.samples += skipped;
-        data
-    }
-
-    fn parse_lines(
-        lines: impl Iterator<Item = std::io::Result<String>>,
-        at: Instant,
-    ) -> ScrapeData {
-        let scrape = prometheus_parse::Scrape::parse(lines).unwrap_or_else(|_| {
+            .collect();
+        let scrape = prometheus_parse::Scrape::parse(lines.into_iter()).unwrap_or_else(|_| {
             // Only an I/O error from the line iterator fails the parse, and ours has none.
             prometheus_parse::Scrape {
                 docs: HashMap::new(),
                 samples: Vec::new(),
             }
         });
-        ScrapeData::from_scrape(scrape, at)
+        let mut data = ScrapeData::index(scrape, at, &table);
+        data.samples += other;
+        data.skipped = skipped;
+        data
     }
 
-    /// Indexes a parsed scrape.
+    /// Indexes a scrape parsed by prometheus-parse itself (its label
+    /// handling as is).
     pub fn from_scrape(scrape: prometheus_parse::Scrape, at: Instant) -> ScrapeData {
+        ScrapeData::index(scrape, at, &exposition::Interner::default())
+    }
+
+    /// Indexes a parsed scrape, putting back the label values `table` holds.
+    fn index(
+        scrape: prometheus_parse::Scrape,
+        at: Instant,
+        table: &exposition::Interner,
+    ) -> ScrapeData {
         use prometheus_parse::Value;
         let mut data = ScrapeData {
             at,
             series: HashMap::new(),
             histograms: HashMap::new(),
             samples: scrape.samples.len(),
+            skipped: exposition::Skipped::default(),
         };
         // Buckets of histograms without a `# TYPE` line arrive as untyped
         // `name_bucket{le=".."}` samples: regroup them by (base name, labels).
@@ -119,7 +151,7 @@ impl ScrapeData {
             let mut labels: LabelSet = s
                 .labels
                 .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
+                .map(|(k, v)| (k.clone(), table.resolve(v).to_owned()))
                 .collect();
             labels.sort_unstable();
             match s.value {
@@ -186,6 +218,11 @@ impl ScrapeData {
         self.samples
     }
 
+    /// Lines skipped because they are not in the text format.
+    pub fn skipped(&self) -> &exposition::Skipped {
+        &self.skipped
+    }
+
     fn matching<'a>(
         &'a self,
         metric: &str,
@@ -224,20 +261,6 @@ impl Needed {
         names.insert(defs.release_info.clone());
         names.insert(defs.agent_state.clone());
         Needed { names }
-    }
-}
-
-/// prometheus-parse skips `name{} 1` (valid exposition text): write it `name 1`.
-fn drop_empty_braces(line: &str) -> String {
-    match line.find("{}") {
-        Some(i)
-            if line[..i]
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':') =>
-        {
-            format!("{}{}", &line[..i], &line[i + 2..])
-        }
-        _ => line.to_owned(),
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod compute;
 pub mod def;
+pub mod exposition;
 pub mod prometheus;
 pub mod promql;
 pub mod scrape;
@@ -152,7 +153,7 @@ impl Source {
     pub fn warnings(&self) -> Vec<String> {
         match self {
             Source::Prometheus(p) => p.last_warnings().to_vec(),
-            Source::Scrape(_) => Vec::new(),
+            Source::Scrape(s) => s.last_warnings().to_vec(),
         }
     }
 

@@ -869,7 +869,7 @@ mod tests {
         }
         let devices = asm.finish();
         let took = started.elapsed();
-        eprintln!(
+        crate::errln!(
             "JSON parse: {parse_took:?}, assembly: {:?}",
             took - parse_took
         );
@@ -877,6 +877,6 @@ mod tests {
         assert_eq!(devices[7].figures.get(Figure::Npu), Some(7.5));
         assert_eq!(devices[7].site, "s7");
         // Speed is measured by benchmarks, not asserted here.
-        eprintln!("parse + assembly of {n} devices × 14 queries: {took:?}");
+        crate::errln!("parse + assembly of {n} devices × 14 queries: {took:?}");
     }
 }

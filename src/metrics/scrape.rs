@@ -9,7 +9,7 @@
 //! whole refresh.
 
 use super::compute::{self, Needed, ScrapeData};
-use super::def::MetricDefs;
+use super::exposition;
 use super::{LabelNames, MAX_SCRAPE_BODY, ScrapeOptions, SourceError};
 use crate::fleet::{DeviceSample, Reach, Snapshot};
 use futures_util::StreamExt;
@@ -48,7 +48,7 @@ struct TargetGroup {
 
 fn inventory_error(path: &Path, reason: impl Into<String>) -> SourceError {
     SourceError::Inventory {
-        path: path.display().to_string(),
+        path: crate::text::echo_path(path),
         reason: reason.into(),
     }
 }
@@ -65,11 +65,30 @@ fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
+/// Reads the inventory file itself: a regular file under
+/// [`crate::files::cap::INVENTORY`] (`inventory = "/dev/zero"` fails at once).
+fn read_file(path: &Path) -> Result<Vec<u8>, SourceError> {
+    use crate::files::ReadError;
+    crate::files::read_capped(path, crate::files::cap::INVENTORY).map_err(|e| {
+        let reason = match &e {
+            ReadError::Io { source, .. } => io_reason(source),
+            ReadError::NotRegular { kind, .. } => {
+                format!("not a regular file ({kind}); point the inventory at a file_sd JSON file")
+            }
+            ReadError::TooLarge { size, cap, .. } => {
+                format!("larger than {cap} bytes ({size} bytes); is this the right file?")
+            }
+            other => other.to_string(),
+        };
+        inventory_error(path, reason)
+    })
+}
+
 /// Reads a `file_sd` inventory. `__metrics_path__` (default `/metrics`),
 /// `__scheme__` (default `http`) and `__param_<name>` are honoured; other
 /// `__` labels are dropped.
 pub fn read_inventory(path: &Path, labels: &LabelNames) -> Result<Vec<Target>, SourceError> {
-    let text = std::fs::read(path).map_err(|e| inventory_error(path, io_reason(&e)))?;
+    let text = read_file(path)?;
     parse_inventory(&text, labels).map_err(|reason| inventory_error(path, reason))
 }
 
@@ -193,6 +212,10 @@ pub struct ScrapeSource {
     needed: Needed,
     /// The longest rate window of the definitions: how long bases are kept.
     max_window: Duration,
+    /// Devices whose last scrape failed: tried last next time.
+    failed: HashSet<String>,
+    /// See [`ScrapeSource::last_warnings`].
+    warnings: Vec<String>,
 }
 
 impl ScrapeSource {
@@ -226,6 +249,8 @@ impl ScrapeSource {
             inventory: Vec::new(),
             stamp: None,
             previous: HashMap::new(),
+            failed: HashSet::new(),
+            warnings: Vec::new(),
             needed: Needed::from_defs(&opts.defs),
             max_window: opts
                 .defs
@@ -243,49 +268,138 @@ impl ScrapeSource {
         &self.inventory
     }
 
+    /// Problems of the last refresh that did not fail it: unreadable lines
+    /// in expositions, targets cut off by the refresh deadline.
+    pub fn last_warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
     /// One refresh: scrape every device of the inventory.
+    ///
+    /// Always returns within [`refresh_budget`] of the scrapes starting
+    /// (docs/ARCHITECTURE.md, "Direct scrape"): each request has its own
+    /// deadline (`timeout`, connect through the last byte of the body); a
+    /// request still waiting after [`slot_hold`] gives its concurrency slot to
+    /// the next target and waits on (up to [`open_limit`] requests open at
+    /// once), so hung exporters cannot hold every slot; when the budget is
+    /// spent, whatever did not answer is marked down and the rest is published.
     pub async fn refresh(&mut self) -> Result<Snapshot, SourceError> {
         self.reload_inventory().await?;
+        let n = self.inventory.len();
+        let timeout = self.opts.timeout;
+        let concurrency = self.opts.concurrency;
+        let budget = refresh_budget(timeout, concurrency, n);
+        let hold = slot_hold(timeout);
+        let active = tokio::sync::Semaphore::new(concurrency);
+        let open = tokio::sync::Semaphore::new(open_limit(concurrency));
+        let started: Vec<std::sync::OnceLock<Instant>> =
+            (0..n).map(|_| std::sync::OnceLock::new()).collect();
         let scraper = Scraper {
             client: &self.client,
-            defs: &self.opts.defs,
             needed: &self.needed,
-            timeout: self.opts.timeout,
+            timeout,
         };
-        let scraper = &scraper;
-        let previous = &self.previous;
-        // The futures are built eagerly into a Vec: a lazily mapped stream would
-        // hold a closure across the await, which makes this future not `Send`
-        // for every lifetime (rustc's "not general enough"), and the refresh
-        // must run in a spawned task.
-        let futures: Vec<_> = self
-            .inventory
-            .iter()
-            .enumerate()
-            .map(|(i, target)| {
-                let prev = previous.get(&target.id);
-                async move {
-                    let (sample, data) = scraper.device(target, prev).await;
-                    (i, sample, data)
-                }
-            })
-            .collect();
-        let mut results: Vec<(usize, DeviceSample, Option<ScrapeData>)> =
-            futures_util::stream::iter(futures)
-                .buffer_unordered(self.opts.concurrency)
-                .collect()
-                .await;
-        results.sort_unstable_by_key(|r| r.0);
+        let mut results: Vec<Option<Result<ScrapeData, String>>> = (0..n).map(|_| None).collect();
+        let begin = tokio::time::Instant::now();
+        {
+            let (scraper, active, open, started) = (&scraper, &active, &open, &started);
+            // The futures are built eagerly: a lazily mapped stream would hold
+            // a closure across the await, which makes this future not `Send`
+            // for every lifetime (rustc's "not general enough"), and the
+            // refresh must run in a spawned task.
+            let mut pending: futures_util::stream::FuturesUnordered<_> = self
+                .scrape_order()
+                .into_iter()
+                .map(|i| {
+                    let target = &self.inventory[i];
+                    async move {
+                        // Semaphores are never closed: acquire cannot fail.
+                        let _open = open.acquire().await.ok();
+                        let slot = active.acquire().await.ok();
+                        let t0 = Instant::now();
+                        let _ = started[i].set(t0);
+                        let scrape = scraper.scrape(target, t0);
+                        tokio::pin!(scrape);
+                        let result = tokio::select! {
+                            r = &mut scrape => r,
+                            () = tokio::time::sleep(hold) => {
+                                drop(slot);
+                                scrape.await
+                            }
+                        };
+                        (i, result)
+                    }
+                })
+                .collect();
+            let deadline = begin + budget;
+            while let Ok(Some((i, r))) = tokio::time::timeout_at(deadline, pending.next()).await {
+                results[i] = Some(r);
+            }
+            // Dropping the unfinished requests closes their sockets; nothing
+            // waits for a hung peer.
+        }
 
-        let mut devices = Vec::with_capacity(results.len());
-        for (_, sample, data) in results {
-            if let Some(data) = data {
+        let mut devices = Vec::with_capacity(n);
+        let mut cut = 0usize;
+        let mut skipped: Vec<(String, exposition::Skipped)> = Vec::new();
+        self.failed.clear();
+        for (i, target) in self.inventory.iter().enumerate() {
+            let mut sample = DeviceSample::new(&target.id, &target.site, &target.group);
+            sample.labels = target.labels.clone();
+            sample.target = Some(target.address.clone());
+            let result = results[i].take().unwrap_or_else(|| {
+                cut += 1;
+                Err(match started[i].get() {
+                    Some(t0) => format!(
+                        "timeout after {:?} (refresh deadline)",
+                        round_tenths(t0.elapsed().min(timeout))
+                    ),
+                    None => format!(
+                        "timeout: not scraped within the refresh deadline of {:?} (other targets hung)",
+                        round_tenths(budget)
+                    ),
+                })
+            });
+            match result {
+                Ok(data) => {
+                    let prev = self.previous.get(&target.id);
+                    for (slot, def) in sample.figures.0.iter_mut().zip(&self.opts.defs.defs) {
+                        let base = prev.and_then(|a| a.base(&data, def.window));
+                        *slot = compute::compute_one(def, base, &data);
+                    }
+                    sample.release = compute::release(&self.opts.defs, &data);
+                    sample.agent_state = compute::agent_state(&self.opts.defs, &data);
+                    if data.skipped().count > 0 {
+                        skipped.push((target.id.clone(), data.skipped().clone()));
+                    }
+                    // Kept as a base for rates below.
+                    results[i] = Some(Ok(data));
+                }
+                Err(reason) => {
+                    sample.reach = Reach::Down(Some(reason));
+                    self.failed.insert(target.id.clone());
+                }
+            }
+            devices.push(sample);
+        }
+        let mut warnings = Vec::new();
+        if let Some(w) = skipped_warning(&skipped) {
+            warnings.push(w);
+        }
+        if cut > 0 {
+            warnings.push(format!(
+                "{cut} of {n} targets did not answer within the refresh deadline of {:?} and are marked down",
+                round_tenths(budget)
+            ));
+        }
+        self.warnings = warnings;
+        for (target, result) in self.inventory.iter().zip(results) {
+            if let Some(Ok(data)) = result {
                 self.previous
-                    .entry(sample.id.clone())
+                    .entry(target.id.clone())
                     .or_default()
                     .push(data, self.max_window);
             }
-            devices.push(sample);
         }
         let ids: HashSet<&str> = self.inventory.iter().map(|t| t.id.as_str()).collect();
         self.previous.retain(|id, _| ids.contains(id.as_str()));
@@ -295,6 +409,24 @@ impl ScrapeSource {
             taken_at: SystemTime::now(),
             devices,
         })
+    }
+
+    /// Targets that answered last time first, then new ones, then those that
+    /// failed: when more targets hang than requests may be open, the healthy
+    /// ones are still scraped before the deadline.
+    fn scrape_order(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.inventory.len()).collect();
+        order.sort_by_key(|&i| {
+            let id = &self.inventory[i].id;
+            if self.failed.contains(id) {
+                2
+            } else if self.previous.contains_key(id) {
+                0
+            } else {
+                1
+            }
+        });
+        order
     }
 
     pub fn describe(&self) -> String {
@@ -315,9 +447,10 @@ impl ScrapeSource {
         if stamp.is_some() && stamp == self.stamp {
             return Ok(());
         }
-        let text = tokio::fs::read(path)
+        let file = path.clone();
+        let text = tokio::task::spawn_blocking(move || read_file(&file))
             .await
-            .map_err(|e| inventory_error(path, io_reason(&e)))?;
+            .map_err(|e| inventory_error(path, format!("reading stopped: {e}")))??;
         let targets = parse_inventory(&text, &self.opts.labels)
             .map_err(|reason| inventory_error(path, reason))?;
         self.inventory = targets;
@@ -329,44 +462,82 @@ impl ScrapeSource {
 /// What every scrape of one refresh shares.
 struct Scraper<'a> {
     client: &'a reqwest::Client,
-    defs: &'a MetricDefs,
     needed: &'a Needed,
     timeout: Duration,
 }
 
 impl Scraper<'_> {
-    /// Scrapes one device and computes its figures. Returns the new scrape to
-    /// keep as the device's previous one, when there is one.
-    async fn device(
-        &self,
-        target: &Target,
-        prev: Option<&Anchors>,
-    ) -> (DeviceSample, Option<ScrapeData>) {
-        let mut sample = DeviceSample::new(&target.id, &target.site, &target.group);
-        sample.labels = target.labels.clone();
-        sample.target = Some(target.address.clone());
-        let started = Instant::now();
+    /// Scrapes one device: the whole request (connect, headers, body) within
+    /// `timeout`, then the exposition parsed.
+    async fn scrape(&self, target: &Target, started: Instant) -> Result<ScrapeData, String> {
         let timeout = self.timeout;
         let body = match tokio::time::timeout(timeout, fetch(self.client, &target.url)).await {
-            Err(_) => Err(format!("timeout after {timeout:?}")),
+            Err(_) => Err(format!("timeout after {:?}", round_tenths(timeout))),
             Ok(r) => r,
         };
-        match body.and_then(|b| parse_body(&b, started, self.needed)) {
-            Ok(data) => {
-                for (slot, def) in sample.figures.0.iter_mut().zip(&self.defs.defs) {
-                    let base = prev.and_then(|a| a.base(&data, def.window));
-                    *slot = compute::compute_one(def, base, &data);
-                }
-                sample.release = compute::release(self.defs, &data);
-                sample.agent_state = compute::agent_state(self.defs, &data);
-                (sample, Some(data))
-            }
-            Err(reason) => {
-                sample.reach = Reach::Down(Some(reason));
-                (sample, None)
-            }
-        }
+        body.and_then(|b| parse_body(&b, started, self.needed))
     }
+}
+
+/// How long one scrape keeps its concurrency slot before it lets the next
+/// target start and waits on: a tenth of the timeout, 50 ms to 1 s.
+pub fn slot_hold(timeout: Duration) -> Duration {
+    (timeout / 10).clamp(Duration::from_millis(50), Duration::from_secs(1))
+}
+
+/// How many requests may be open at once, slow or hung ones included.
+pub fn open_limit(concurrency: usize) -> usize {
+    concurrency.saturating_mul(4)
+}
+
+/// The longest one refresh of `targets` targets takes: one timeout, plus the
+/// time for every target to get a slot when each slot is held for
+/// [`slot_hold`] (at most one more timeout), plus a little for parsing.
+pub fn refresh_budget(timeout: Duration, concurrency: usize, targets: usize) -> Duration {
+    let waves = targets.div_ceil(concurrency.max(1)).max(1);
+    let start_all = slot_hold(timeout)
+        .saturating_mul(u32::try_from(waves).unwrap_or(u32::MAX))
+        .min(timeout);
+    timeout + start_all + Duration::from_millis(250)
+}
+
+/// A duration rounded to tenths of a second, for reasons people read.
+fn round_tenths(d: Duration) -> Duration {
+    Duration::from_millis((d.as_millis().min(u128::from(u64::MAX)) as u64 + 50) / 100 * 100)
+}
+
+/// One warning for every device whose exposition had unreadable lines.
+fn skipped_warning(skipped: &[(String, exposition::Skipped)]) -> Option<String> {
+    let total: usize = skipped.iter().map(|(_, s)| s.count).sum();
+    if total == 0 {
+        return None;
+    }
+    let mut w = format!(
+        "{total} exposition line{} skipped as not in the Prometheus text format, on {} device{}: ",
+        if total == 1 { "" } else { "s" },
+        skipped.len(),
+        if skipped.len() == 1 { "" } else { "s" },
+    );
+    let shown: Vec<String> = skipped
+        .iter()
+        .take(3)
+        .map(|(id, s)| {
+            format!(
+                "{} ({}{})",
+                crate::text::sanitize_max(id, 40),
+                s.count,
+                s.first
+                    .as_ref()
+                    .map(|f| format!(", {f}"))
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    w.push_str(&shown.join("; "));
+    if skipped.len() > 3 {
+        w.push_str(&format!("; and {} more", skipped.len() - 3));
+    }
+    Some(w)
 }
 
 /// Earlier scrapes of one device, kept so that a rate over `window` uses the
@@ -546,6 +717,7 @@ mod anchor_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::def::MetricDefs;
 
     fn parse(json: &str) -> Result<Vec<Target>, String> {
         parse_inventory(json.as_bytes(), &LabelNames::default())
@@ -595,6 +767,38 @@ mod tests {
         assert!(e.contains("appears twice"), "{e}");
         let e = parse(r#"[{"targets": [""]}]"#).unwrap_err();
         assert!(e.contains("[0].targets[0] is empty"), "{e}");
+    }
+
+    #[test]
+    fn the_budget_is_inside_the_workers_deadline() {
+        for ms in [1, 100, 250, 251, 1000, 5000, 60_000] {
+            let t = Duration::from_millis(ms);
+            for c in [1, 64, 10_000] {
+                for n in [0, 1, 400, 100_000] {
+                    let b = refresh_budget(t, c, n);
+                    assert!(
+                        b >= t && b <= t * 2 + Duration::from_millis(250),
+                        "{t:?} {c} {n}: {b:?}"
+                    );
+                    assert!(
+                        b < crate::workers::refresh_deadline(t, Duration::ZERO),
+                        "{t:?} {c} {n}"
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            refresh_budget(Duration::from_secs(5), 64, 400),
+            Duration::from_millis(8750)
+        );
+        assert_eq!(
+            slot_hold(Duration::from_secs(5)),
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            round_tenths(Duration::from_millis(4_951)),
+            Duration::from_secs(5)
+        );
     }
 
     #[test]

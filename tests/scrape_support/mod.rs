@@ -159,3 +159,97 @@ pub fn options(
         defs: Default::default(),
     }
 }
+
+/// A `fleetdeck sim` exporter running as its own process, so that it can be
+/// frozen with SIGSTOP: its sockets stay open and accept connections (the
+/// kernel completes the handshake), but nothing ever answers — a hung exporter.
+pub struct SimProcess {
+    child: std::process::Child,
+    /// The file_sd inventory it wrote.
+    pub inventory: std::path::PathBuf,
+    stopped: bool,
+}
+
+impl SimProcess {
+    /// Starts `fleetdeck sim` with `devices` devices on a free loopback port
+    /// and waits (at most 20 s) for its inventory.
+    pub fn start(dir: &std::path::Path, name: &str, devices: usize, seed: u64) -> SimProcess {
+        let inventory = dir.join(format!("{name}.json"));
+        let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_fleetdeck"))
+            .args(["sim", "--listen", "127.0.0.1:0", "--sites", "4"])
+            .args([
+                "--devices",
+                &devices.to_string(),
+                "--seed",
+                &seed.to_string(),
+            ])
+            .arg("--inventory")
+            .arg(&inventory)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("fleetdeck sim starts");
+        let mut sim = SimProcess {
+            child,
+            inventory,
+            stopped: false,
+        };
+        let until = std::time::Instant::now() + Duration::from_secs(20);
+        while !sim.inventory.exists() {
+            if let Ok(Some(status)) = sim.child.try_wait() {
+                panic!(
+                    "fleetdeck sim exited with {status}: {}",
+                    std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default()
+                );
+            }
+            assert!(
+                std::time::Instant::now() < until,
+                "fleetdeck sim wrote no inventory within 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        sim
+    }
+
+    fn signal(&self, sig: libc::c_int) {
+        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
+        // SAFETY: kill(2) on our own child's pid; no memory is involved.
+        let rc = unsafe { libc::kill(pid, sig) };
+        assert_eq!(rc, 0, "kill({pid}, {sig}) failed");
+    }
+
+    /// Freezes the process (SIGSTOP).
+    pub fn freeze(&mut self) {
+        self.signal(libc::SIGSTOP);
+        self.stopped = true;
+    }
+
+    /// Lets it run again (SIGCONT).
+    pub fn thaw(&mut self) {
+        self.signal(libc::SIGCONT);
+        self.stopped = false;
+    }
+
+    /// The inventory's target groups, each device label prefixed with `prefix`.
+    pub fn groups(&self, prefix: &str) -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(&self.inventory).unwrap();
+        let mut groups: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+        for g in &mut groups {
+            let device = g["labels"]["device"].as_str().unwrap().to_string();
+            g["labels"]["device"] = serde_json::Value::String(format!("{prefix}{device}"));
+        }
+        groups
+    }
+}
+
+impl Drop for SimProcess {
+    fn drop(&mut self) {
+        if self.stopped {
+            self.signal(libc::SIGCONT);
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
