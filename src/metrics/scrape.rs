@@ -377,7 +377,11 @@ impl ScrapeSource {
                 }
                 Err(reason) => {
                     sample.reach = Reach::Down(Some(reason));
-                    self.failed.insert(target.id.clone());
+                    // One that never got to start is not known to hang: it
+                    // goes before those that did, next time.
+                    if started[i].get().is_some() {
+                        self.failed.insert(target.id.clone());
+                    }
                 }
             }
             devices.push(sample);
@@ -411,9 +415,10 @@ impl ScrapeSource {
         })
     }
 
-    /// Targets that answered last time first, then new ones, then those that
-    /// failed: when more targets hang than requests may be open, the healthy
-    /// ones are still scraped before the deadline.
+    /// Targets that answered last time first, then new ones and those the
+    /// last deadline left unscraped, then those that failed: when more targets
+    /// hang than requests may be open, the healthy ones are still scraped
+    /// before the deadline, and every target gets its turn.
     fn scrape_order(&self) -> Vec<usize> {
         let mut order: Vec<usize> = (0..self.inventory.len()).collect();
         order.sort_by_key(|&i| {
@@ -473,6 +478,15 @@ impl Scraper<'_> {
         let timeout = self.timeout;
         let body = match tokio::time::timeout(timeout, fetch(self.client, &target.url)).await {
             Err(_) => Err(format!("timeout after {:?}", round_tenths(timeout))),
+            // The client's own connect timeout (the same length) can fire first:
+            // the peer's listen queue is full, or nothing answers SYNs.
+            Ok(Err(e)) if e == CONNECT_TIMEOUT => Err(format!(
+                "timeout after {:?} (connecting)",
+                round_tenths(timeout)
+            )),
+            Ok(Err(e)) if e == "timeout" => {
+                Err(format!("timeout after {:?}", round_tenths(timeout)))
+            }
             Ok(r) => r,
         };
         body.and_then(|b| parse_body(&b, started, self.needed))
@@ -618,12 +632,20 @@ async fn fetch(client: &reqwest::Client, url: &str) -> Result<Vec<u8>, String> {
     Ok(body)
 }
 
+/// [`describe_error`] of a connect timeout.
+const CONNECT_TIMEOUT: &str = "connect timeout";
+
 /// A short reason for the device list: "connection refused", not a chain of wrappers.
 fn describe_error(e: &reqwest::Error) -> String {
     use std::error::Error;
     use std::io::ErrorKind;
     if e.is_timeout() {
-        return "timeout".into();
+        return if e.is_connect() {
+            CONNECT_TIMEOUT
+        } else {
+            "timeout"
+        }
+        .into();
     }
     let mut innermost: Option<&dyn Error> = None;
     let mut source = e.source();
