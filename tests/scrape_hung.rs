@@ -152,6 +152,14 @@ async fn half_the_fleet_hung_every_refresh_publishes_within_the_budget() {
         "{:?}",
         back.devices.iter().find(|d| d.reach != Reach::Up)
     );
+    // Their scrapes from before the freeze were kept: rates at once, no warm-up.
+    for d in back.devices.iter().filter(|d| d.id.starts_with("hung-")) {
+        assert!(
+            d.figures.get(Figure::Throughput).is_some(),
+            "{} lost its rate base while it hung",
+            d.id
+        );
+    }
     drop(lab.healthy);
 }
 

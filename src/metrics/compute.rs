@@ -959,6 +959,25 @@ fleet_agent_state{state=\"failed\"} 0
                 }
             }
 
+            /// Any label value, escaped as the format says, reads back as it was,
+            /// whatever else is on the page (issue 9, case 8).
+            #[test]
+            fn label_values_round_trip(values in prop::collection::vec(prop_oneof![any::<String>(), "[a-z0-9=,{}\"\\\\\n\r\t #:.\u{E000}]{0,16}"], 4), noise in "[ -~]{0,30}") {
+                let esc = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+                let text = format!(
+                    "{noise}\nfleet_release_info{{version=\"{}\",release=\"{}\",image_digest=\"{}\",model_digest=\"{}\"}} 1\n{noise}\n",
+                    esc(&values[0]), esc(&values[1]), esc(&values[2]), esc(&values[3])
+                );
+                let cur = data(&text, 0);
+                let r = release(&MetricDefs::default(), &cur);
+                prop_assert!(r.is_some(), "release lost: {:?}", text);
+                let r = r.unwrap_or_default();
+                prop_assert_eq!(&r.version, &values[0]);
+                prop_assert_eq!(&r.release, &values[1]);
+                prop_assert_eq!(&r.image_digest, &values[2]);
+                prop_assert_eq!(&r.model_digest, &values[3]);
+            }
+
             #[test]
             fn compute_never_panics(a in ".{0,400}", b in ".{0,400}", tail in prop::collection::vec("[a-z_]{1,8}(\\{[a-z]{1,3}=\"[^\"]{0,4}\"\\})? [-+0-9.eEaInNf]{1,6}", 0..20)) {
                 let mut cur = b.clone();
