@@ -109,6 +109,7 @@ pub fn spawn_refresh(
                 continue;
             }
             generation += 1;
+            let started = tokio::time::Instant::now();
             let outcome = tokio::time::timeout(deadline, source.refresh()).await;
             let warnings = source.warnings();
             let result = match outcome {
@@ -136,13 +137,16 @@ pub fn spawn_refresh(
                 return; // the app is gone
             }
             // Direct scrape needs two scrapes for rates: take the second one soon.
-            let wait = if generation == 1 && source.needs_warmup() {
+            let period = if generation == 1 && source.needs_warmup() {
                 every.min(Duration::from_secs(1))
             } else {
                 every
             };
+            // Refreshes start every `period`, however long one took (hung
+            // exporters make a direct scrape last about a timeout): the devices
+            // that answer are updated on schedule, not a timeout later.
             tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
+                _ = tokio::time::sleep_until(started + period) => {}
                 _ = wake.notified() => {}
             }
         }

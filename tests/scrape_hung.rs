@@ -170,7 +170,9 @@ async fn the_refresh_worker_keeps_publishing_while_exporters_hang() {
     let source = Source::Scrape(Box::new(
         ScrapeSource::new(options(&lab.inventory)).unwrap(),
     ));
-    let every = Duration::from_millis(500);
+    // Longer than a refresh with hung targets (about 2.7 s here): healthy
+    // devices must be updated every `every`, not every `every` + a timeout.
+    let every = Duration::from_secs(5);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let refresher = fleetdeck::workers::spawn_refresh(
         source,
@@ -180,17 +182,14 @@ async fn the_refresh_worker_keeps_publishing_while_exporters_hang() {
         tx,
     );
     let mut last_taken = None;
-    for generation in 1..=3u64 {
-        let t0 = Instant::now();
-        let event = tokio::time::timeout(bound() + every, rx.recv())
+    let mut published = Vec::new();
+    for generation in 1..=4u64 {
+        let wait = bound() + every;
+        let event = tokio::time::timeout(wait, rx.recv())
             .await
-            .unwrap_or_else(|_| {
-                panic!(
-                    "refresh {generation} not published within {:?}",
-                    bound() + every
-                )
-            })
+            .unwrap_or_else(|_| panic!("refresh {generation} not published within {wait:?}"))
             .expect("worker alive");
+        published.push(Instant::now());
         let Event::Fleet {
             generation: g,
             result,
@@ -219,8 +218,19 @@ async fn the_refresh_worker_keeps_publishing_while_exporters_hang() {
             "refresh {generation} is not newer"
         );
         last_taken = fleet.taken_at;
-        fleetdeck::errln!("worker refresh {generation} after {:?}", t0.elapsed());
         refresher.taken();
+    }
+    // After the warm-up pair, refreshes start every `every` whatever they last.
+    for (i, pair) in published.windows(2).enumerate().skip(1) {
+        let gap = pair[1] - pair[0];
+        fleetdeck::errln!(
+            "worker: refresh {} published {gap:?} after the previous",
+            i + 2
+        );
+        assert!(
+            gap < every + Duration::from_millis(1500),
+            "healthy devices updated every {gap:?}, not every {every:?}"
+        );
     }
 }
 
