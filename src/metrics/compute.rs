@@ -88,13 +88,20 @@ impl ScrapeData {
                     let keep = words.next() == Some("TYPE") && words.next().is_some_and(wanted);
                     return keep.then(|| Ok(l.to_owned()));
                 }
+                match exposition::check_sample(l) {
+                    Err(why) => {
+                        skipped.note(no + 1, line, why);
+                        return None;
+                    }
+                    Ok(name) if !wanted(name) => {
+                        other += 1;
+                        return None;
+                    }
+                    Ok(_) => {}
+                }
                 match exposition::parse_sample(l) {
                     Err(why) => {
                         skipped.note(no + 1, line, why);
-                        None
-                    }
-                    Ok(s) if !wanted(s.name) => {
-                        other += 1;
                         None
                     }
                     Ok(s) if s.name.contains(':') => {

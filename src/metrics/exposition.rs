@@ -82,6 +82,31 @@ pub fn unescape(raw: &str) -> String {
 /// Tokenizes one sample line (not a comment, not empty). The error says what
 /// is wrong, for the skipped-lines warning.
 pub fn parse_sample(line: &str) -> Result<SampleLine<'_>, &'static str> {
+    let mut labels = Vec::new();
+    let (name, value, timestamp) = scan(line, Some(&mut labels))?;
+    Ok(SampleLine {
+        name,
+        labels,
+        value,
+        timestamp,
+    })
+}
+
+/// Checks a sample line and returns its metric name, without collecting or
+/// decoding its labels (for the lines of metrics nobody reads: most of a
+/// node_exporter page). Duplicate label names are not looked for.
+pub fn check_sample(line: &str) -> Result<&str, &'static str> {
+    scan(line, None).map(|(name, _, _)| name)
+}
+
+type Labels<'a> = Vec<(&'a str, Cow<'a, str>)>;
+
+/// The tokenizer: (name, value, timestamp); labels decoded into `labels`
+/// when given.
+fn scan<'a>(
+    line: &'a str,
+    mut labels: Option<&mut Labels<'a>>,
+) -> Result<(&'a str, &'a str, Option<&'a str>), &'static str> {
     let s = line.trim_start_matches([' ', '\t']);
     let b = s.as_bytes();
     let mut i = 0;
@@ -92,7 +117,6 @@ pub fn parse_sample(line: &str) -> Result<SampleLine<'_>, &'static str> {
         i += 1;
     }
     let name = &s[..i];
-    let mut labels: Vec<(&str, Cow<'_, str>)> = Vec::new();
     if i < b.len() && b[i] == b'{' {
         i += 1;
         loop {
@@ -140,15 +164,17 @@ pub fn parse_sample(line: &str) -> Result<SampleLine<'_>, &'static str> {
             }
             let raw = &s[vstart..i];
             i += 1;
-            if labels.iter().any(|(l, _)| *l == label) {
-                return Err("duplicate label name");
+            if let Some(labels) = labels.as_deref_mut() {
+                if labels.iter().any(|(l, _)| *l == label) {
+                    return Err("duplicate label name");
+                }
+                let value = if escaped {
+                    Cow::Owned(unescape(raw))
+                } else {
+                    Cow::Borrowed(raw)
+                };
+                labels.push((label, value));
             }
-            let value = if escaped {
-                Cow::Owned(unescape(raw))
-            } else {
-                Cow::Borrowed(raw)
-            };
-            labels.push((label, value));
             skip_ws(b, &mut i);
             match b.get(i) {
                 Some(b',') => i += 1,
@@ -185,12 +211,7 @@ pub fn parse_sample(line: &str) -> Result<SampleLine<'_>, &'static str> {
             Some(w)
         }
     };
-    Ok(SampleLine {
-        name,
-        labels,
-        value,
-        timestamp,
-    })
+    Ok((name, value, timestamp))
 }
 
 /// A value prometheus-parse reads back unchanged: none of the characters its
@@ -325,6 +346,7 @@ mod tests {
 
     #[test]
     fn garbage_is_refused_with_a_reason() {
+        assert_eq!(check_sample("m{a=\"x,}\"} 1"), Ok("m"));
         for (line, why) in [
             ("<html>", "no metric name"),
             ("m{a=\"b} 1", "unterminated label value"),
@@ -343,6 +365,9 @@ mod tests {
             ("m{a=\"\\\"} 1", "unterminated label value"),
         ] {
             assert_eq!(parse_sample(line).map(|_| ()), Err(why), "{line}");
+            if why != "duplicate label name" {
+                assert_eq!(check_sample(line).map(|_| ()), Err(why), "{line}");
+            }
         }
     }
 
