@@ -791,6 +791,43 @@ mod tests {
         assert!(e.contains("[0].targets[0] is empty"), "{e}");
     }
 
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Any bytes: an inventory or an error, never a panic.
+            #[test]
+            fn any_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+                let _ = parse_inventory(&bytes, &LabelNames::default());
+            }
+
+            /// Well-formed groups with hostile label values and addresses: every
+            /// accepted target keeps its label values exactly.
+            #[test]
+            fn hostile_groups_parse_or_are_refused(
+                groups in prop::collection::vec(
+                    (prop::collection::vec("[a-z0-9.:\\[\\]/ -]{0,12}", 0..4),
+                     prop::collection::btree_map("[a-z_]{1,8}", any::<String>(), 0..4)),
+                    0..5),
+            ) {
+                let json: Vec<serde_json::Value> = groups
+                    .iter()
+                    .map(|(t, l)| serde_json::json!({"targets": t, "labels": l}))
+                    .collect();
+                let text = serde_json::to_vec(&json).unwrap_or_default();
+                if let Ok(targets) = parse_inventory(&text, &LabelNames::default()) {
+                    for t in &targets {
+                        for (k, v) in &t.labels {
+                            prop_assert!(!k.starts_with("__") && !v.is_empty());
+                        }
+                        prop_assert!(reqwest::Url::parse(&t.url).is_ok());
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn the_budget_is_inside_the_workers_deadline() {
         for ms in [1, 100, 250, 251, 1000, 5000, 60_000] {
