@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::config::echo;
 use ratatui::style::{Color, Modifier, Style};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
@@ -152,28 +153,43 @@ pub struct Location {
 
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.origin, self.line, self.column)
+        write!(f, "{}:{}:{}", echo(&self.origin), self.line, self.column)
     }
 }
 
 /// Why a theme could not be loaded; every variant tells the user what to do.
+/// Names, paths, keys and values in the messages are echoed with
+/// [`crate::text::echo`]: a hostile file name or value never reaches the
+/// terminal raw, and never at length.
 #[derive(Debug, thiserror::Error)]
 pub enum ThemeError {
-    #[error("cannot read theme file '{}': {source}", path.display())]
+    #[error(
+        "cannot read theme file '{}': {}",
+        crate::config::echo_path(path),
+        crate::config::read_reason(source)
+    )]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        source: crate::files::ReadError,
     },
     /// Bad TOML syntax or a bad value; `key` is the dotted path (`roles.health_up.fg`) when known.
-    #[error("{at}: {}{message}", key.as_ref().map(|k| format!("{k}: ")).unwrap_or_default())]
+    #[error(
+        "{at}: {}{}",
+        key.as_ref().map(|k| format!("{}: ", echo(k))).unwrap_or_default(),
+        with_list(message)
+    )]
     Invalid {
         at: Location,
         key: Option<String>,
         message: String,
     },
     #[error(
-        "unknown theme '{name}'; available themes: {} (or give a path to a .toml file)",
-        available.join(", ")
+        "{}",
+        with_list(&format!(
+            "unknown theme '{}'; available themes: {} (or give a path to a .toml file)",
+            echo(name),
+            names_list(available)
+        ))
     )]
     UnknownTheme {
         name: String,
@@ -181,9 +197,69 @@ pub enum ThemeError {
     },
     #[error(
         "{at}: inherits: theme inheritance cycle {}; remove one of these 'inherits' lines",
-        cycle.join(" -> ")
+        cycle.iter().map(|c| echo(c)).collect::<Vec<_>>().join(" -> ")
     )]
     InheritsCycle { at: Location, cycle: Vec<String> },
+}
+
+/// Longest theme error message (values inside are cut shorter).
+const MESSAGE_MAX: usize = 300;
+
+/// A message whose tail lists what is valid ("…; valid roles are: a, b…",
+/// "…; available themes: …"): the head on the first line, the list wrapped
+/// on the next ones, so no line grows with the list. Each part made safe.
+fn with_list(message: &str) -> String {
+    let split = ["; valid ", "? valid ", "; available "]
+        .iter()
+        .filter_map(|m| message.find(m))
+        .min();
+    match split {
+        Some(i) => {
+            // The head keeps its ';' or '?'.
+            let head = crate::text::sanitize_max(&message[..=i], MESSAGE_MAX);
+            let tail = crate::text::sanitize_max(&message[i + 2..], 4000);
+            format!("{head}\n  {}", wrap(&tail, 96).join("\n  "))
+        }
+        None => crate::text::sanitize_max(message, MESSAGE_MAX).into_owned(),
+    }
+}
+
+/// Words of `s` in lines of at most `width` characters (a longer word, at
+/// most an echo, gets a line of its own).
+fn wrap(s: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in s.split(' ') {
+        let len = line.chars().count();
+        if len > 0 && len + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// Theme names for a message: each echoed, at most 20 of them.
+fn names_list(names: &[String]) -> String {
+    const SHOWN: usize = 20;
+    let mut out: Vec<String> = names
+        .iter()
+        .take(SHOWN)
+        .map(|n| echo(n).into_owned())
+        .collect();
+    if names.len() > SHOWN {
+        out.push(format!(
+            "… ({} more: fleetdeck themes)",
+            names.len() - SHOWN
+        ));
+    }
+    out.join(", ")
 }
 
 /// Styles for every [`Role`], resolved once at load time so drawing never fails.
@@ -385,10 +461,13 @@ impl Loader<'_> {
                 self.parse(source, src, chain)
             }
             Source::File(path) => {
-                let src = std::fs::read_to_string(path).map_err(|source| ThemeError::Read {
-                    path: path.clone(),
-                    source,
-                })?;
+                // Bounded, regular file only: `--theme /dev/zero` fails at once.
+                let src = crate::files::read_text_capped(path, crate::files::cap::THEME).map_err(
+                    |source| ThemeError::Read {
+                        path: path.clone(),
+                        source,
+                    },
+                )?;
                 self.parse(source, &src, chain)
             }
             // Text sources are parsed directly by `from_toml`; nothing can inherit one.
@@ -419,8 +498,9 @@ impl Loader<'_> {
                         at,
                         key: Some("inherits".to_string()),
                         message: format!(
-                            "unknown theme '{parent_name}'; available themes: {}",
-                            Theme::available(self.user_dir).join(", ")
+                            "unknown theme '{}'; available themes: {}",
+                            echo(parent_name),
+                            names_list(&Theme::available(self.user_dir))
                         ),
                     });
                 };
@@ -461,7 +541,7 @@ fn parse_file(src: &str, origin: &str) -> Result<ThemeFile, ThemeError> {
             key: None,
             message: format!(
                 "{}; fix the TOML syntax (strings need double quotes, inline tables look like {{ fg = \"red\", bold = true }})",
-                humanize(err.message())
+                humanize(&crate::config::tame(err.message()))
             ),
         }
     })?;
@@ -487,7 +567,7 @@ fn parse_file(src: &str, origin: &str) -> Result<ThemeFile, ThemeError> {
         ThemeError::Invalid {
             at: location(origin, src, start),
             key: (key != ".").then_some(key),
-            message: humanize(&message),
+            message: humanize(&crate::config::tame(&message)),
         }
     })
 }
@@ -539,7 +619,8 @@ impl<'de> Deserialize<'de> for Role {
                         .map(|r| format!("did you mean '{}'? ", r.key()))
                         .unwrap_or_default();
                     E::custom(format!(
-                        "unknown role '{key}'; {suggestion}valid roles are: {}",
+                        "unknown role '{}'; {suggestion}valid roles are: {}",
+                        echo(key),
                         valid.join(", ")
                     ))
                 })
@@ -699,7 +780,8 @@ impl<'de> Deserialize<'de> for Flag {
             }
             fn visit_str<E: de::Error>(self, value: &str) -> Result<Flag, E> {
                 Err(E::custom(format!(
-                    "'{value}' is not a switch; expected true or false without quotes"
+                    "'{}' is not a switch; expected true or false without quotes",
+                    echo(value)
                 )))
             }
             fn visit_i64<E: de::Error>(self, value: i64) -> Result<Flag, E> {
@@ -741,7 +823,7 @@ const ANSI_NAMES: &[(&str, Color)] = &[
 
 /// Parses `#rrggbb`, an ANSI name, `reset` or `colorN` (N in 0-255).
 fn parse_color(text: &str) -> Result<Color, String> {
-    let invalid = || format!("'{text}' is not a colour; {COLOR_HINT}");
+    let invalid = || format!("'{}' is not a colour; {COLOR_HINT}", echo(text));
     if text == "reset" {
         return Ok(Color::Reset);
     }
