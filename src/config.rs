@@ -95,13 +95,15 @@ impl fmt::Display for ConfigError {
         if !self.key.is_empty() {
             head.push_str(&format!("key '{}': ", echo(&self.key)));
         }
-        // The first line shares its width with the file and the key.
+        // The first line shares its width with the file and the key; a list
+        // of what is valid goes on wrapped lines of its own.
         let budget = LINE_MAX.saturating_sub(head.chars().count()).max(80);
-        let mut lines = self.message.split('\n');
-        let first = lines.next().unwrap_or("");
+        let (first, list) = split_list(&self.message);
         write!(f, "{head}{}", bounded(first, budget))?;
-        for l in lines {
-            write!(f, "\n{}", bounded(l, LINE_MAX))?;
+        if let Some(list) = list {
+            for l in wrap(&bounded(list, 4000), 96) {
+                write!(f, "\n  {l}")?;
+            }
         }
         if !self.hint.is_empty() {
             write!(f, "\n  hint: {}", safe_lines(&self.hint))?;
@@ -120,6 +122,40 @@ fn safe_lines(s: &str) -> String {
         .map(|l| bounded(l, MESSAGE_MAX))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// A message whose tail lists what is valid ("…? valid roles are: a, b…",
+/// "…; available themes: …"): (head with its ';' or '?', the list).
+fn split_list(message: &str) -> (&str, Option<&str>) {
+    let at = ["; valid ", "? valid ", "; available "]
+        .iter()
+        .filter_map(|m| message.find(m))
+        .min();
+    match at {
+        Some(i) => (&message[..=i], Some(&message[i + 2..])),
+        None => (message, None),
+    }
+}
+
+/// Words of `s` in lines of at most `width` characters (a longer word, at
+/// most an echo, gets a line of its own).
+fn wrap(s: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in s.split(' ') {
+        let len = line.chars().count();
+        if len > 0 && len + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
 }
 
 /// Longest line an error prints (its first line: file, key and message).
@@ -871,7 +907,14 @@ impl Config {
     pub fn load_theme(&self, user_dir: Option<&Path>) -> Result<Theme, ConfigError> {
         let name = self.theme.as_deref().unwrap_or("default");
         Theme::load(name, user_dir).map_err(|e| {
-            let hint = "pick one of the available themes (fleetdeck themes), or give a path to a .toml file";
+            use crate::theme::ThemeError;
+            let hint = match &e {
+                ThemeError::UnknownTheme { .. } => {
+                    "pick one of the available themes (fleetdeck themes), or give a path to a .toml file"
+                }
+                ThemeError::Read { .. } => "point it at a regular theme file (TOML)",
+                _ => "fix the theme file; the built-in themes/default.toml sets every role",
+            };
             let standalone = |file: String| ConfigError {
                 file,
                 line: 0,

@@ -176,7 +176,7 @@ pub enum ThemeError {
     #[error(
         "{at}: {}{}",
         key.as_ref().map(|k| format!("{}: ", echo(k))).unwrap_or_default(),
-        with_list(message)
+        crate::text::sanitize_max(message, MESSAGE_MAX)
     )]
     Invalid {
         at: Location,
@@ -184,12 +184,9 @@ pub enum ThemeError {
         message: String,
     },
     #[error(
-        "{}",
-        with_list(&format!(
-            "unknown theme '{}'; available themes: {} (or give a path to a .toml file)",
-            echo(name),
-            names_list(available)
-        ))
+        "unknown theme '{}'; available themes: {} (or give a path to a .toml file)",
+        echo(name),
+        names_list(available)
     )]
     UnknownTheme {
         name: String,
@@ -202,48 +199,10 @@ pub enum ThemeError {
     InheritsCycle { at: Location, cycle: Vec<String> },
 }
 
-/// Longest theme error message (values inside are cut shorter).
-const MESSAGE_MAX: usize = 300;
-
-/// A message whose tail lists what is valid ("…; valid roles are: a, b…",
-/// "…; available themes: …"): the head on the first line, the list wrapped
-/// on the next ones, so no line grows with the list. Each part made safe.
-fn with_list(message: &str) -> String {
-    let split = ["; valid ", "? valid ", "; available "]
-        .iter()
-        .filter_map(|m| message.find(m))
-        .min();
-    match split {
-        Some(i) => {
-            // The head keeps its ';' or '?'.
-            let head = crate::text::sanitize_max(&message[..=i], MESSAGE_MAX);
-            let tail = crate::text::sanitize_max(&message[i + 2..], 4000);
-            format!("{head}\n  {}", wrap(&tail, 96).join("\n  "))
-        }
-        None => crate::text::sanitize_max(message, MESSAGE_MAX).into_owned(),
-    }
-}
-
-/// Words of `s` in lines of at most `width` characters (a longer word, at
-/// most an echo, gets a line of its own).
-fn wrap(s: &str, width: usize) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut line = String::new();
-    for word in s.split(' ') {
-        let len = line.chars().count();
-        if len > 0 && len + 1 + word.chars().count() > width {
-            lines.push(std::mem::take(&mut line));
-        }
-        if !line.is_empty() {
-            line.push(' ');
-        }
-        line.push_str(word);
-    }
-    if !line.is_empty() {
-        lines.push(line);
-    }
-    lines
-}
+/// Longest theme error message: one line (the console shows it in its status
+/// bar), values inside cut shorter; the CLI wraps its lists
+/// (`config::ConfigError`).
+const MESSAGE_MAX: usize = 1000;
 
 /// Theme names for a message: each echoed, at most 20 of them.
 fn names_list(names: &[String]) -> String {
