@@ -984,7 +984,20 @@ fn regular_under(path: &Path, cap: u64) -> Result<(), String> {
         _ => e.to_string(),
     })?;
     if !m.is_file() {
-        return Err("not a regular file".into());
+        use std::os::unix::fs::FileTypeExt;
+        let t = m.file_type();
+        let kind = if t.is_dir() {
+            "a directory"
+        } else if t.is_char_device() {
+            "a character device"
+        } else if t.is_block_device() {
+            "a block device"
+        } else if t.is_fifo() {
+            "a FIFO"
+        } else {
+            "a socket or other special file"
+        };
+        return Err(format!("not a regular file ({kind})"));
     }
     if m.len() > cap {
         return Err(format!(
@@ -2013,6 +2026,16 @@ mod tests {
             ("keys.abort", 2, 1),
             "{e}"
         );
+    }
+
+    #[test]
+    fn echo_is_bounded_in_printed_characters() {
+        // 120 escapes would print as 1,000+ characters through text::echo.
+        let seps = "\u{2028}".repeat(500);
+        let e = echo(&seps);
+        assert!(e.chars().count() <= text::ECHO_LEN + 1, "{e}");
+        assert!(e.ends_with("\\u{2028}…"), "never cut inside an escape: {e}");
+        assert_eq!(echo("plain"), "plain");
     }
 
     #[test]
