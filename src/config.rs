@@ -1405,8 +1405,17 @@ fn resolve(
         .map(|(k, v)| (k.clone(), v.keys()))
         .collect();
     // Conflicts and unsafe bindings are config errors, located in the file.
-    crate::tui::keymap::Keymap::from_config(&cfg.keys)
-        .map_err(|e| ctx.err(&e.key, e.message, e.hint))?;
+    crate::tui::keymap::Keymap::from_config(&cfg.keys).map_err(|e| {
+        let mut err = ctx.err(&e.key, e.message, e.hint);
+        // Point at the key in the list, when it is on the located line.
+        if let Some(spec) = &e.spec
+            && let Some(line) = text.lines().nth(err.line.wrapping_sub(1))
+            && let Some(at) = line.find(&format!("\"{spec}\""))
+        {
+            err.column = line[..at].chars().count() + 1;
+        }
+        err
+    })?;
 
     let abs = |p: &Path| {
         if p.is_absolute() {
@@ -2023,7 +2032,13 @@ mod tests {
         let e = parse("[keys]\nabort = \"q\"\n").expect_err("abort on q");
         assert_eq!(
             (e.key.as_str(), e.line, e.column),
-            ("keys.abort", 2, 1),
+            ("keys.abort", 2, 9),
+            "{e}"
+        );
+        let e = parse("[keys]\nquit = [\"x\", \"j\"]\n").expect_err("j is down's");
+        assert_eq!(
+            (e.key.as_str(), e.line, e.column),
+            ("keys.quit", 2, 14),
             "{e}"
         );
     }

@@ -316,7 +316,7 @@ const REFUSED_AT_START: &[(&str, usize, usize, &str, &[&str])] = &[
     (
         "abort-q.toml",
         3,
-        1,
+        9,
         "keys.abort",
         &["'q' is the default key of 'quit'", "destructive"],
     ),
@@ -396,14 +396,15 @@ fn keymap_and_theme_errors_point_into_the_config() {
         let (code, _, err) = fleetdeck(&["check-config", "--config", &f.to_string_lossy()]);
         assert_eq!(code, 2, "{file}");
         assert!(err.contains(key) && err.contains(phrase), "{file}: {err}");
-        let line = if file == "key-conflict.toml" { 3 } else { 2 };
-        let line = if file == "unknown-theme.toml" {
-            1
-        } else {
-            line
+        // The column points at the key in the list when one key is the problem.
+        let (line, col) = match file {
+            "key-conflict.toml" => (3, 8),
+            "bad-key.toml" => (2, 8),
+            "unknown-theme.toml" => (1, 1),
+            _ => (2, 1),
         };
         assert!(
-            err.contains(&format!("{}:{line}:1:", f.display())),
+            err.contains(&format!("{}:{line}:{col}:", f.display())),
             "{file} is located: {err}"
         );
     }

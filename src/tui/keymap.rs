@@ -407,6 +407,9 @@ pub struct Keymap {
 pub struct KeymapError {
     /// `keys.<action>`
     pub key: String,
+    /// The key as written, when one key of the list is the problem (the
+    /// config points its column at it).
+    pub spec: Option<String>,
     pub message: String,
     pub hint: String,
 }
@@ -429,6 +432,7 @@ impl Keymap {
                 let names: Vec<&str> = BINDINGS.iter().map(|b| b.name).collect();
                 return Err(KeymapError {
                     key: format!("keys.{name}"),
+                    spec: None,
                     message: format!("'{}' is not an action", echo(name)),
                     hint: format!("actions are: {}", names.join(", ")),
                 });
@@ -453,6 +457,7 @@ impl Keymap {
             if specs.is_empty() {
                 return Err(KeymapError {
                     key: config_key,
+                    spec: None,
                     message: "no key given".into(),
                     hint: "give at least one key, e.g. [\"x\"]".into(),
                 });
@@ -461,6 +466,7 @@ impl Keymap {
                 let shown = echo(spec);
                 let key = Key::parse(spec).map_err(|m| KeymapError {
                     key: config_key.clone(),
+                    spec: Some(spec.clone()),
                     message: m,
                     hint: "see the keymap in README.md".into(),
                 })?;
@@ -469,6 +475,7 @@ impl Keymap {
                 {
                     return Err(KeymapError {
                         key: config_key.clone(),
+                        spec: Some(spec.clone()),
                         message: format!(
                             "'{shown}' is {why}; '{}' is destructive and must not be one reflex away",
                             bind.name
@@ -479,6 +486,7 @@ impl Keymap {
                 if key == Key::ctrl('c') && bind.action != Action::Quit {
                     return Err(KeymapError {
                         key: config_key.clone(),
+                        spec: Some(spec.clone()),
                         message: format!(
                             "'{shown}' always quits or cancels; it cannot be '{}'",
                             bind.name
@@ -492,6 +500,7 @@ impl Keymap {
                     let other_name = name_of(other);
                     return Err(KeymapError {
                         key: config_key.clone(),
+                        spec: Some(spec.clone()),
                         message: format!("'{shown}' is already bound to '{other_name}'"),
                         hint: format!("give '{other_name}' or '{}' another key", bind.name),
                     });
@@ -503,6 +512,7 @@ impl Keymap {
                 }) {
                     return Err(KeymapError {
                         key: config_key.clone(),
+                        spec: Some(spec.clone()),
                         message: format!(
                             "'{shown}' is already the key of '{}' (its default); '{}' would take it over",
                             owner.name, bind.name
@@ -523,6 +533,7 @@ impl Keymap {
             for spec in bind.defaults {
                 let key = Key::parse(spec).map_err(|m| KeymapError {
                     key: format!("keys.{}", bind.name),
+                    spec: None,
                     message: m,
                     hint: "this is a built-in default: please report it".into(),
                 })?;
@@ -535,6 +546,7 @@ impl Keymap {
             if !keys.contains_key(&bind.action) {
                 return Err(KeymapError {
                     key: format!("keys.{}", bind.name),
+                    spec: None,
                     message: format!(
                         "every default key of '{}' ({}) is taken by your other bindings",
                         bind.name,
