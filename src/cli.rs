@@ -265,12 +265,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             watch,
             auto_abort,
         }) => crate::cli_rollout::gate(&cli, name, *watch, *auto_abort).await,
-        Some(Command::Themes) => {
-            for t in Theme::available(crate::theme::user_theme_dir().as_deref()) {
-                println!("{t}");
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Some(Command::Themes) => themes(),
         Some(Command::Rules) => {
             let cfg = load_config(&cli)?;
             let job = match &cfg.source {
@@ -323,16 +318,11 @@ fn sim_options(a: &SimArgs) -> crate::sim::SimOptions {
     }
 }
 
+/// The config every command and the console start from, through the one
+/// validation path `check-config` runs ([`crate::config::load_checked`]).
 pub(crate) fn load_config(cli: &Cli) -> Result<Config, CliError> {
-    let mut cfg = Config::load(cli.config.as_deref()).map_err(|e| fail(e.to_string(), 2))?;
-    if cli.read_only {
-        cfg.read_only = true;
-    }
-    if cli.theme.is_some() {
-        cfg.theme = cli.theme.clone();
-        cfg.theme_from_cli = cli.theme.clone();
-    }
-    Ok(cfg)
+    crate::config::load_checked(cli.config.as_deref(), cli.theme.as_deref(), cli.read_only)
+        .map_err(|e| fail(e.to_string(), 2))
 }
 
 fn load_keymap(cfg: &Config) -> Result<Keymap, CliError> {
@@ -341,25 +331,9 @@ fn load_keymap(cfg: &Config) -> Result<Keymap, CliError> {
 }
 
 fn load_theme(cfg: &Config) -> Result<Theme, CliError> {
-    let name = cfg.theme.as_deref().unwrap_or("default");
-    let theme = Theme::load(name, crate::theme::user_theme_dir().as_deref()).map_err(|e| {
-        // A theme named in the config file is that file's error; --theme is the command line's.
-        if cfg.theme_from_cli.is_none() && cfg.theme.is_some() {
-            fail(
-                cfg.error_at(
-                    "theme",
-                    e.to_string(),
-                    "pick one of the available themes".into(),
-                )
-                .to_string(),
-                2,
-            )
-        } else if cfg.theme_from_cli.is_some() {
-            fail(format!("--theme '{name}': {e}"), 2)
-        } else {
-            fail(format!("built-in theme '{name}': {e}"), 2)
-        }
-    })?;
+    let theme = cfg
+        .load_theme(crate::theme::user_theme_dir().as_deref())
+        .map_err(|e| fail(e.to_string(), 2))?;
     Ok(if Theme::no_color_requested() {
         theme.without_colors()
     } else {
@@ -367,6 +341,9 @@ fn load_theme(cfg: &Config) -> Result<Theme, CliError> {
     })
 }
 
+/// `check-config`: exactly the start-up path of every command and the
+/// console ([`load_config`]: config values, every file it names, theme,
+/// keymap), then one line saying what was checked.
 fn check_config(cli: &Cli) -> Result<ExitCode, CliError> {
     let cfg = load_config(cli)?;
     load_keymap(&cfg)?;
@@ -375,14 +352,23 @@ fn check_config(cli: &Cli) -> Result<ExitCode, CliError> {
         .path
         .as_ref()
         .map_or("no config file; built-in defaults".to_string(), |p| {
-            p.display().to_string()
+            crate::config::echo_path(p)
         });
     let source = match &cfg.source {
-        SourceConfig::Prometheus(p) => format!("prometheus {}", p.url),
-        SourceConfig::Scrape(s) => format!("scrape {}", s.inventory.display()),
+        SourceConfig::Prometheus(p) => format!("prometheus {}", crate::config::echo(&p.url)),
+        SourceConfig::Scrape(s) => format!("scrape {}", crate::config::echo_path(&s.inventory)),
         SourceConfig::Unset => "no source (only `fleetdeck demo` will run)".into(),
     };
-    println!("{what}: ok ({source})");
+    crate::outln!("{what}: ok ({source})");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `themes`: built-in and user themes, one per line. A user theme's name is
+/// its file name: echoed (escapes visible, cut), never printed raw.
+fn themes() -> Result<ExitCode, CliError> {
+    for t in Theme::available(crate::theme::user_theme_dir().as_deref()) {
+        crate::outln!("{}", crate::config::echo(&t));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -4,7 +4,10 @@
 use crate::fleet::Thresholds;
 use crate::metrics::def::{Agg, Figure, MetricDef, MetricDefs, MetricKind};
 use crate::metrics::{BasicAuth, LabelNames, PrometheusOptions, ScrapeOptions};
+use crate::text;
+use crate::theme::Theme;
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -23,25 +26,140 @@ pub struct ConfigError {
     pub hint: String,
 }
 
+/// [`text::echo`], bounded in what it prints too: an escape takes up to ten
+/// characters (`\u{e007f}`), so 120 input characters could print as 1,200
+/// (30 U+2028 printed 240). Cut at [`text::ECHO_LEN`] printed characters,
+/// never inside an escape. Every echo of config and theme input uses this.
+pub fn echo(s: &str) -> Cow<'_, str> {
+    bounded(s, text::ECHO_LEN)
+}
+
+/// `s` made safe and cut at `max` *printed* characters, never inside an
+/// escape, with `…` when cut.
+fn bounded(s: &str, max: usize) -> Cow<'_, str> {
+    let e = text::sanitize_max(s, max);
+    if e.chars().count() <= max + 1 {
+        return e;
+    }
+    let mut out = String::with_capacity(max * 4);
+    let mut n = 0;
+    let mut chars = e.chars().peekable();
+    while let Some(c) = chars.next() {
+        // One printed unit: a character, or a whole escape (`\u{…}`, `\n`).
+        let mut unit = String::from(c);
+        if c == '\\' {
+            match chars.next() {
+                Some('u') if chars.peek() == Some(&'{') => {
+                    unit.push('u');
+                    for d in chars.by_ref() {
+                        unit.push(d);
+                        if d == '}' {
+                            break;
+                        }
+                    }
+                }
+                Some(d) => unit.push(d),
+                None => {}
+            }
+        }
+        let len = unit.chars().count();
+        if n + len > max {
+            out.push('…');
+            return Cow::Owned(out);
+        }
+        n += len;
+        out.push_str(&unit);
+    }
+    Cow::Owned(out)
+}
+
+/// A path echoed like [`echo`].
+pub fn echo_path(p: &Path) -> String {
+    echo(&p.to_string_lossy()).into_owned()
+}
+
+/// Longest message or hint shown: values inside are already cut at
+/// [`text::ECHO_LEN`]; this bounds whatever a library wrote around them.
+const MESSAGE_MAX: usize = 300;
+
 impl fmt::Display for ConfigError {
+    // Everything here may hold outside text (a hostile path, key or value):
+    // each part is made safe and cut, whoever built the error.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.line > 0 {
-            write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
+        let file = echo(&self.file);
+        let mut head = if self.line > 0 {
+            format!("{file}:{}:{}: ", self.line, self.column)
         } else {
-            write!(f, "{}: ", self.file)?;
-        }
+            format!("{file}: ")
+        };
         if !self.key.is_empty() {
-            write!(f, "key '{}': ", self.key)?;
+            head.push_str(&format!("key '{}': ", echo(&self.key)));
         }
-        write!(f, "{}", self.message)?;
+        // The first line shares its width with the file and the key; a list
+        // of what is valid goes on wrapped lines of its own.
+        let budget = LINE_MAX.saturating_sub(head.chars().count()).max(80);
+        let (first, list) = split_list(&self.message);
+        write!(f, "{head}{}", bounded(first, budget))?;
+        if let Some(list) = list {
+            for l in wrap(&bounded(list, 4000), 96) {
+                write!(f, "\n  {l}")?;
+            }
+        }
         if !self.hint.is_empty() {
-            write!(f, "\n  hint: {}", self.hint)?;
+            write!(f, "\n  hint: {}", safe_lines(&self.hint))?;
         }
         Ok(())
     }
 }
 
 impl std::error::Error for ConfigError {}
+
+/// A hint over one or more lines: every line made safe and cut at
+/// [`MESSAGE_MAX`] printed characters. Values inside were echoed where the
+/// text was built, so a line break here is the text's own, never the input's.
+fn safe_lines(s: &str) -> String {
+    s.split('\n')
+        .map(|l| bounded(l, MESSAGE_MAX))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A message whose tail lists what is valid ("…? valid roles are: a, b…",
+/// "…; available themes: …"): (head with its ';' or '?', the list).
+fn split_list(message: &str) -> (&str, Option<&str>) {
+    let at = ["; valid ", "? valid ", "; available "]
+        .iter()
+        .filter_map(|m| message.find(m))
+        .min();
+    match at {
+        Some(i) => (&message[..=i], Some(&message[i + 2..])),
+        None => (message, None),
+    }
+}
+
+/// Words of `s` in lines of at most `width` characters (a longer word, at
+/// most an echo, gets a line of its own).
+fn wrap(s: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in s.split(' ') {
+        let len = line.chars().count();
+        if len > 0 && len + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// Longest line an error prints (its first line: file, key and message).
+const LINE_MAX: usize = 300;
 
 /// A duration written as `"5s"`, `"250ms"`, `"2m"`, `"1h30m"`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -58,7 +176,12 @@ impl<'de> Deserialize<'de> for Dur {
 
 /// Parses `"5s"`, `"250ms"`, `"2m"`, `"1h30m"`, `"1.5s"`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("'{s}' is not a duration; write it like '5s', '250ms', '2m' or '1h30m'");
+    let bad = || {
+        format!(
+            "'{}' is not a duration; write it like '5s', '250ms', '2m' or '1h30m'",
+            echo(s)
+        )
+    };
     let t = s.trim();
     if t.is_empty() {
         return Err(bad());
@@ -485,7 +608,7 @@ pub fn check_host_port(s: &str) -> Result<(), String> {
             .split_once(']')
             .ok_or_else(|| "has '[' without ']'".to_string())?;
         if v6.parse::<std::net::Ipv6Addr>().is_err() {
-            return Err(format!("'[{v6}]' is not an IPv6 address"));
+            return Err(format!("'[{}]' is not an IPv6 address", echo(v6)));
         }
         match after {
             "" => (v6, None),
@@ -509,12 +632,12 @@ pub fn check_host_port(s: &str) -> Result<(), String> {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c)))
     {
-        return Err(format!("'{host}' is not a host name or address"));
+        return Err(format!("'{}' is not a host name or address", echo(host)));
     }
     if let Some(p) = port
         && p.parse::<u16>().map_or(true, |n| n == 0)
     {
-        return Err(format!("port '{p}' is not 1-65535"));
+        return Err(format!("port '{}' is not 1-65535", echo(p)));
     }
     Ok(())
 }
@@ -638,24 +761,31 @@ impl Config {
                 _ => return Ok(Config::default()),
             },
         };
-        let text = std::fs::read_to_string(&path).map_err(|e| ConfigError {
-            file: path.display().to_string(),
-            line: 0,
-            column: 0,
-            key: String::new(),
-            message: format!("cannot read the config file: {e}"),
-            hint: if explicit.is_some() {
-                "check the path given to --config".into()
-            } else {
-                "fix the file's permissions or remove it to use the defaults".into()
-            },
-        })?;
-        Config::parse(&text, &path)
+        let text =
+            crate::files::read_text_capped(&path, crate::files::cap::CONFIG).map_err(|e| {
+                ConfigError {
+                    file: echo_path(&path),
+                    line: 0,
+                    column: 0,
+                    key: String::new(),
+                    message: format!("cannot read the config file: {}", read_reason(&e)),
+                    hint: if explicit.is_some() {
+                        "check the path given to --config".into()
+                    } else {
+                        "fix the file's permissions or remove it to use the defaults".into()
+                    },
+                }
+            })?;
+        let cfg = Config::parse(&text, &path)?;
+        cfg.check_files()?;
+        Ok(cfg)
     }
 
-    /// Parses config text; `path` is used for messages and to resolve relative paths.
+    /// Parses config text; `path` is used for messages and to resolve relative
+    /// paths. Checks every value, and reads the secret files it names; the
+    /// other files it names are checked by [`Config::check_files`].
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let file_name = path.display().to_string();
+        let file_name = echo_path(path);
         let file: FileConfig = deserialize(text, &file_name)?;
         let base = path.parent().unwrap_or(Path::new("."));
         let ctx = Ctx {
@@ -673,12 +803,142 @@ impl Config {
         }
     }
 
+    /// Checks every file the config names (CA bundles, `[signing]` keys,
+    /// roots and Rekor keys, the scrape inventory, SSH identity files and
+    /// known_hosts) the way the commands and the console will read them: a
+    /// regular file under its size cap, in the expected format. The error
+    /// names the file and the key, located in the config.
+    pub fn check_files(&self) -> Result<(), ConfigError> {
+        let path_err = |key: &str, path: &Path, why: String, hint: &str| {
+            self.error_at(
+                key,
+                format!("'{}': {why}", echo_path(path)),
+                hint.to_string(),
+            )
+        };
+        const CA_HINT: &str =
+            "give the path of a PEM file with the CA certificate(s) (-----BEGIN CERTIFICATE-----)";
+        if let SourceConfig::Prometheus(p) = &self.source
+            && let Some(ca) = &p.ca_file
+        {
+            load_ca_bundle(ca).map_err(|why| path_err("source.ca_file", ca, why, CA_HINT))?;
+        }
+        if let Some(ca) = &self.registry.ca_file {
+            load_ca_bundle(ca).map_err(|why| path_err("registry.ca_file", ca, why, CA_HINT))?;
+        }
+        let sg = &self.signing;
+        for (i, key) in sg.keys.iter().enumerate() {
+            crate::signature::load_public_key(key, "signing key").map_err(|e| {
+                self.error_at(
+                    &format!("signing.keys[{i}]"),
+                    e.to_string(),
+                    "a PEM ECDSA P-256 public key, as written by `cosign generate-key-pair` (cosign.pub)"
+                        .into(),
+                )
+            })?;
+        }
+        for (i, root) in sg.roots.iter().enumerate() {
+            crate::signature::load_root_certs(root).map_err(|e| {
+                self.error_at(
+                    &format!("signing.roots[{i}]"),
+                    e.to_string(),
+                    "PEM CA certificates keyless certificates chain to (e.g. Fulcio's root)".into(),
+                )
+            })?;
+        }
+        for (i, key) in sg.rekor_keys.iter().enumerate() {
+            crate::signature::load_public_key(key, "Rekor key").map_err(|e| {
+                self.error_at(
+                    &format!("signing.rekor_keys[{i}]"),
+                    e.to_string(),
+                    "the Rekor log's PEM ECDSA P-256 public key".into(),
+                )
+            })?;
+        }
+        if let SourceConfig::Scrape(s) = &self.source {
+            const INV_HINT: &str =
+                "a Prometheus file_sd JSON file: [{\"targets\": [\"host:port\"], \"labels\": {…}}]";
+            // Looked at before it is read: a FIFO or a device must fail here,
+            // whatever the loader does with it.
+            regular_under(&s.inventory, crate::files::cap::INVENTORY)
+                .map_err(|why| path_err("source.inventory", &s.inventory, why, INV_HINT))?;
+            crate::metrics::scrape::read_inventory(&s.inventory, &s.labels).map_err(|e| {
+                self.error_at(
+                    "source.inventory",
+                    e.to_string(),
+                    "a Prometheus file_sd JSON file: [{\"targets\": [\"host:port\"], \"labels\": {…}}]"
+                        .into(),
+                )
+            })?;
+        }
+        // SSH: a missing file is skipped (identity) or created on the first
+        // accepted key (known_hosts), as OpenSSH does; anything else that
+        // exists must be a regular file under the cap.
+        let rm = &self.remote;
+        let ssh_files = rm
+            .identity_files
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (format!("remote.identity_files[{i}]"), p))
+            .chain(
+                rm.known_hosts
+                    .iter()
+                    .map(|p| ("remote.known_hosts".to_string(), p)),
+            );
+        for (key, p) in ssh_files {
+            match crate::files::read_capped(p, crate::files::cap::SSH) {
+                Ok(_) => {}
+                Err(e) if e.io_kind() == Some(std::io::ErrorKind::NotFound) => {}
+                Err(e) => {
+                    return Err(path_err(
+                        &key,
+                        p,
+                        read_reason(&e),
+                        "point it at a regular file (an OpenSSH private key, or a known_hosts file)",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The theme the config (or `--theme`) names, loaded as the console will
+    /// load it. A theme named in the file is located there.
+    pub fn load_theme(&self, user_dir: Option<&Path>) -> Result<Theme, ConfigError> {
+        let name = self.theme.as_deref().unwrap_or("default");
+        Theme::load(name, user_dir).map_err(|e| {
+            use crate::theme::ThemeError;
+            let hint = match &e {
+                ThemeError::UnknownTheme { .. } => {
+                    "pick one of the available themes (fleetdeck themes), or give a path to a .toml file"
+                }
+                ThemeError::Read { .. } => "point it at a regular theme file (TOML)",
+                _ => "fix the theme file; the built-in themes/default.toml sets every role",
+            };
+            let standalone = |file: String| ConfigError {
+                file,
+                line: 0,
+                column: 0,
+                key: String::new(),
+                message: e.to_string(),
+                hint: hint.into(),
+            };
+            if self.theme_from_cli.is_some() {
+                standalone("--theme".into())
+            } else if self.theme.is_some() {
+                self.error_at("theme", e.to_string(), hint.into())
+            } else {
+                standalone(format!("built-in theme '{name}'"))
+            }
+        })
+    }
+
     /// Builds a [`ConfigError`] located at `key` in this config's file.
     pub fn error_at(&self, key: &str, message: String, hint: String) -> ConfigError {
         let file = self
             .path
             .as_ref()
-            .map(|p| p.display().to_string())
+            .map(|p| echo_path(p))
             .unwrap_or_else(|| "(built-in config)".into());
         let (line, column) = locate(&self.text, key).unwrap_or((0, 0));
         ConfigError {
@@ -690,6 +950,76 @@ impl Config {
             hint,
         }
     }
+}
+
+/// The one start-up path: the config file (every value, and every file it
+/// names), then the command line's `--read-only` and `--theme`, then the theme
+/// and the keymap. `check-config` runs exactly this and nothing else, so what
+/// it accepts every command and the console accept.
+pub fn load_checked(
+    explicit: Option<&Path>,
+    theme: Option<&str>,
+    read_only: bool,
+) -> Result<Config, ConfigError> {
+    let mut cfg = Config::load(explicit)?;
+    if read_only {
+        cfg.read_only = true;
+    }
+    if let Some(t) = theme {
+        cfg.theme = Some(t.to_string());
+        cfg.theme_from_cli = Some(t.to_string());
+    }
+    cfg.load_theme(crate::theme::user_theme_dir().as_deref())?;
+    // Checked in `parse` already (located there); kept here so this function
+    // alone states everything the console needs.
+    crate::tui::keymap::Keymap::from_config(&cfg.keys)
+        .map_err(|e| cfg.error_at(&e.key, e.message, e.hint))?;
+    Ok(cfg)
+}
+
+/// Without reading it: `path` is a regular file of at most `cap` bytes.
+fn regular_under(path: &Path, cap: u64) -> Result<(), String> {
+    let m = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_string(),
+        _ => e.to_string(),
+    })?;
+    if !m.is_file() {
+        use std::os::unix::fs::FileTypeExt;
+        let t = m.file_type();
+        let kind = if t.is_dir() {
+            "a directory"
+        } else if t.is_char_device() {
+            "a character device"
+        } else if t.is_block_device() {
+            "a block device"
+        } else if t.is_fifo() {
+            "a FIFO"
+        } else {
+            "a socket or other special file"
+        };
+        return Err(format!("not a regular file ({kind})"));
+    }
+    if m.len() > cap {
+        return Err(format!(
+            "larger than {cap} bytes ({} bytes); is this the right file?",
+            m.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Reads a PEM CA bundle (`ca_file`) as the HTTP clients do: a regular file
+/// under [`crate::files::cap::KEY`] with at least one certificate. The error
+/// says why, not which file (the caller names it).
+pub fn load_ca_bundle(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
+    let pem =
+        crate::files::read_capped(path, crate::files::cap::KEY).map_err(|e| read_reason(&e))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| format!("not PEM certificates ({})", tame(&e.to_string())))?;
+    if certs.is_empty() {
+        return Err("no PEM certificate (-----BEGIN CERTIFICATE-----) in it".into());
+    }
+    Ok(certs)
 }
 
 struct Ctx<'a> {
@@ -731,10 +1061,27 @@ fn toml_error(text: &str, file: &str, path: &str, e: &toml::de::Error) -> Config
         .map(|s| line_col(text, s.start))
         .or_else(|| locate(text, path))
         .unwrap_or((0, 0));
-    let message = e.message().trim().to_string();
-    let hint = hint_for(&message);
+    let raw = e.message().trim();
+    // serde lists what is valid after the value: that goes to the hint, so the
+    // first line stays short whatever was written.
+    let (head, valid) = match raw.split_once(", expected ") {
+        Some((h, v)) if raw.starts_with("unknown field") || raw.starts_with("unknown variant") => {
+            (h, Some(v))
+        }
+        _ => (raw, None),
+    };
+    let message = tame(head);
+    let mut hint = hint_for(&message);
+    if let Some(v) = valid {
+        let v = v.strip_prefix("one of ").unwrap_or(v).replace('`', "");
+        hint = if message.starts_with("unknown field") {
+            format!("valid here: {v}; remove this key or fix its spelling")
+        } else {
+            format!("use one of: {v}")
+        };
+    }
     // For an unknown field, serde's path stops at the table: add the field itself.
-    let key = match (unknown_field_name(&message), path.is_empty()) {
+    let key = match (unknown_field_name(head), path.is_empty()) {
         (Some(f), true) => f,
         (Some(f), false) if !path.ends_with(&f) => format!("{path}.{f}"),
         _ => path.to_string(),
@@ -747,6 +1094,73 @@ fn toml_error(text: &str, file: &str, path: &str, e: &toml::de::Error) -> Config
         message,
         hint,
     }
+}
+
+/// A library's message about the input, with every quoted part (`…` or
+/// "…") echoed: made safe and cut at [`text::ECHO_LEN`], so a 4 MB value is
+/// not repeated whole. The rest is made safe too.
+pub(crate) fn tame(message: &str) -> String {
+    let mut out = String::new();
+    let mut rest = message;
+    while let Some(i) = next_quote(rest) {
+        let quote = rest.as_bytes()[i] as char;
+        out.push_str(&text::sanitize_max(&rest[..i], UNQUOTED_MAX));
+        out.push(quote);
+        let after = &rest[i + 1..];
+        // Debug-quoted strings escape their quotes: skip `\"`.
+        let mut end = None;
+        let mut escaped = false;
+        for (j, c) in after.char_indices() {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' && quote == '"' {
+                escaped = true;
+            } else if c == quote && (quote != '\'' || closes(&after[j + 1..])) {
+                end = Some(j);
+                break;
+            }
+        }
+        match end {
+            Some(j) => {
+                out.push_str(&echo(&after[..j]));
+                out.push(quote);
+                rest = &after[j + 1..];
+            }
+            None => {
+                out.push_str(&echo(after));
+                rest = "";
+            }
+        }
+    }
+    out.push_str(&text::sanitize_max(rest, UNQUOTED_MAX));
+    out
+}
+
+/// The library's own words around quoted input (lists of valid keys): made
+/// safe, cut only as a safety net; the printers cut lines further.
+const UNQUOTED_MAX: usize = 2000;
+
+/// The next opening quote: ` or " anywhere, ' only where a word starts (not
+/// an apostrophe).
+fn next_quote(s: &str) -> Option<usize> {
+    s.char_indices()
+        .find(|&(i, c)| {
+            c == '`'
+                || c == '"'
+                || (c == '\''
+                    && s[..i]
+                        .chars()
+                        .next_back()
+                        .is_none_or(|p| p.is_whitespace() || "([{:=".contains(p)))
+        })
+        .map(|(i, _)| i)
+}
+
+/// Whether a ' followed by `rest` closes a quote (end, space or punctuation).
+fn closes(rest: &str) -> bool {
+    rest.chars()
+        .next()
+        .is_none_or(|c| c.is_whitespace() || ";,:.)]?!".contains(c))
 }
 
 fn unknown_field_name(message: &str) -> Option<String> {
@@ -793,6 +1207,9 @@ pub fn locate(text: &str, key: &str) -> Option<(usize, usize)> {
     if key.is_empty() {
         return None;
     }
+    // `signing.keys[1]` is written on the `keys = [...]` line.
+    let stripped = strip_indices(key);
+    let key = stripped.as_str();
     let mut table = String::new();
     let mut best: Option<(usize, usize)> = None;
     for (i, raw) in text.lines().enumerate() {
@@ -828,12 +1245,54 @@ pub fn locate(text: &str, key: &str) -> Option<(usize, usize)> {
             if full == key {
                 return Some((i + 1, indent + 1));
             }
-            if key.starts_with(&format!("{full}.")) {
-                best = Some((i + 1, indent + 1));
+            if let Some(rest) = key.strip_prefix(&format!("{full}.")) {
+                // An inline table: point at the field when it is on this line.
+                let field = rest.split('.').next().unwrap_or(rest);
+                let col = field_column(raw, field).unwrap_or(indent + 1);
+                best = Some((i + 1, col));
             }
         }
     }
     best
+}
+
+fn strip_indices(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    let mut rest = key;
+    while let Some(i) = rest.find('[') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        match after.find(']') {
+            Some(j) if j > 0 && after[..j].bytes().all(|b| b.is_ascii_digit()) => {
+                rest = &after[j + 1..];
+            }
+            _ => {
+                out.push('[');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// 1-based character column of `field =` inside an inline table on `line`.
+fn field_column(line: &str, field: &str) -> Option<usize> {
+    let (_, value) = line.split_once('=')?;
+    let start = line.len() - value.len();
+    let mut from = 0;
+    while let Some(i) = value[from..].find(field) {
+        let at = from + i;
+        let before = value[..at].chars().next_back();
+        let after = value[at + field.len()..].trim_start();
+        if matches!(before, Some('{' | ',' | ' ' | '"'))
+            && (after.starts_with('=') || after.starts_with("\" ="))
+        {
+            return Some(line[..start + at].chars().count() + 1);
+        }
+        from = at + field.len();
+    }
+    None
 }
 
 fn resolve(
@@ -864,7 +1323,7 @@ fn resolve(
         if !crate::metrics::def::is_label_name(v) {
             return Err(ctx.err(
                 k,
-                format!("'{v}' is not a valid Prometheus label name"),
+                format!("'{}' is not a valid Prometheus label name", echo(v)),
                 "label names are letters, digits and '_', not starting with a digit",
             ));
         }
@@ -929,7 +1388,7 @@ fn resolve(
             {
                 return Err(ctx.err(
                     &format!("metrics.{}.{field}", f.key()),
-                    why,
+                    tame(&why),
                     format!(
                         "a '{}' metric needs the keys shown in config.example.toml",
                         kind_name(def.kind)
@@ -945,6 +1404,18 @@ fn resolve(
         .iter()
         .map(|(k, v)| (k.clone(), v.keys()))
         .collect();
+    // Conflicts and unsafe bindings are config errors, located in the file.
+    crate::tui::keymap::Keymap::from_config(&cfg.keys).map_err(|e| {
+        let mut err = ctx.err(&e.key, e.message, e.hint);
+        // Point at the key in the list, when it is on the located line.
+        if let Some(spec) = &e.spec
+            && let Some(line) = text.lines().nth(err.line.wrapping_sub(1))
+            && let Some(at) = line.find(&format!("\"{spec}\""))
+        {
+            err.column = line[..at].chars().count() + 1;
+        }
+        err
+    })?;
 
     let abs = |p: &Path| {
         if p.is_absolute() {
@@ -977,21 +1448,41 @@ fn resolve(
                 "without an issuer anyone who can get a certificate for that subject anywhere would pass",
             ));
         }
+        for (field, re) in [
+            ("subject_regex", &id.subject_regex),
+            ("issuer_regex", &id.issuer_regex),
+        ] {
+            if let Some(re) = re {
+                check_regex(re).map_err(|why| {
+                    ctx.err(
+                        &format!("{key}.{field}"),
+                        format!("'{}' is not a valid regular expression: {why}", echo(re)),
+                        "Rust regex syntax (https://docs.rs/regex); anchor it: ^release@example\\.com$",
+                    )
+                })?;
+            }
+        }
     }
     let rg = &file.registry;
     cfg.registry.insecure = rg.insecure.clone();
     cfg.registry.ca_file = rg.ca_file.as_ref().map(|p| abs(p));
     if let Some(t) = rg.timeout {
+        positive(ctx, "registry.timeout", t.0)?;
         cfg.registry.timeout = t.0;
     }
     for (from, to) in &rg.mirrors {
         let key = format!("registry.mirrors.\"{from}\"");
         let hint = "e.g. mirrors = { \"registry.local\" = \"127.0.0.1:5000\" }; list the mirror in insecure for plain HTTP";
         check_host_port(from)
-            .map_err(|why| ctx.err(&key, format!("registry '{from}' {why}"), hint))?;
-        check_host_port(to).map_err(|why| ctx.err(&key, format!("mirror '{to}' {why}"), hint))?;
+            .map_err(|why| ctx.err(&key, format!("registry '{}' {why}", echo(from)), hint))?;
+        check_host_port(to)
+            .map_err(|why| ctx.err(&key, format!("mirror '{}' {why}", echo(to)), hint))?;
         if from == to {
-            return Err(ctx.err(&key, format!("'{from}' is mirrored to itself"), hint));
+            return Err(ctx.err(
+                &key,
+                format!("'{}' is mirrored to itself", echo(from)),
+                hint,
+            ));
         }
     }
     cfg.registry.mirrors = rg.mirrors.clone();
@@ -1016,6 +1507,9 @@ fn resolve(
     }
     let rm = &file.remote;
     let d = RemoteConfig::default();
+    if let Some(t) = rm.connect_timeout {
+        positive(ctx, "remote.connect_timeout", t.0)?;
+    }
     cfg.remote = RemoteConfig {
         wireguard_interface: rm.wireguard_interface.clone(),
         address_label: rm.address_label.clone(),
@@ -1044,10 +1538,17 @@ fn resolve(
         });
     }
     if let Some(b) = r.branch {
-        if b.is_empty() || b.starts_with('-') || b.contains("..") || b.contains(' ') {
+        // git check-ref-format's rules, roughly: no control or invisible
+        // characters, no space, none of ~^:?*[\ and no "..".
+        if b.is_empty()
+            || b.starts_with('-')
+            || b.contains("..")
+            || b.chars()
+                .any(|c| c.is_whitespace() || text::is_unsafe(c) || "~^:?*[\\".contains(c))
+        {
             return Err(ctx.err(
                 "rollout.branch",
-                format!("'{b}' is not a branch name"),
+                format!("'{}' is not a branch name", echo(&b)),
                 "e.g. branch = \"main\"",
             ));
         }
@@ -1059,11 +1560,13 @@ fn resolve(
         .clone_dir
         .map(|p| if p.is_absolute() { p } else { base.join(p) });
     if let Some(t) = r.git_timeout {
+        positive(ctx, "rollout.git_timeout", t.0)?;
         cfg.rollout.git_timeout = t.0;
     }
 
     if let Some(src) = file.source {
         let timeout = src.timeout.map_or(DEFAULT_TIMEOUT, |d| d.0);
+        positive(ctx, "source.timeout", timeout)?;
         cfg.refresh = src.refresh.map_or(DEFAULT_REFRESH, |d| d.0);
         if cfg.refresh < Duration::from_millis(200) {
             return Err(ctx.err(
@@ -1103,9 +1606,43 @@ fn resolve(
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
                     return Err(ctx.err(
                         "source.url",
-                        format!("'{url}' is not an http:// or https:// URL"),
+                        format!("'{}' is not an http:// or https:// URL", echo(&url)),
                         "write the base URL of the Prometheus API, e.g. http://127.0.0.1:9090",
                     ));
+                }
+                // What the client will parse at start-up, parsed here first.
+                match reqwest::Url::parse(url.trim_end_matches('/')) {
+                    Ok(u) if u.host_str().is_some_and(|h| !h.is_empty()) => {}
+                    Ok(_) => {
+                        return Err(ctx.err(
+                            "source.url",
+                            format!("'{}' has no host", echo(&url)),
+                            "write the base URL of the Prometheus API, e.g. http://127.0.0.1:9090",
+                        ));
+                    }
+                    Err(e) => {
+                        return Err(ctx.err(
+                            "source.url",
+                            format!("'{}' is not a URL: {e}", echo(&url)),
+                            "write the base URL of the Prometheus API, e.g. http://127.0.0.1:9090",
+                        ));
+                    }
+                }
+                if url.chars().any(|c| c.is_whitespace() || text::is_unsafe(c)) {
+                    return Err(ctx.err(
+                        "source.url",
+                        format!("'{}' holds spaces or control characters", echo(&url)),
+                        "percent-encode them, e.g. %20",
+                    ));
+                }
+                if let Some(t) = &src.tenant {
+                    check_tenant(t).map_err(|why| {
+                        ctx.err(
+                            "source.tenant",
+                            format!("'{}' {why}", echo(t)),
+                            "a tenant ID is one line of visible ASCII (sent as the X-Scope-OrgID header), e.g. tenant = \"edge\"",
+                        )
+                    })?;
                 }
                 let bearer_token = match &src.bearer_token_file {
                     Some(p) => Some(read_secret(ctx, "source.bearer_token_file", &abs(p))?),
@@ -1146,7 +1683,7 @@ fn resolve(
                 {
                     return Err(ctx.err(
                         "source.ca_file",
-                        format!("'{}' does not exist", ca.display()),
+                        format!("'{}' is not a file", echo_path(ca)),
                         "give the path of a PEM file with the CA certificate",
                     ));
                 }
@@ -1209,6 +1746,48 @@ fn resolve(
     Ok(cfg)
 }
 
+/// A timeout of zero would fail every request: refused where it is written.
+fn positive(ctx: &Ctx<'_>, key: &str, d: Duration) -> Result<(), ConfigError> {
+    if d.is_zero() {
+        return Err(ctx.err(
+            key,
+            "a timeout of 0s would fail every request",
+            "give a positive duration, e.g. '5s'",
+        ));
+    }
+    Ok(())
+}
+
+/// A tenant ID for the `X-Scope-OrgID` header (Cortex, Mimir, Thanos).
+fn check_tenant(t: &str) -> Result<(), &'static str> {
+    if t.is_empty() {
+        return Err("is empty");
+    }
+    if t.chars().count() > 150 {
+        return Err("is longer than 150 characters");
+    }
+    if !t.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(
+            "holds characters a header cannot carry (spaces, line breaks, controls or non-ASCII)",
+        );
+    }
+    Ok(())
+}
+
+/// Compiles `re` as the signature checks will, and says why not in one line.
+pub fn check_regex(re: &str) -> Result<(), String> {
+    match regex::Regex::new(re) {
+        Ok(_) => Ok(()),
+        Err(regex::Error::Syntax(s)) => {
+            // The regex crate draws a caret under the pattern on several
+            // lines; keep its last line, the reason.
+            let why = s.lines().last().unwrap_or("syntax error").trim();
+            Err(tame(why.strip_prefix("error: ").unwrap_or(why)))
+        }
+        Err(e) => Err(tame(&e.to_string().replace('\n', " "))),
+    }
+}
+
 fn kind_name(k: MetricKind) -> &'static str {
     match k {
         MetricKind::Gauge => "gauge",
@@ -1221,18 +1800,31 @@ fn kind_name(k: MetricKind) -> &'static str {
 }
 
 fn read_secret(ctx: &Ctx<'_>, key: &str, path: &Path) -> Result<String, ConfigError> {
-    match std::fs::read_to_string(path) {
+    match crate::files::read_text_capped(path, crate::files::cap::SECRET) {
         Ok(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
         Ok(_) => Err(ctx.err(
             key,
-            format!("'{}' is empty", path.display()),
+            format!("'{}' is empty", echo_path(path)),
             "put the secret in the file",
         )),
         Err(e) => Err(ctx.err(
             key,
-            format!("cannot read '{}': {e}", path.display()),
-            "check the path and its permissions",
+            format!("cannot read '{}': {}", echo_path(path), read_reason(&e)),
+            "point it at a regular file holding only the secret; check its permissions",
         )),
+    }
+}
+
+/// Why a file could not be read, without its name (the caller names it).
+pub fn read_reason(e: &crate::files::ReadError) -> String {
+    use crate::files::ReadError;
+    match e {
+        ReadError::Io { source, .. } => source.to_string(),
+        ReadError::NotRegular { kind, .. } => format!("not a regular file ({kind})"),
+        ReadError::TooLarge { size, cap, .. } => {
+            format!("larger than {cap} bytes ({size} bytes); is this the right file?")
+        }
+        ReadError::NotUtf8 { .. } => "not UTF-8 text".to_string(),
     }
 }
 
@@ -1385,5 +1977,101 @@ mod tests {
         assert_eq!(locate(t, "metrics.cpu.metric"), Some((6, 3)));
         assert_eq!(locate(t, "metrics.cpu.quantile"), Some((5, 1)));
         assert_eq!(locate(t, "nothing"), None);
+    }
+
+    #[test]
+    fn hostile_values_are_echoed_safe_and_cut() {
+        let evil = format!("\u{1b}]2;PWNED\u{7}\u{202e}{}", "x".repeat(100_000));
+        let toml_evil = evil
+            .replace('\u{1b}', "\\u001b")
+            .replace('\u{7}', "\\u0007");
+        for text in [
+            format!("[source]\nkind = \"scrape\"\ninventory = \"i\"\ntimeout = \"{toml_evil}\"\n"),
+            format!("[source]\nkind = \"{toml_evil}\"\n"),
+            format!("\"{toml_evil}\" = 1\n"),
+            format!("read_only = \"{toml_evil}\"\n"),
+            format!("[labels]\ndevice = \"{toml_evil}\"\n"),
+            format!("[rollout]\nbranch = \"{toml_evil}\"\n"),
+            format!("[source]\nkind = \"prometheus\"\nurl = \"{toml_evil}\"\n"),
+            format!("[registry.mirrors]\n\"{toml_evil}\" = \"h:1\"\n"),
+            format!("[keys]\nquit = \"{toml_evil}\"\n"),
+        ] {
+            let e = parse(&text).expect_err("hostile");
+            let shown = e.to_string();
+            assert!(text::is_clean(&shown.replace('\n', "")), "{shown}");
+            assert!(shown.lines().all(|l| l.chars().count() < 400), "{shown}");
+            assert!(!shown.contains(&"x".repeat(122)), "echoed whole: {shown}");
+        }
+    }
+
+    #[test]
+    fn values_the_runtime_refuses_are_refused_here() {
+        let scrape = "[source]\nkind = \"scrape\"\ninventory = \"i\"\n";
+        let e = parse(&format!("{scrape}timeout = \"0s\"\n")).expect_err("0s");
+        assert_eq!((e.key.as_str(), e.line), ("source.timeout", 4), "{e}");
+        let prom = "[source]\nkind = \"prometheus\"\nurl = \"http://p:9090\"\n";
+        let e = parse(&format!("{prom}tenant = \"a\\r\\nb\"\n")).expect_err("crlf");
+        assert_eq!(e.key, "source.tenant", "{e}");
+        assert!(e.to_string().contains("a\\r\\nb"), "{e}");
+        let e = parse("[source]\nkind = \"prometheus\"\nurl = \"http://\"\n").expect_err("no host");
+        assert_eq!(e.key, "source.url", "{e}");
+        let e = parse("[signing]\nidentities = [{ subject_regex = \"(\", issuer = \"i\" }]\n")
+            .expect_err("regex");
+        assert_eq!(e.key, "signing.identities[0].subject_regex", "{e}");
+        assert_eq!((e.line, e.column), (2, 17), "{e}");
+        assert!(!e.message.contains('\n'), "{e}");
+        for key in [
+            "registry.timeout",
+            "rollout.git_timeout",
+            "remote.connect_timeout",
+        ] {
+            let (table, k) = key.split_once('.').expect("dotted");
+            let e = parse(&format!("[{table}]\n{k} = \"0ms\"\n")).expect_err(key);
+            assert_eq!(e.key, key, "{e}");
+        }
+        let e = parse("[keys]\nabort = \"q\"\n").expect_err("abort on q");
+        assert_eq!(
+            (e.key.as_str(), e.line, e.column),
+            ("keys.abort", 2, 9),
+            "{e}"
+        );
+        let e = parse("[keys]\nquit = [\"x\", \"j\"]\n").expect_err("j is down's");
+        assert_eq!(
+            (e.key.as_str(), e.line, e.column),
+            ("keys.quit", 2, 14),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn echo_is_bounded_in_printed_characters() {
+        // 120 escapes would print as 1,000+ characters through text::echo.
+        let seps = "\u{2028}".repeat(500);
+        let e = echo(&seps);
+        assert!(e.chars().count() <= text::ECHO_LEN + 1, "{e}");
+        assert!(e.ends_with("\\u{2028}…"), "never cut inside an escape: {e}");
+        assert_eq!(echo("plain"), "plain");
+    }
+
+    #[test]
+    fn tame_echoes_quoted_input() {
+        let m = format!(
+            "invalid type: string \"{}\u{1b}\", expected a boolean",
+            "y".repeat(5000)
+        );
+        let t = tame(&m);
+        assert!(text::is_clean(&t), "{t}");
+        assert!(t.chars().count() < 200, "{t}");
+        assert!(t.ends_with("expected a boolean"), "{t}");
+    }
+
+    #[test]
+    fn locate_points_into_arrays_and_inline_tables() {
+        let t = "[signing]\nkeys = [\"a.pub\", \"b.pub\"]\nidentities = [{ subject = \"x\", subject_regex = \"(\" }]\n";
+        assert_eq!(locate(t, "signing.keys[1]"), Some((2, 1)));
+        assert_eq!(
+            locate(t, "signing.identities[0].subject_regex"),
+            Some((3, 32))
+        );
     }
 }

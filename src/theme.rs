@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::config::echo;
 use ratatui::style::{Color, Modifier, Style};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
@@ -152,28 +153,40 @@ pub struct Location {
 
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.origin, self.line, self.column)
+        write!(f, "{}:{}:{}", echo(&self.origin), self.line, self.column)
     }
 }
 
 /// Why a theme could not be loaded; every variant tells the user what to do.
+/// Names, paths, keys and values in the messages are echoed with
+/// [`crate::text::echo`]: a hostile file name or value never reaches the
+/// terminal raw, and never at length.
 #[derive(Debug, thiserror::Error)]
 pub enum ThemeError {
-    #[error("cannot read theme file '{}': {source}", path.display())]
+    #[error(
+        "cannot read theme file '{}': {}",
+        crate::config::echo_path(path),
+        crate::config::read_reason(source)
+    )]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        source: crate::files::ReadError,
     },
     /// Bad TOML syntax or a bad value; `key` is the dotted path (`roles.health_up.fg`) when known.
-    #[error("{at}: {}{message}", key.as_ref().map(|k| format!("{k}: ")).unwrap_or_default())]
+    #[error(
+        "{at}: {}{}",
+        key.as_ref().map(|k| format!("{}: ", echo(k))).unwrap_or_default(),
+        crate::text::sanitize_max(message, MESSAGE_MAX)
+    )]
     Invalid {
         at: Location,
         key: Option<String>,
         message: String,
     },
     #[error(
-        "unknown theme '{name}'; available themes: {} (or give a path to a .toml file)",
-        available.join(", ")
+        "unknown theme '{}'; available themes: {} (or give a path to a .toml file)",
+        echo(name),
+        names_list(available)
     )]
     UnknownTheme {
         name: String,
@@ -181,9 +194,31 @@ pub enum ThemeError {
     },
     #[error(
         "{at}: inherits: theme inheritance cycle {}; remove one of these 'inherits' lines",
-        cycle.join(" -> ")
+        cycle.iter().map(|c| echo(c)).collect::<Vec<_>>().join(" -> ")
     )]
     InheritsCycle { at: Location, cycle: Vec<String> },
+}
+
+/// Longest theme error message: one line (the console shows it in its status
+/// bar), values inside cut shorter; the CLI wraps its lists
+/// (`config::ConfigError`).
+const MESSAGE_MAX: usize = 1000;
+
+/// Theme names for a message: each echoed, at most 20 of them.
+fn names_list(names: &[String]) -> String {
+    const SHOWN: usize = 20;
+    let mut out: Vec<String> = names
+        .iter()
+        .take(SHOWN)
+        .map(|n| echo(n).into_owned())
+        .collect();
+    if names.len() > SHOWN {
+        out.push(format!(
+            "… ({} more: fleetdeck themes)",
+            names.len() - SHOWN
+        ));
+    }
+    out.join(", ")
 }
 
 /// Styles for every [`Role`], resolved once at load time so drawing never fails.
@@ -385,10 +420,13 @@ impl Loader<'_> {
                 self.parse(source, src, chain)
             }
             Source::File(path) => {
-                let src = std::fs::read_to_string(path).map_err(|source| ThemeError::Read {
-                    path: path.clone(),
-                    source,
-                })?;
+                // Bounded, regular file only: `--theme /dev/zero` fails at once.
+                let src = crate::files::read_text_capped(path, crate::files::cap::THEME).map_err(
+                    |source| ThemeError::Read {
+                        path: path.clone(),
+                        source,
+                    },
+                )?;
                 self.parse(source, &src, chain)
             }
             // Text sources are parsed directly by `from_toml`; nothing can inherit one.
@@ -419,8 +457,9 @@ impl Loader<'_> {
                         at,
                         key: Some("inherits".to_string()),
                         message: format!(
-                            "unknown theme '{parent_name}'; available themes: {}",
-                            Theme::available(self.user_dir).join(", ")
+                            "unknown theme '{}'; available themes: {}",
+                            echo(parent_name),
+                            names_list(&Theme::available(self.user_dir))
                         ),
                     });
                 };
@@ -461,7 +500,7 @@ fn parse_file(src: &str, origin: &str) -> Result<ThemeFile, ThemeError> {
             key: None,
             message: format!(
                 "{}; fix the TOML syntax (strings need double quotes, inline tables look like {{ fg = \"red\", bold = true }})",
-                humanize(err.message())
+                humanize(&crate::config::tame(err.message()))
             ),
         }
     })?;
@@ -487,7 +526,7 @@ fn parse_file(src: &str, origin: &str) -> Result<ThemeFile, ThemeError> {
         ThemeError::Invalid {
             at: location(origin, src, start),
             key: (key != ".").then_some(key),
-            message: humanize(&message),
+            message: humanize(&crate::config::tame(&message)),
         }
     })
 }
@@ -539,7 +578,8 @@ impl<'de> Deserialize<'de> for Role {
                         .map(|r| format!("did you mean '{}'? ", r.key()))
                         .unwrap_or_default();
                     E::custom(format!(
-                        "unknown role '{key}'; {suggestion}valid roles are: {}",
+                        "unknown role '{}'; {suggestion}valid roles are: {}",
+                        echo(key),
                         valid.join(", ")
                     ))
                 })
@@ -699,7 +739,8 @@ impl<'de> Deserialize<'de> for Flag {
             }
             fn visit_str<E: de::Error>(self, value: &str) -> Result<Flag, E> {
                 Err(E::custom(format!(
-                    "'{value}' is not a switch; expected true or false without quotes"
+                    "'{}' is not a switch; expected true or false without quotes",
+                    echo(value)
                 )))
             }
             fn visit_i64<E: de::Error>(self, value: i64) -> Result<Flag, E> {
@@ -741,7 +782,7 @@ const ANSI_NAMES: &[(&str, Color)] = &[
 
 /// Parses `#rrggbb`, an ANSI name, `reset` or `colorN` (N in 0-255).
 fn parse_color(text: &str) -> Result<Color, String> {
-    let invalid = || format!("'{text}' is not a colour; {COLOR_HINT}");
+    let invalid = || format!("'{}' is not a colour; {COLOR_HINT}", echo(text));
     if text == "reset" {
         return Ok(Color::Reset);
     }

@@ -12,9 +12,24 @@ fn fixture(p: &str) -> PathBuf {
         .join(p)
 }
 
+/// The example names `inventory.json` next to itself: a copy in a temporary
+/// directory with a real inventory beside it (the inventory must exist now).
+fn example_with_inventory() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+    let copy = dir.path().join("config.toml");
+    std::fs::copy(&example, &copy).expect("copy the example");
+    std::fs::copy(
+        fixture("files/inventory.json"),
+        dir.path().join("inventory.json"),
+    )
+    .expect("copy the inventory");
+    (dir, copy)
+}
+
 #[test]
 fn the_example_config_loads_and_matches_the_defaults() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+    let (_dir, path) = example_with_inventory();
     let cfg = Config::load(Some(&path)).unwrap_or_else(|e| panic!("{e}"));
     let defaults = Config::default();
     assert_eq!(
@@ -172,23 +187,169 @@ fn invalid_configs_are_located_and_explained() {
     assert_eq!(seen, INVALID.len());
 }
 
+/// Runs the binary with no terminal (stdin from /dev/null), killed after
+/// 30 s: a command that hangs fails the test instead of stalling it.
 fn fleetdeck(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_fleetdeck"))
+    use std::io::Read;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fleetdeck"))
         .args(args)
         .env("HOME", "/nonexistent")
         .env("XDG_CONFIG_HOME", "/nonexistent")
-        .output()
+        .env_remove("TERM")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("run fleetdeck");
+    let mut out = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let reader = std::thread::spawn(move || {
+        let mut o = Vec::new();
+        let _ = out.read_to_end(&mut o);
+        o
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut e = Vec::new();
+        let _ = err.read_to_end(&mut e);
+        e
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("fleetdeck {args:?} did not finish within 30 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
     (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&reader.join().expect("stdout reader")).into_owned(),
+        String::from_utf8_lossy(&err_reader.join().expect("stderr reader")).into_owned(),
     )
+}
+
+/// Issue 9 case 6: values `check-config` accepted and the console then
+/// refused. Each is now refused by `check-config` with file:line:column and
+/// the key, and the console and `status` refuse with the very same message
+/// (one validation path), before touching the terminal.
+/// (fixture, line, column, key, phrases)
+const REFUSED_AT_START: &[(&str, usize, usize, &str, &[&str])] = &[
+    ("timeout-zero.toml", 4, 1, "source.timeout", &["0s"]),
+    (
+        "ca-not-pem.toml",
+        4,
+        1,
+        "source.ca_file",
+        &["not-a-cert.pem", "PEM"],
+    ),
+    (
+        "registry-ca-not-pem.toml",
+        3,
+        1,
+        "registry.ca_file",
+        &["not-a-cert.pem", "PEM"],
+    ),
+    (
+        "tenant-crlf.toml",
+        4,
+        1,
+        "source.tenant",
+        &["edge\\r\\nX-Evil: 1", "header"],
+    ),
+    (
+        "signing-key-missing.toml",
+        3,
+        1,
+        "signing.keys[0]",
+        &["does-not-exist.pub", "signing key", "No such file"],
+    ),
+    (
+        "signing-key-directory.toml",
+        3,
+        1,
+        "signing.keys[0]",
+        &["files'", "not a regular file (a directory)"],
+    ),
+    (
+        "signing-key-dev-zero.toml",
+        2,
+        1,
+        "signing.keys[0]",
+        &["/dev/zero", "not a regular file (a character device)"],
+    ),
+    (
+        "bad-subject-regex.toml",
+        2,
+        57,
+        "signing.identities[0].subject_regex",
+        &[
+            "(release@example\\.com",
+            "not a valid regular expression",
+            "unclosed group",
+        ],
+    ),
+    (
+        "inventory-dev-zero.toml",
+        3,
+        1,
+        "source.inventory",
+        &["/dev/zero", "not a regular file"],
+    ),
+    (
+        "inventory-missing.toml",
+        4,
+        1,
+        "source.inventory",
+        &["no-such-inventory.json", "no such file"],
+    ),
+    (
+        "quit-j.toml",
+        2,
+        1,
+        "keys.quit",
+        &["'j' is already the key of 'down'"],
+    ),
+    (
+        "abort-q.toml",
+        3,
+        9,
+        "keys.abort",
+        &["'q' is the default key of 'quit'", "destructive"],
+    ),
+];
+
+#[test]
+fn check_config_refuses_what_the_console_would_refuse() {
+    for (file, line, col, key, phrases) in REFUSED_AT_START {
+        let f = fixture("invalid").join(file);
+        let f = f.to_string_lossy();
+        let (code, out, err) = fleetdeck(&["check-config", "--config", &f]);
+        assert_eq!(code, 2, "{file} accepted by check-config: {out}{err}");
+        let located = format!("fleetdeck: {f}:{line}:{col}: key '{key}': ");
+        assert!(
+            err.starts_with(&located),
+            "{file}: wanted {located}…, got: {err}"
+        );
+        for p in *phrases {
+            assert!(err.contains(p), "{file}: '{p}' missing from: {err}");
+        }
+        assert!(err.contains("hint: "), "{file} has no hint: {err}");
+        // The console (no subcommand) and a command refuse the same way.
+        for args in [vec!["--config", &f], vec!["status", "--config", &f]] {
+            let (code2, _, err2) = fleetdeck(&args);
+            assert_eq!(code2, 2, "{file}: {args:?} did not refuse: {err2}");
+            assert_eq!(err2, err, "{file}: {args:?} refuses differently");
+        }
+    }
 }
 
 #[test]
 fn check_config_accepts_and_refuses() {
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+    let (_dir, example) = example_with_inventory();
     let (code, out, err) = fleetdeck(&["check-config", "--config", &example.to_string_lossy()]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains(": ok (scrape "), "{out}");
@@ -235,14 +396,15 @@ fn keymap_and_theme_errors_point_into_the_config() {
         let (code, _, err) = fleetdeck(&["check-config", "--config", &f.to_string_lossy()]);
         assert_eq!(code, 2, "{file}");
         assert!(err.contains(key) && err.contains(phrase), "{file}: {err}");
-        let line = if file == "key-conflict.toml" { 3 } else { 2 };
-        let line = if file == "unknown-theme.toml" {
-            1
-        } else {
-            line
+        // The column points at the key in the list when one key is the problem.
+        let (line, col) = match file {
+            "key-conflict.toml" => (3, 8),
+            "bad-key.toml" => (2, 8),
+            "unknown-theme.toml" => (1, 1),
+            _ => (2, 1),
         };
         assert!(
-            err.contains(&format!("{}:{line}:1:", f.display())),
+            err.contains(&format!("{}:{line}:{col}:", f.display())),
             "{file} is located: {err}"
         );
     }
@@ -278,7 +440,7 @@ fn the_console_does_not_start_on_a_bad_config() {
 
 #[test]
 fn read_only_and_theme_are_global_after_the_subcommand() {
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+    let (_dir, example) = example_with_inventory();
     let (code, out, err) = fleetdeck(&[
         "check-config",
         "--read-only",

@@ -417,3 +417,41 @@ fn a_paragraph_drawn_with_health_down_carries_the_theme_style() {
         .style(theme.style(Role::HealthDown))
         .render(empty, &mut buffer);
 }
+
+/// Issue 9 case 5: a theme path naming a device or a directory fails at once
+/// (the old read grew without bound on /dev/zero), naming the file.
+#[test]
+fn unreadable_theme_files_fail_at_once_naming_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let big = dir.path().join("big.toml");
+    std::fs::File::create(&big)
+        .expect("create")
+        .set_len(64 << 20)
+        .expect("sparse file");
+    for (path, why) in [
+        ("/dev/zero".to_string(), "character device"),
+        (format!("{}/", dir.path().display()), "directory"),
+        (big.display().to_string(), "larger than"),
+    ] {
+        let err = Theme::load(&path, None).expect_err(&path);
+        assert!(matches!(err, ThemeError::Read { .. }), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains(path.trim_end_matches('/')) && text.contains(why),
+            "{text}"
+        );
+    }
+}
+
+/// Issue 9 case 2: a user theme's file name is outside text: listed among
+/// the available themes escaped, never raw.
+#[test]
+fn hostile_user_theme_names_are_echoed_escaped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let evil = "x\u{1b}]2;PWNED\u{7}\u{202e}";
+    std::fs::write(dir.path().join(format!("{evil}.toml")), "").expect("write");
+    let err = Theme::load("nope", Some(dir.path())).expect_err("unknown");
+    let text = err.to_string();
+    assert!(fleetdeck::text::is_clean(&text), "{text:?}");
+    assert!(text.contains("x\\u{1b}]2;PWNED\\u{7}\\u{202e}"), "{text}");
+}

@@ -83,16 +83,9 @@ impl PrometheusSource {
             .user_agent(concat!("fleetdeck/", env!("CARGO_PKG_VERSION")))
             .default_headers(headers);
         if let Some(path) = &opts.ca_file {
-            let what = format!("CA file {}", path.display());
-            let pem = std::fs::read(path).map_err(|e| setup(&what, e.to_string()))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| setup(&what, format!("not a PEM certificate: {e}")))?;
-            if certs.is_empty() {
-                return Err(setup(
-                    &what,
-                    "no PEM certificate (-----BEGIN CERTIFICATE-----) in it".into(),
-                ));
-            }
+            let what = format!("CA file {}", crate::config::echo_path(path));
+            // Bounded, regular file only, same check as `check-config`.
+            let certs = crate::config::load_ca_bundle(path).map_err(|why| setup(&what, why))?;
             for cert in certs {
                 builder = builder.add_root_certificate(cert);
             }

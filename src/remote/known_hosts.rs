@@ -153,7 +153,9 @@ fn hosts_match(field: &str, host: &str) -> bool {
 /// Precedence as in OpenSSH: revoked, then an exact match, then a different
 /// key of the same type (changed), else unknown.
 pub fn check(path: &Path, host: &str, port: u16, key: &PublicKey) -> HostKeyStatus {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
+    // Bounded and regular only (`check-config` refuses anything else up
+    // front): a FIFO or /dev/zero here must not hang or grow the console.
+    let text = crate::files::read_text_capped(path, crate::files::cap::SSH).unwrap_or_default();
     check_str(&text, host, port, key)
 }
 
@@ -227,8 +229,16 @@ pub fn accept(path: &Path, host: &str, port: u16, key: &PublicKey) -> io::Result
         }
         builder.create(parent)?;
     }
-    let needs_newline = match std::fs::read(path) {
-        Ok(bytes) => !bytes.is_empty() && !bytes.ends_with(b"\n"),
+    let needs_newline = match std::fs::metadata(path) {
+        // Appending to a device or a FIFO would record nothing (or block).
+        Ok(m) if !m.is_file() => {
+            return Err(io::Error::other(format!(
+                "{} is not a regular file; point [remote] known_hosts at one",
+                crate::config::echo_path(path)
+            )));
+        }
+        Ok(m) if m.len() == 0 => false,
+        Ok(_) => last_byte(path)? != Some(b'\n'),
         Err(_) => false,
     };
     let mut options = std::fs::OpenOptions::new();
@@ -247,6 +257,19 @@ pub fn accept(path: &Path, host: &str, port: u16, key: &PublicKey) -> io::Result
     line.push('\n');
     file.write_all(line.as_bytes())?;
     file.sync_all()
+}
+
+/// The last byte of a regular file, read without reading the rest.
+fn last_byte(path: &Path) -> io::Result<Option<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    if f.seek(SeekFrom::End(0))? == 0 {
+        return Ok(None);
+    }
+    f.seek(SeekFrom::End(-1))?;
+    let mut b = [0u8; 1];
+    f.read_exact(&mut b)?;
+    Ok(Some(b[0]))
 }
 
 #[cfg(test)]

@@ -510,9 +510,9 @@ fn display_path(p: &Path) -> String {
     if let Some(home) = std::env::var_os("HOME")
         && let Ok(rest) = p.strip_prefix(&home)
     {
-        return format!("~/{}", rest.display());
+        return crate::config::echo(&format!("~/{}", rest.display())).into_owned();
     }
-    p.display().to_string()
+    crate::config::echo_path(p)
 }
 
 async fn authenticate(
@@ -549,7 +549,19 @@ async fn authenticate(
         if !path.exists() {
             continue;
         }
-        let key = match russh::keys::load_secret_key(path, None) {
+        // Bounded and regular only: an identity file pointing at /dev/zero or
+        // a FIFO must not hang or grow the console.
+        let secret = match crate::files::read_text_capped(path, crate::files::cap::SSH) {
+            Ok(s) => s,
+            Err(e) => {
+                tried.push(format!(
+                    "{shown} (unreadable: {})",
+                    crate::config::read_reason(&e)
+                ));
+                continue;
+            }
+        };
+        let key = match russh::keys::decode_secret_key(&secret, None) {
             Ok(k) => k,
             Err(russh::keys::Error::KeyIsEncrypted) => {
                 let Some(ask) = &opts.passphrase else {
@@ -562,7 +574,7 @@ async fn authenticate(
                     let Some(pass) = blocking(|| ask(path)) else {
                         break;
                     };
-                    if let Ok(k) = russh::keys::load_secret_key(path, Some(&pass)) {
+                    if let Ok(k) = russh::keys::decode_secret_key(&secret, Some(&pass)) {
                         loaded = Some(k);
                         break;
                     }

@@ -88,9 +88,9 @@ impl Trust {
         }
         for (index, id) in config.identities.iter().enumerate() {
             for re in [&id.subject_regex, &id.issuer_regex].into_iter().flatten() {
-                regex::Regex::new(re).map_err(|e| SignatureError::BadIdentity {
+                crate::config::check_regex(re).map_err(|e| SignatureError::BadIdentity {
                     index,
-                    detail: format!("regex '{re}': {e}"),
+                    detail: format!("regex '{}': {e}", crate::config::echo(re)),
                 })?;
             }
             if id.subject.is_none() && id.subject_regex.is_none() {
@@ -101,16 +101,7 @@ impl Trust {
             }
         }
         for path in &config.roots {
-            let pem = read_text(path, "trust root")?;
-            let certs = pem_blocks(&pem, "CERTIFICATE");
-            if certs.is_empty() {
-                return Err(SignatureError::BadFile {
-                    what: "trust root",
-                    path: path.display().to_string(),
-                    detail: "no BEGIN CERTIFICATE block".to_string(),
-                });
-            }
-            trust.roots.extend(certs);
+            trust.roots.extend(load_root_certs(path)?);
         }
         for path in &config.rekor_keys {
             trust.rekor_keys.push(load_public_key(path, "Rekor key")?);
@@ -178,16 +169,32 @@ pub fn load_public_key(path: &Path, what: &'static str) -> Result<VerifyingKey, 
     let pem = read_text(path, what)?;
     VerifyingKey::from_public_key_pem(pem.trim()).map_err(|e| SignatureError::BadFile {
         what,
-        path: path.display().to_string(),
+        path: crate::config::echo_path(path),
         detail: format!("not a PEM ECDSA P-256 public key ({e})"),
     })
 }
 
+/// The DER certificates of a PEM trust-root file (`[signing] roots`).
+pub fn load_root_certs(path: &Path) -> Result<Vec<Vec<u8>>, SignatureError> {
+    let pem = read_text(path, "trust root")?;
+    let certs = pem_blocks(&pem, "CERTIFICATE");
+    if certs.is_empty() {
+        return Err(SignatureError::BadFile {
+            what: "trust root",
+            path: crate::config::echo_path(path),
+            detail: "no BEGIN CERTIFICATE block".to_string(),
+        });
+    }
+    Ok(certs)
+}
+
+/// A key or certificate file the operator named: a regular file under
+/// [`crate::files::cap::KEY`] (`/dev/zero` fails at once, naming the file).
 fn read_text(path: &Path, what: &'static str) -> Result<String, SignatureError> {
-    std::fs::read_to_string(path).map_err(|e| SignatureError::Read {
+    crate::files::read_text_capped(path, crate::files::cap::KEY).map_err(|e| SignatureError::Read {
         what,
-        path: path.display().to_string(),
-        detail: e.to_string(),
+        path: crate::config::echo_path(path),
+        detail: crate::config::read_reason(&e),
     })
 }
 

@@ -358,16 +358,12 @@ impl RegistryClient {
             // Hops to blob storage are fine; reqwest drops Authorization across hosts.
             .redirect(reqwest::redirect::Policy::limited(5));
         if let Some(path) = &config.ca_file {
-            let ca_err = |detail: String| RegistryError::CaFile {
-                path: path.display().to_string(),
-                detail,
-            };
-            let pem = std::fs::read(path).map_err(|e| ca_err(e.to_string()))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| ca_err(format!("not PEM certificates ({e})")))?;
-            if certs.is_empty() {
-                return Err(ca_err("no CERTIFICATE block in the file".to_string()));
-            }
+            // Bounded, regular file only, same check as `check-config`.
+            let certs =
+                crate::config::load_ca_bundle(path).map_err(|detail| RegistryError::CaFile {
+                    path: crate::config::echo_path(path),
+                    detail,
+                })?;
             for c in certs {
                 builder = builder.add_root_certificate(c);
             }

@@ -2,6 +2,7 @@
 //! The same table dispatches keys and generates the `?` help, so the help can
 //! never disagree with what the keys do. Users remap any action in `[keys]`.
 
+use crate::config::echo;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -93,11 +94,12 @@ impl Key {
                 "space" => KeyCode::Char(' '),
                 f if f.starts_with('f') && f.len() > 1 => match f[1..].parse::<u8>() {
                     Ok(n @ 1..=12) => KeyCode::F(n),
-                    _ => return Err(format!("'{spec}' is not a key")),
+                    _ => return Err(format!("'{}' is not a key", echo(spec))),
                 },
                 _ => {
                     return Err(format!(
-                        "'{spec}' is not a key; write keys like 'q', 'G', 'ctrl-r', 'enter', 'pgdn', 'f5'"
+                        "'{}' is not a key; write keys like 'q', 'G', 'ctrl-r', 'enter', 'pgdn', 'f5'",
+                        echo(spec)
                     ));
                 }
             },
@@ -363,6 +365,36 @@ pub const BINDINGS: &[Binding] = &[
     ),
 ];
 
+/// Why `key` is no place for a destructive action (promote, halt, resume,
+/// abort, retry), or `None`. What a k9s or less user presses by reflex must
+/// never start one: ctrl and alt keys (ctrl-c twice to get out; esc then a
+/// letter arrives as alt-letter), the keys that move, open, go back, confirm
+/// or cancel (enter, esc, tab, arrows, pages, home/end, space, backspace, del),
+/// y/n (answers in dialogs), and every default key of a non-destructive action
+/// (q quits, j/k move, / filters…) even when the user moved that action.
+/// Plain letters, digits, punctuation and f1-f12 that no action uses by
+/// default are fine: they are confirmed anyway.
+pub fn unsafe_for_destructive(key: Key) -> Option<String> {
+    if key.ctrl {
+        return Some("a ctrl key".into());
+    }
+    if key.alt {
+        return Some("an alt key (esc followed by a key arrives as alt-key)".into());
+    }
+    match key.code {
+        KeyCode::Char(' ') => return Some("space".into()),
+        KeyCode::Char('y' | 'Y' | 'n' | 'N') => {
+            return Some("an answer to the console's yes/no questions".into());
+        }
+        KeyCode::Char(_) | KeyCode::F(_) => {}
+        _ => return Some("a navigation or dialog key".into()),
+    }
+    BINDINGS
+        .iter()
+        .find(|b| !b.destructive && b.defaults.iter().any(|d| Key::parse(d) == Ok(key)))
+        .map(|b| format!("the default key of '{}'", b.name))
+}
+
 /// Key → action dispatch, with the keys of each action for the help.
 #[derive(Clone, Debug)]
 pub struct Keymap {
@@ -375,6 +407,9 @@ pub struct Keymap {
 pub struct KeymapError {
     /// `keys.<action>`
     pub key: String,
+    /// The key as written, when one key of the list is the problem (the
+    /// config points its column at it).
+    pub spec: Option<String>,
     pub message: String,
     pub hint: String,
 }
@@ -397,7 +432,8 @@ impl Keymap {
                 let names: Vec<&str> = BINDINGS.iter().map(|b| b.name).collect();
                 return Err(KeymapError {
                     key: format!("keys.{name}"),
-                    message: format!("'{name}' is not an action"),
+                    spec: None,
+                    message: format!("'{}' is not an action", echo(name)),
                     hint: format!("actions are: {}", names.join(", ")),
                 });
             }
@@ -410,8 +446,9 @@ impl Keymap {
                 .find(|b| b.action == a)
                 .map_or("?", |b| b.name)
         };
-        // The user's bindings first: they win over defaults, which give up a key
-        // the user took for something else. Two user bindings on one key are an error.
+        // Every binding lives in one context (browsing: `App::on_key` looks
+        // every key up in this one map), so two actions on one key conflict,
+        // whether the other one is the user's or a default the user left alone.
         for bind in BINDINGS {
             let Some(specs) = overrides.get(bind.name) else {
                 continue;
@@ -420,25 +457,41 @@ impl Keymap {
             if specs.is_empty() {
                 return Err(KeymapError {
                     key: config_key,
+                    spec: None,
                     message: "no key given".into(),
                     hint: "give at least one key, e.g. [\"x\"]".into(),
                 });
             }
             for spec in specs {
+                let shown = echo(spec);
                 let key = Key::parse(spec).map_err(|m| KeymapError {
                     key: config_key.clone(),
+                    spec: Some(spec.clone()),
                     message: m,
                     hint: "see the keymap in README.md".into(),
                 })?;
-                if bind.destructive && key.ctrl {
+                if bind.destructive
+                    && let Some(why) = unsafe_for_destructive(key)
+                {
                     return Err(KeymapError {
                         key: config_key.clone(),
+                        spec: Some(spec.clone()),
                         message: format!(
-                            "'{spec}' is a ctrl key and '{}' is destructive",
+                            "'{shown}' is {why}; '{}' is destructive and must not be one reflex away",
                             bind.name
                         ),
-                        hint: "bind destructive actions to plain keys; they are confirmed anyway"
-                            .into(),
+                        hint: "bind destructive actions to a plain letter no other action uses by default (e.g. the defaults p z r A R); they are confirmed anyway".into(),
+                    });
+                }
+                if key == Key::ctrl('c') && bind.action != Action::Quit {
+                    return Err(KeymapError {
+                        key: config_key.clone(),
+                        spec: Some(spec.clone()),
+                        message: format!(
+                            "'{shown}' always quits or cancels; it cannot be '{}'",
+                            bind.name
+                        ),
+                        hint: "pick another key".into(),
                     });
                 }
                 if let Some(other) = by_key.insert(key, bind.action)
@@ -447,8 +500,27 @@ impl Keymap {
                     let other_name = name_of(other);
                     return Err(KeymapError {
                         key: config_key.clone(),
-                        message: format!("'{spec}' is already bound to '{other_name}'"),
+                        spec: Some(spec.clone()),
+                        message: format!("'{shown}' is already bound to '{other_name}'"),
                         hint: format!("give '{other_name}' or '{}' another key", bind.name),
+                    });
+                }
+                if let Some(owner) = BINDINGS.iter().find(|b| {
+                    b.action != bind.action
+                        && !overrides.contains_key(b.name)
+                        && b.defaults.iter().any(|d| Key::parse(d) == Ok(key))
+                }) {
+                    return Err(KeymapError {
+                        key: config_key.clone(),
+                        spec: Some(spec.clone()),
+                        message: format!(
+                            "'{shown}' is already the key of '{}' (its default); '{}' would take it over",
+                            owner.name, bind.name
+                        ),
+                        hint: format!(
+                            "pick a free key for '{}', or give '{}' other keys too (keys.{} = [\"…\"])",
+                            bind.name, owner.name, owner.name
+                        ),
                     });
                 }
                 keys.entry(bind.action).or_default().push(key);
@@ -461,6 +533,7 @@ impl Keymap {
             for spec in bind.defaults {
                 let key = Key::parse(spec).map_err(|m| KeymapError {
                     key: format!("keys.{}", bind.name),
+                    spec: None,
                     message: m,
                     hint: "this is a built-in default: please report it".into(),
                 })?;
@@ -473,6 +546,7 @@ impl Keymap {
             if !keys.contains_key(&bind.action) {
                 return Err(KeymapError {
                     key: format!("keys.{}", bind.name),
+                    spec: None,
                     message: format!(
                         "every default key of '{}' ({}) is taken by your other bindings",
                         bind.name,
@@ -568,13 +642,72 @@ mod tests {
         );
     }
 
+    /// Issue 9 case 6: `quit = "j"` silently took `j` from `down`.
     #[test]
-    fn a_user_binding_takes_a_key_from_a_default() {
+    fn a_user_binding_on_another_actions_default_is_a_conflict() {
         let mut o = BTreeMap::new();
         o.insert("quit".to_string(), vec!["j".to_string()]);
-        let km = Keymap::from_config(&o).expect("valid");
+        let e = Keymap::from_config(&o).expect_err("j is down's");
+        assert_eq!(e.key, "keys.quit");
+        assert!(
+            e.message.contains("'j' is already the key of 'down'"),
+            "{e:?}"
+        );
+        assert!(e.hint.contains("keys.down"), "{e:?}");
+        // Moving `down` too makes it deliberate: accepted.
+        o.insert("down".to_string(), vec!["n".to_string()]);
+        let km = Keymap::from_config(&o).expect("valid once down moved");
         assert_eq!(km.action(Key::char('j')), Some(Action::Quit));
-        assert_eq!(km.keys(Action::Down), &[Key::plain(KeyCode::Down)]);
+        assert_eq!(km.keys(Action::Down), &[Key::char('n')]);
+    }
+
+    /// Issue 9 case 6: `abort = "q"` was accepted.
+    #[test]
+    fn destructive_actions_refuse_reflex_keys() {
+        for (action, spec, why) in [
+            ("abort", "q", "default key of 'quit'"),
+            ("promote", "j", "default key of 'down'"),
+            ("halt", "enter", "navigation or dialog key"),
+            ("resume", "esc", "navigation or dialog key"),
+            ("retry", "ctrl-c", "ctrl key"),
+            ("abort", "alt-x", "alt key"),
+            ("promote", "y", "yes/no"),
+            ("halt", "space", "space"),
+            ("abort", "tab", "navigation or dialog key"),
+        ] {
+            let mut o = BTreeMap::new();
+            o.insert(action.to_string(), vec![spec.to_string()]);
+            // Even with quit moved away, q stays a reflex.
+            o.insert("quit".to_string(), vec!["f10".to_string()]);
+            let e = Keymap::from_config(&o).expect_err(spec);
+            assert_eq!(e.key, format!("keys.{action}"), "{spec}: {e:?}");
+            assert!(e.message.contains(why), "{spec}: {e:?}");
+            assert!(e.message.contains("destructive"), "{spec}: {e:?}");
+        }
+        let mut o = BTreeMap::new();
+        o.insert("abort".to_string(), vec!["X".to_string(), "f8".to_string()]);
+        let km = Keymap::from_config(&o).expect("free letters and f-keys are fine");
+        assert_eq!(km.action(Key::char('X')), Some(Action::Abort));
+        let mut o = BTreeMap::new();
+        o.insert("refresh".to_string(), vec!["ctrl-c".to_string()]);
+        let e = Keymap::from_config(&o).expect_err("ctrl-c is quit's");
+        assert!(e.message.contains("always quits or cancels"), "{e:?}");
+    }
+
+    #[test]
+    fn hostile_specs_are_echoed_safely() {
+        let mut o = BTreeMap::new();
+        o.insert(
+            "quit".to_string(),
+            vec![format!("\u{1b}]2;X\u{7}{}", "y".repeat(10_000))],
+        );
+        let e = Keymap::from_config(&o).expect_err("not a key");
+        assert!(crate::text::is_clean(&e.message), "{e:?}");
+        assert!(e.message.chars().count() < 300, "{e:?}");
+        let mut o = BTreeMap::new();
+        o.insert("\u{202e}quit".to_string(), vec!["x".to_string()]);
+        let e = Keymap::from_config(&o).expect_err("not an action");
+        assert!(crate::text::is_clean(&e.message), "{e:?}");
     }
 
     #[test]
@@ -587,8 +720,9 @@ mod tests {
         assert!(e.message.contains("already bound to 'help'"), "{e:?}");
         let mut o = BTreeMap::new();
         o.insert("refresh".to_string(), vec!["1".to_string()]);
-        let e = Keymap::from_config(&o).expect_err("sites lost its only key");
-        assert_eq!(e.key, "keys.sites");
+        let e = Keymap::from_config(&o).expect_err("1 is the key of sites");
+        assert_eq!(e.key, "keys.refresh");
+        assert!(e.message.contains("'sites'"), "{e:?}");
         let mut o = BTreeMap::new();
         o.insert("explode".to_string(), vec!["x".to_string()]);
         let e = Keymap::from_config(&o).expect_err("unknown");
