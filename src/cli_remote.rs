@@ -111,18 +111,12 @@ pub async fn ssh(cli: &Cli, device: &str, command: &[String]) -> Result<ExitCode
         ));
     };
     let target = crate::remote::ssh_target(&d.sample, &cfg.remote).map_err(|e| fail(e, 2))?;
-    let addr: std::net::IpAddr = target
-        .host
-        .parse()
-        .map_err(|_| {
-            fail(
-                format!(
-                    "'{}' is not an IP address",
-                    crate::text::echo(&target.host)
-                ),
-                2,
-            )
-        })?;
+    let addr: std::net::IpAddr = target.host.parse().map_err(|_| {
+        fail(
+            format!("'{}' is not an IP address", crate::text::echo(&target.host)),
+            2,
+        )
+    })?;
     if cfg.remote.wireguard_interface.is_some() {
         let iface = read_interface(&cfg).await?;
         match wireguard::tunnel_for(&iface, Some(addr), SystemTime::now()) {

@@ -238,7 +238,10 @@ pub async fn run(cli: &Cli, cmd: &RolloutCommand) -> Result<ExitCode, CliError> 
             } else {
                 crate::outln!(
                     "{:<28} {:<24} {:<12} {:<20}",
-                    "ROLLOUT", "RELEASE", "STATUS", "WAVE"
+                    "ROLLOUT",
+                    "RELEASE",
+                    "STATUS",
+                    "WAVE"
                 );
                 for p in &plans {
                     match p {

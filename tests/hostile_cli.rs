@@ -89,10 +89,7 @@ async fn fleetdeck(home: &Path, config: Option<&Path>, args: &[&str]) -> Run {
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true)
         .output();
-    let shown: Vec<String> = args
-        .iter()
-        .map(|a| a.chars().take(60).collect())
-        .collect();
+    let shown: Vec<String> = args.iter().map(|a| a.chars().take(60).collect()).collect();
     let out = tokio::time::timeout(DEADLINE, child)
         .await
         .unwrap_or_else(|_| panic!("fleetdeck {shown:?} did not finish within {DEADLINE:?}"))
@@ -229,7 +226,9 @@ async fn hostile_corpus_through_every_printing_command() {
     assert_eq!(r.code, 0, "{}", r.err);
     let v: serde_json::Value = serde_json::from_str(&r.out).expect("status JSON");
     assert!(
-        v["devices"].as_array().is_some_and(|d| d.len() == corpus().len()),
+        v["devices"]
+            .as_array()
+            .is_some_and(|d| d.len() == corpus().len()),
         "every hostile device is in the JSON"
     );
 
@@ -243,20 +242,31 @@ async fn hostile_corpus_through_every_printing_command() {
             r.out
         );
     }
-    assert!(r.out.len() < 20_000, "the 1 MB wave name is not echoed whole");
+    assert!(
+        r.out.len() < 20_000,
+        "the 1 MB wave name is not echoed whole"
+    );
     let r = fleetdeck(home, cfg, &["rollout", "list", "--json"]).await;
     assert_eq!(r.code, 0, "{}", r.err);
     serde_json::from_str::<serde_json::Value>(&r.out).expect("list JSON");
     let r = fleetdeck(home, cfg, &["rollout", "show", "vision-1.5.0"]).await;
     assert_eq!(r.code, 0, "{}\n{}", r.out, r.err);
-    assert!(r.out.contains("\\u{"), "the per-site table shows hostile sites escaped: {}", r.out);
+    assert!(
+        r.out.contains("\\u{"),
+        "the per-site table shows hostile sites escaped: {}",
+        r.out
+    );
     let r = fleetdeck(home, cfg, &["rollout", "show", "vision-1.5.0", "--json"]).await;
     assert_eq!(r.code, 0, "{}", r.err);
     serde_json::from_str::<serde_json::Value>(&r.out).expect("show JSON");
     for bad in ["evil", "big"] {
         let r = fleetdeck(home, cfg, &["rollout", "show", bad]).await;
         assert_eq!(r.code, 2, "{bad}: {}\n{}", r.out, r.err);
-        assert!(r.err.len() < 5_000, "{bad}: the error is cut: {} bytes", r.err.len());
+        assert!(
+            r.err.len() < 5_000,
+            "{bad}: the error is cut: {} bytes",
+            r.err.len()
+        );
     }
 
     // gate: details name hostile sites and groups; hostile plans refuse.
@@ -270,15 +280,35 @@ async fn hostile_corpus_through_every_printing_command() {
     for h in arg_corpus() {
         let r = fleetdeck(home, cfg, &["rollout", "show", &h]).await;
         assert_ne!(r.code, 0, "unknown rollout {h:?}");
-        assert!(r.err.len() < 10_000, "the echo is cut: {} bytes", r.err.len());
+        assert!(
+            r.err.len() < 10_000,
+            "the echo is cut: {} bytes",
+            r.err.len()
+        );
         let r = fleetdeck(home, cfg, &["rollout", "halt", &h, "--yes", "--reason", &h]).await;
         assert_ne!(r.code, 0, "unknown rollout {h:?}");
         let r = fleetdeck(home, cfg, &["ssh", &h]).await;
         assert_ne!(r.code, 0, "unknown device {h:?}");
-        assert!(r.err.len() < 10_000, "the echo is cut: {} bytes", r.err.len());
-        let r = fleetdeck(home, cfg, &["verify", &format!("registry.local/x{h}@sha256:{}", "a".repeat(64))]).await;
+        assert!(
+            r.err.len() < 10_000,
+            "the echo is cut: {} bytes",
+            r.err.len()
+        );
+        let r = fleetdeck(
+            home,
+            cfg,
+            &[
+                "verify",
+                &format!("registry.local/x{h}@sha256:{}", "a".repeat(64)),
+            ],
+        )
+        .await;
         assert_ne!(r.code, 0, "hostile reference {h:?}");
-        assert!(r.err.len() < 10_000, "the echo is cut: {} bytes", r.err.len());
+        assert!(
+            r.err.len() < 10_000,
+            "the echo is cut: {} bytes",
+            r.err.len()
+        );
         let r = fleetdeck(home, cfg, &["verify", "--json", &h]).await;
         assert_ne!(r.code, 0, "hostile reference {h:?}");
     }

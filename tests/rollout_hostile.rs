@@ -177,7 +177,11 @@ async fn rollout_init_refuses_malformed_references_and_versions() {
         );
         assert_safe("stderr", &err);
         assert_safe("stdout", &out);
-        assert!(err.len() < 2000, "{shown}: the echo is cut: {} bytes", err.len());
+        assert!(
+            err.len() < 2000,
+            "{shown}: the echo is cut: {} bytes",
+            err.len()
+        );
         assert!(!repo.join("rollouts").exists(), "{shown}: nothing written");
         assert_eq!(commits(&repo), before, "{shown}: nothing committed");
     }
@@ -206,11 +210,7 @@ async fn rollout_init_refuses_malformed_references_and_versions() {
 /// A plan committed by hand (as a hostile or careless colleague could) with
 /// an escape sequence in a wave name.
 fn hostile_plan_text() -> String {
-    let plan = Plan::new(
-        "evil",
-        release_spec_for("1.5.0"),
-        release_spec_for("1.4.0"),
-    );
+    let plan = Plan::new("evil", release_spec_for("1.5.0"), release_spec_for("1.4.0"));
     let text = plan.to_toml();
     let hostile = toml::Value::String(HOSTILE_WAVE.to_string()).to_string();
     let out = text.replacen("name = \"canary\"", &format!("name = {hostile}"), 1);
@@ -261,7 +261,10 @@ async fn a_hostile_plan_is_listed_as_invalid_and_every_action_refuses() {
         .unwrap_or_else(|| panic!("evil is listed: {out}"));
     assert!(line.contains("invalid"), "{out}");
     assert!(out.contains("waves[0].name"), "the key is named: {out}");
-    assert!(out.contains("rollouts/evil.toml"), "the file is named: {out}");
+    assert!(
+        out.contains("rollouts/evil.toml"),
+        "the file is named: {out}"
+    );
     assert!(
         out.contains("WAVE\\u{1b}]2;PWNED\\u{7}\\u{1b}[2J"),
         "the value is shown escaped: {out}"
@@ -326,7 +329,10 @@ async fn halt_commit_message_holds_no_unsafe_character() {
     let message = git(&origin, &["log", "-1", "--format=%B", "main"]);
     assert_safe("the commit message", &message);
     let lines: Vec<&str> = message.trim_end().lines().collect();
-    assert_eq!(lines[0], "rollout r: halt — wave 0/4 (none released) paused");
+    assert_eq!(
+        lines[0],
+        "rollout r: halt — wave 0/4 (none released) paused"
+    );
     assert_eq!(lines[1], "");
     assert_eq!(
         lines.iter().filter(|l| l.starts_with("By: ")).count(),
@@ -345,11 +351,17 @@ async fn halt_commit_message_holds_no_unsafe_character() {
         ),
         "{message}"
     );
-    let header = git(&origin, &["log", "-1", "--format=%an <%ae>%n%cn <%ce>", "main"]);
+    let header = git(
+        &origin,
+        &["log", "-1", "--format=%an <%ae>%n%cn <%ce>", "main"],
+    );
     assert_safe("the commit's author and committer", &header);
     // The plan file records the same, and it still loads.
     let text = git(&origin, &["show", "main:rollouts/r.toml"]);
     assert_safe("the plan file", &text);
     let after = Plan::parse(&text, Path::new("rollouts/r.toml")).expect("the plan loads");
-    assert_safe("updated_by", after.state.updated_by.as_deref().unwrap_or(""));
+    assert_safe(
+        "updated_by",
+        after.state.updated_by.as_deref().unwrap_or(""),
+    );
 }

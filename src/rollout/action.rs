@@ -473,12 +473,7 @@ pub fn commit_message(
     req: &ActionRequest,
     checks: &PromoteChecks,
 ) -> CommitMessage {
-    let pos = |p: &Plan| {
-        one_line(
-            wave_position(p, p.state.wave)
-                .trim_start_matches("wave "),
-        )
-    };
+    let pos = |p: &Plan| one_line(wave_position(p, p.state.wave).trim_start_matches("wave "));
     let forced = req.force && req.kind == ActionKind::Promote;
     let subject = format!(
         "rollout {}: {} — {} {}{}",
@@ -849,7 +844,7 @@ mod tests {
         let recorded = after.state.reason.clone().unwrap_or_default();
         assert!(
             recorded.starts_with(
-                "FORCED: hotfix for the fire (overrode: soak time not over: 29m of 30m left"
+                "FORCED: hotfix for\\nthe fire (overrode: soak time not over: 29m of 30m left"
             ),
             "{recorded}"
         );
@@ -863,7 +858,11 @@ mod tests {
             "{msg}"
         );
         assert!(msg.contains("\nForced: yes\n"), "{msg}");
-        assert!(msg.contains("Reason: FORCED: hotfix for the fire"), "{msg}");
+        // The line break in the reason is shown, not obeyed.
+        assert!(
+            msg.contains("Reason: FORCED: hotfix for\\nthe fire"),
+            "{msg}"
+        );
         assert!(
             msg.contains("\nOverrode: soak check forced: soak time not over: 29m of 30m left")
                 && msg.contains(
@@ -979,7 +978,10 @@ mod tests {
         );
         assert_eq!(lines.len(), 9, "{msg}");
         assert_eq!(lines.iter().filter(|l| l.starts_with("By: ")).count(), 1);
-        assert_eq!(lines.iter().filter(|l| l.starts_with("Forced: ")).count(), 1);
+        assert_eq!(
+            lines.iter().filter(|l| l.starts_with("Forced: ")).count(),
+            1
+        );
         assert_eq!(
             after.state.reason.as_deref(),
             Some("ok\\nForced: yes\\r\\n\\u{9b}31m\\u{202e}\\u{2028}x")

@@ -360,11 +360,36 @@ impl Plan {
             })?;
         }
         let texts = [
-            ("description", self.description.as_deref(), MAX_DESCRIPTION_LEN, true),
-            ("release.sbom", self.release.sbom.as_deref(), crate::signature::registry::MAX_REFERENCE_LEN, false),
-            ("previous.sbom", self.previous.sbom.as_deref(), crate::signature::registry::MAX_REFERENCE_LEN, false),
-            ("state.updated_by", self.state.updated_by.as_deref(), MAX_BY_LEN, false),
-            ("state.reason", self.state.reason.as_deref(), MAX_REASON_LEN, false),
+            (
+                "description",
+                self.description.as_deref(),
+                MAX_DESCRIPTION_LEN,
+                true,
+            ),
+            (
+                "release.sbom",
+                self.release.sbom.as_deref(),
+                crate::signature::registry::MAX_REFERENCE_LEN,
+                false,
+            ),
+            (
+                "previous.sbom",
+                self.previous.sbom.as_deref(),
+                crate::signature::registry::MAX_REFERENCE_LEN,
+                false,
+            ),
+            (
+                "state.updated_by",
+                self.state.updated_by.as_deref(),
+                MAX_BY_LEN,
+                false,
+            ),
+            (
+                "state.reason",
+                self.state.reason.as_deref(),
+                MAX_REASON_LEN,
+                false,
+            ),
         ];
         for (key, v, max, multiline) in texts {
             if let Some(v) = v {
@@ -716,8 +741,19 @@ mod tests {
     /// Issue 9, case 7: versions are one printable word of sane length.
     #[test]
     fn version_table() {
-        for good in ["1.5.0", "2026.11-hotfix.2", "v1", "1.4.0-hotpatch", "東京-1", &"9".repeat(128)] {
-            assert!(check_version(good).is_ok(), "{good}: {:?}", check_version(good));
+        for good in [
+            "1.5.0",
+            "2026.11-hotfix.2",
+            "v1",
+            "1.4.0-hotpatch",
+            "東京-1",
+            &"9".repeat(128),
+        ] {
+            assert!(
+                check_version(good).is_ok(),
+                "{good}: {:?}",
+                check_version(good)
+            );
         }
         let long = "9".repeat(129);
         for bad in [
@@ -751,15 +787,47 @@ mod tests {
         let good = p.to_toml();
         let file = Path::new("rollouts/r.toml");
         let cases = [
-            ("name = \"canary\"", "name = \"WAVE\\u001b]2;PWNED\\u0007\\u001b[2J\"", "waves[0].name"),
-            ("groups = [\"canary\"]", "groups = [\"can\\nary\"]", "waves[0].groups[0]"),
-            ("groups = [\"canary\"]", "groups = [\"canary\", \"x\\u200by\"]", "waves[0].groups[1]"),
-            ("groups = [\"canary\"]", "groups = [\"canary\"]\nsites = [\"ams\\u202e1\"]", "waves[0].sites[0]"),
-            ("version = \"1.5.0\"", "version = \"1.5.0\\n1.6.0\"", "release.version"),
+            (
+                "name = \"canary\"",
+                "name = \"WAVE\\u001b]2;PWNED\\u0007\\u001b[2J\"",
+                "waves[0].name",
+            ),
+            (
+                "groups = [\"canary\"]",
+                "groups = [\"can\\nary\"]",
+                "waves[0].groups[0]",
+            ),
+            (
+                "groups = [\"canary\"]",
+                "groups = [\"canary\", \"x\\u200by\"]",
+                "waves[0].groups[1]",
+            ),
+            (
+                "groups = [\"canary\"]",
+                "groups = [\"canary\"]\nsites = [\"ams\\u202e1\"]",
+                "waves[0].sites[0]",
+            ),
+            (
+                "version = \"1.5.0\"",
+                "version = \"1.5.0\\n1.6.0\"",
+                "release.version",
+            ),
             ("version = \"1.4.0\"", "version = \"\"", "previous.version"),
-            ("name = \"r\"", "name = \"r\"\ndescription = \"a\\u001b[31m\"", "description"),
-            ("[state]", "[state]\nreason = \"ok\\nForced: yes\"", "state.reason"),
-            ("[state]", "[state]\nupdated_by = \"eve\\u0007\"", "state.updated_by"),
+            (
+                "name = \"r\"",
+                "name = \"r\"\ndescription = \"a\\u001b[31m\"",
+                "description",
+            ),
+            (
+                "[state]",
+                "[state]\nreason = \"ok\\nForced: yes\"",
+                "state.reason",
+            ),
+            (
+                "[state]",
+                "[state]\nupdated_by = \"eve\\u0007\"",
+                "state.updated_by",
+            ),
         ];
         for (from, to, key) in cases {
             let text = good.replacen(from, to, 1);
@@ -767,14 +835,27 @@ mod tests {
             let e = Plan::parse(&text, file).expect_err(to);
             assert_eq!(e.key, key, "{e}");
             let shown = e.to_string();
-            assert!(!shown.chars().any(|c| c != '\n' && crate::text::is_unsafe(c)), "{shown:?}");
+            assert!(
+                !shown
+                    .chars()
+                    .any(|c| c != '\n' && crate::text::is_unsafe(c)),
+                "{shown:?}"
+            );
             assert!(shown.contains("rollouts/r.toml"), "{shown}");
         }
         // A multi-line description is fine.
-        let text = good.replacen("name = \"r\"", "name = \"r\"\ndescription = \"line 1\\nline 2\"", 1);
+        let text = good.replacen(
+            "name = \"r\"",
+            "name = \"r\"\ndescription = \"line 1\\nline 2\"",
+            1,
+        );
         Plan::parse(&text, file).unwrap_or_else(|e| panic!("{e}\n{text}"));
         // A reference that is not the OCI grammar does not load either.
-        let text = good.replacen("registry.local/vision@", "docker://registry.local/vision@", 1);
+        let text = good.replacen(
+            "registry.local/vision@",
+            "docker://registry.local/vision@",
+            1,
+        );
         let e = Plan::parse(&text, file).expect_err("scheme");
         assert_eq!(e.key, "release.image", "{e}");
     }

@@ -26,9 +26,9 @@
 //! the clone never holds an action that origin does not.
 
 use super::action::{self, ActionRequest, CommitMessage, PromoteChecks, Refusal};
-use crate::text::Clean;
 use super::plan::{Plan, format_duration, valid_name};
 use crate::config::{ConfigError, RolloutConfig};
+use crate::text::Clean;
 use crate::text::{echo, echo_path};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -150,7 +150,11 @@ fn available_list(names: &[String]) -> String {
         " (the repository has no rollouts yet: create one with `fleetdeck rollout init`)".into()
     } else {
         // File names found in the repository: each shown safely, the list cut.
-        let shown: Vec<String> = names.iter().take(50).map(|n| echo(n).into_owned()).collect();
+        let shown: Vec<String> = names
+            .iter()
+            .take(50)
+            .map(|n| echo(n).into_owned())
+            .collect();
         let more = if names.len() > 50 {
             format!(", … {} more", names.len() - 50)
         } else {
@@ -391,7 +395,10 @@ pub fn pick_author(
         .unwrap_or_else(|| format!("{}@{host}", nonempty(user).unwrap_or("fleetdeck")));
     // Written into every commit's header: one safe line each, whatever the
     // config, git or the environment said.
-    (Clean::new(&name).into_string(), Clean::new(&email).into_string())
+    (
+        Clean::new(&name).into_string(),
+        Clean::new(&email).into_string(),
+    )
 }
 
 fn hostname() -> String {
@@ -864,7 +871,10 @@ impl Store {
         )
         .field(
             "Previous",
-            one(&format!("{} {}", plan.previous.version, plan.previous.image)),
+            one(&format!(
+                "{} {}",
+                plan.previous.version, plan.previous.image
+            )),
         )
         .field("Waves", one(&waves.join(" → ")))
         .field("By", one(by));
@@ -1387,6 +1397,89 @@ mod tests {
             log[0].time,
             SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)
         );
+    }
+
+    /// Issue 9, case 2: outside text in every error shown safely — git's
+    /// stderr keeps its lines, names and paths are one line, echoes are cut.
+    #[test]
+    fn errors_show_outside_text_safely() {
+        let hostile = "x\u{1b}]2;PWNED\u{7}\u{9b}31m\u{202e}\u{2028}\u{200b}\r";
+        let errors = [
+            StoreError::Git {
+                command: format!("git push {hostile}"),
+                stderr: format!("remote: {hostile}\nremote: {}", "y".repeat(100_000)),
+            },
+            StoreError::NoSuchRollout {
+                name: hostile.repeat(100),
+                available: vec![hostile.into(); 80],
+            },
+            StoreError::WrongBranch {
+                path: PathBuf::from(hostile),
+                current: hostile.into(),
+                expected: "main".into(),
+            },
+            StoreError::OtherRemote {
+                path: PathBuf::from("/r"),
+                found: hostile.into(),
+                expected: "u".into(),
+            },
+            StoreError::Conflict {
+                name: "r".into(),
+                message: format!("bob halted it: {hostile}"),
+            },
+            StoreError::Exists {
+                name: hostile.into(),
+            },
+        ];
+        for e in errors {
+            let shown = e.to_string();
+            assert!(
+                !shown
+                    .chars()
+                    .any(|c| c != '\n' && crate::text::is_unsafe(c)),
+                "{shown:?}"
+            );
+            assert!(shown.len() < 12_000, "cut: {} bytes", shown.len());
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn remote_errors_show_outside_text_safely() {
+        use crate::remote::ssh::SshError;
+        use crate::remote::wireguard::TunnelError;
+        let hostile = "bye\u{1b}[2J\u{1b}]0;x\u{7}\n\u{202e}\u{200d}";
+        let shown = [
+            SshError::Disconnected {
+                reason: hostile.into(),
+            }
+            .to_string(),
+            SshError::Protocol(hostile.into()).to_string(),
+            SshError::AuthFailed {
+                user: hostile.into(),
+                tried: vec![hostile.into()],
+            }
+            .to_string(),
+            SshError::Unreachable {
+                addr: hostile.into(),
+                reason: hostile.into(),
+            }
+            .to_string(),
+            TunnelError::Backend {
+                name: hostile.into(),
+                reason: hostile.into(),
+            }
+            .to_string(),
+            crate::signature::registry::RegistryError::Invalid {
+                what: hostile.into(),
+                detail: hostile.repeat(1000),
+            }
+            .to_string(),
+        ];
+        for s in shown {
+            assert!(!s.chars().any(crate::text::is_unsafe), "{s:?}");
+            assert!(s.chars().count() < 3000, "cut: {}", s.len());
+        }
     }
 
     #[test]

@@ -163,7 +163,9 @@ impl Reference {
         if s.len() > MAX_REFERENCE_LEN {
             return Err(bad("longer than 1024 bytes"));
         }
-        if s.chars().any(|c| c.is_whitespace() || crate::text::is_unsafe(c)) {
+        if s.chars()
+            .any(|c| c.is_whitespace() || crate::text::is_unsafe(c))
+        {
             return Err(bad(
                 "contains spaces, line breaks, control or invisible characters",
             ));
@@ -1253,7 +1255,11 @@ mod tests {
             format!("x:{}", "t".repeat(128)),
         ];
         for g in &good {
-            assert!(Reference::parse(g).is_ok(), "{g}: {:?}", Reference::parse(g));
+            assert!(
+                Reference::parse(g).is_ok(),
+                "{g}: {:?}",
+                Reference::parse(g)
+            );
         }
         let bad = [
             String::new(),
