@@ -267,7 +267,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         }) => crate::cli_rollout::gate(&cli, name, *watch, *auto_abort).await,
         Some(Command::Themes) => {
             for t in Theme::available(crate::theme::user_theme_dir().as_deref()) {
-                println!("{t}");
+                crate::outln!("{t}");
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -382,7 +382,7 @@ fn check_config(cli: &Cli) -> Result<ExitCode, CliError> {
         SourceConfig::Scrape(s) => format!("scrape {}", s.inventory.display()),
         SourceConfig::Unset => "no source (only `fleetdeck demo` will run)".into(),
     };
-    println!("{what}: ok ({source})");
+    crate::outln!("{what}: ok ({source})");
     Ok(ExitCode::SUCCESS)
 }
 
