@@ -272,7 +272,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 SourceConfig::Prometheus(p) => p.job.clone(),
                 _ => None,
             };
-            print!(
+            crate::out!(
                 "{}",
                 crate::metrics::promql::recording_rules(&cfg.defs, job.as_deref(), &cfg.labels)
             );
@@ -414,9 +414,9 @@ async fn status(cli: &Cli, as_json: bool, sample: Duration) -> Result<ExitCode, 
     let (fleet, warnings) = refresh_once(&cfg, &mut source, sample).await?;
     if as_json {
         let v = status_json(&fleet, &warnings);
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        crate::out::json(&v)?;
     } else {
-        print!("{}", status_text(&fleet, &warnings));
+        crate::out!("{}", status_text(&fleet, &warnings));
     }
     Ok(ExitCode::SUCCESS)
 }

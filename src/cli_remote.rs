@@ -31,9 +31,9 @@ pub async fn verify(
         .await
         .map_err(|e| fail(e.to_string(), 1))?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::out::json(&report)?;
     } else {
-        print!("{}", crate::signature::report_text(&report));
+        crate::out!("{}", crate::signature::report_text(&report));
     }
     Ok(if report.verified {
         ExitCode::SUCCESS
@@ -82,12 +82,9 @@ pub async fn tunnels(cli: &Cli, json: bool) -> Result<ExitCode, CliError> {
         SystemTime::now(),
     );
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&wireguard::tunnels_json(&iface, &rows))?
-        );
+        crate::out::json(&wireguard::tunnels_json(&iface, &rows))?;
     } else {
-        print!("{}", wireguard::tunnels_text(&iface, &rows));
+        crate::out!("{}", wireguard::tunnels_text(&iface, &rows));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -102,20 +99,24 @@ pub async fn ssh(cli: &Cli, device: &str, command: &[String]) -> Result<ExitCode
         ));
     }
     let fleet = fleet(&cfg).await?;
+    // The device name is repeated back in messages: cut and made visible.
+    let shown = crate::text::echo(device);
     let Some(d) = fleet.device(device) else {
         return Err(fail(
             format!(
-                "unknown device '{device}': not in the fleet of {}",
-                fleet.source
+                "unknown device '{shown}': not in the fleet of {}",
+                crate::text::sanitize(&fleet.source)
             ),
             2,
         ));
     };
     let target = crate::remote::ssh_target(&d.sample, &cfg.remote).map_err(|e| fail(e, 2))?;
-    let addr: std::net::IpAddr = target
-        .host
-        .parse()
-        .map_err(|_| fail(format!("'{}' is not an IP address", target.host), 2))?;
+    let addr: std::net::IpAddr = target.host.parse().map_err(|_| {
+        fail(
+            format!("'{}' is not an IP address", crate::text::echo(&target.host)),
+            2,
+        )
+    })?;
     if cfg.remote.wireguard_interface.is_some() {
         let iface = read_interface(&cfg).await?;
         match wireguard::tunnel_for(&iface, Some(addr), SystemTime::now()) {
@@ -123,7 +124,7 @@ pub async fn ssh(cli: &Cli, device: &str, command: &[String]) -> Result<ExitCode
             wireguard::Tunnel::NoPeer { address } if !cfg.remote.allow_offline_shell => {
                 return Err(fail(
                     format!(
-                        "no tunnel to {device}: no WireGuard peer routes {address}; set [remote] allow_offline_shell = true to try anyway (like the console's y)"
+                        "no tunnel to {shown}: no WireGuard peer routes {address}; set [remote] allow_offline_shell = true to try anyway (like the console's y)"
                     ),
                     1,
                 ));
@@ -133,9 +134,10 @@ pub async fn ssh(cli: &Cli, device: &str, command: &[String]) -> Result<ExitCode
                     wireguard::Tunnel::NotLive { reason, .. } => reason.clone(),
                     other => other.label().to_string(),
                 };
+                let why = crate::text::sanitize(&why);
                 return Err(fail(
                     format!(
-                        "the tunnel to {device} is not live ({why}); set [remote] allow_offline_shell = true to try anyway"
+                        "the tunnel to {shown} is not live ({why}); set [remote] allow_offline_shell = true to try anyway"
                     ),
                     1,
                 ));
@@ -161,7 +163,11 @@ pub async fn ssh(cli: &Cli, device: &str, command: &[String]) -> Result<ExitCode
     resizer.abort();
     match end {
         Ok(end) => {
-            eprintln!("\r\nfleetdeck: session with {device} ended: {}", end.reason);
+            // Raw mode is off again: a plain line break is enough.
+            crate::errln!(
+                "\nfleetdeck: session with {shown} ended: {}",
+                crate::text::sanitize(&end.reason)
+            );
             Ok(ExitCode::from(end.process_code().clamp(0, 255) as u8))
         }
         Err(e) => Err(fail(e.to_string(), ssh::EXIT_SSH_FAILED as u8)),

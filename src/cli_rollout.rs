@@ -26,7 +26,7 @@ use crate::signature::SignatureError;
 use crate::signature::policy::{ReleaseVerdict, ReleaseVerifier};
 use crate::text::sanitize;
 use serde_json::{Value, json};
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
@@ -150,9 +150,33 @@ pub async fn run(cli: &Cli, cmd: &RolloutCommand) -> Result<ExitCode, CliError> 
             previous_version,
             model,
         } => {
+            // Everything is checked before anything is written: a bad value
+            // is exit 2 with the option, the value (shown safely) and why.
+            if !crate::rollout::plan::valid_name(name) {
+                return Err(fail(
+                    format!(
+                        "'{}' is not a rollout name: use letters, digits, '.', '_' and '-'",
+                        crate::text::echo(name)
+                    ),
+                    2,
+                ));
+            }
             let parse = |what: &str, s: &str| {
-                DigestRef::parse(s).map_err(|e| fail(format!("--{what}: {e}"), 2))
+                DigestRef::parse(s).map_err(|e| {
+                    fail(
+                        format!("--{what}: {e}\n  hint: write REGISTRY/REPOSITORY@sha256:<64 lowercase hex digits>, e.g. registry.local/vision@sha256:…"),
+                        2,
+                    )
+                })
             };
+            for (what, v) in [("version", version), ("previous-version", previous_version)] {
+                crate::rollout::plan::check_version(v).map_err(|e| {
+                    fail(
+                        format!("--{what}: {e}\n  hint: one printable word, like 1.5.0"),
+                        2,
+                    )
+                })?;
+            }
             let release = ReleaseSpec {
                 version: version.clone(),
                 image: parse("image", image)?,
@@ -165,14 +189,6 @@ pub async fn run(cli: &Cli, cmd: &RolloutCommand) -> Result<ExitCode, CliError> 
                 model: None,
                 sbom: None,
             };
-            if !crate::rollout::plan::valid_name(name) {
-                return Err(fail(
-                    format!(
-                        "'{name}' is not a rollout name: use letters, digits, '.', '_' and '-'"
-                    ),
-                    2,
-                ));
-            }
             if cfg.read_only {
                 return Err(fail(
                     "read-only mode: rollout init is disabled (--read-only / read_only = true)",
@@ -185,7 +201,7 @@ pub async fn run(cli: &Cli, cmd: &RolloutCommand) -> Result<ExitCode, CliError> 
                 .init(&plan, &operator(&cfg))
                 .await
                 .map_err(store_error)?;
-            println!(
+            crate::outln!(
                 "created rollouts/{name}.toml ({} waves: {}) — commit {}{}",
                 plan.waves.len(),
                 plan.waves
@@ -207,18 +223,29 @@ pub async fn run(cli: &Cli, cmd: &RolloutCommand) -> Result<ExitCode, CliError> 
                     .iter()
                     .map(|p| match p {
                         Ok(p) => plan_summary(p),
-                        Err(e) => json!({ "error": e.to_string() }),
+                        Err(e) => json!({
+                            "name": invalid_name(e),
+                            "status": "invalid",
+                            "file": e.file,
+                            "line": e.line,
+                            "column": e.column,
+                            "key": e.key,
+                            "error": e.to_string(),
+                        }),
                     })
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                crate::out::json(&v)?;
             } else {
-                println!(
+                crate::outln!(
                     "{:<28} {:<24} {:<12} {:<20}",
-                    "ROLLOUT", "RELEASE", "STATUS", "WAVE"
+                    "ROLLOUT",
+                    "RELEASE",
+                    "STATUS",
+                    "WAVE"
                 );
                 for p in &plans {
                     match p {
-                        Ok(p) => println!(
+                        Ok(p) => crate::outln!(
                             "{:<28} {:<24} {:<12} {:<20}",
                             sanitize(&p.name),
                             format!(
@@ -229,7 +256,17 @@ pub async fn run(cli: &Cli, cmd: &RolloutCommand) -> Result<ExitCode, CliError> 
                             p.state.status.key(),
                             wave_label(p)
                         ),
-                        Err(e) => println!("invalid: {}", sanitize(&e.to_string())),
+                        Err(e) => {
+                            // Listed, with why: it cannot be acted on until fixed.
+                            crate::outln!(
+                                "{:<28} {:<24} {:<12} {:<20}",
+                                invalid_name(e),
+                                "?",
+                                "invalid",
+                                "-"
+                            );
+                            crate::outln!("  {}", e.to_string().replace('\n', "\n  "));
+                        }
                     }
                 }
             }
@@ -245,9 +282,9 @@ pub async fn run(cli: &Cli, cmd: &RolloutCommand) -> Result<ExitCode, CliError> 
             if *json {
                 let mut v = show_json(&plan, fleet.as_ref());
                 v["signature"] = signature_json(&signature);
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                crate::out::json(&v)?;
             } else {
-                print!("{}", show_text(&plan, fleet.as_ref(), &signature));
+                crate::out!("{}", show_text(&plan, fleet.as_ref(), &signature));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -257,6 +294,15 @@ pub async fn run(cli: &Cli, cmd: &RolloutCommand) -> Result<ExitCode, CliError> 
         RolloutCommand::Abort(a) => act(&cfg, ActionKind::Abort, a).await,
         RolloutCommand::Retry(a) => act(&cfg, ActionKind::Retry, a).await,
     }
+}
+
+/// The rollout name of a plan file that did not load: its file stem, shown safely.
+fn invalid_name(e: &crate::config::ConfigError) -> String {
+    let stem = std::path::Path::new(&e.file)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| e.file.clone());
+    sanitize(&stem).into_owned()
 }
 
 fn short_id(id: &str) -> String {
@@ -430,8 +476,7 @@ fn confirm(question: &str) -> Result<bool, CliError> {
     if !std::io::stdin().is_terminal() {
         return Err(fail("not a terminal: confirm with --yes", 2));
     }
-    eprint!("{question}\nType 'yes' to continue: ");
-    let _ = std::io::stderr().flush();
+    crate::out::stderr_str(&format!("{question}\nType 'yes' to continue: "));
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     Ok(line.trim() == "yes")
@@ -529,11 +574,11 @@ async fn act(cfg: &Config, kind: ActionKind, a: &ActionArgs) -> Result<ExitCode,
         wave_label(&after)
     );
     if !a.yes && !confirm(&what)? {
-        eprintln!("cancelled");
+        crate::errln!("cancelled");
         return Ok(ExitCode::from(REFUSED));
     }
     let (plan, commit) = store.act(&request, &checks).await.map_err(store_error)?;
-    println!(
+    crate::outln!(
         "{what} — commit {}{}",
         short_id(&commit.id),
         if commit.pushed {
@@ -575,7 +620,7 @@ pub async fn gate(
         let signature = verifier.verify_release(&plan.release).await;
         let now = SystemTime::now();
         if let Some(ev) = history.observe(&plan, &fleet, now) {
-            println!(
+            crate::outln!(
                 "{} {} wave {} — {} canary, {} baseline devices",
                 format::utc(now),
                 plan.name,
@@ -584,7 +629,7 @@ pub async fn gate(
                 ev.baseline_devices
             );
             for c in &ev.checks {
-                println!(
+                crate::outln!(
                     "  {} {:<12} {}",
                     c.outcome.symbol(),
                     c.name,
@@ -593,8 +638,8 @@ pub async fn gate(
             }
         }
         let verdict = history.verdict(&plan);
-        println!("verdict: {}", crate::tui::verdict_text(&verdict));
-        println!("signature: {}", signature_line(&signature));
+        crate::outln!("verdict: {}", crate::tui::verdict_text(&verdict));
+        crate::outln!("signature: {}", signature_line(&signature));
         let failed = matches!(verdict, Verdict::Failed { .. });
         if failed && auto_abort {
             let reasons = match &verdict {
@@ -616,9 +661,9 @@ pub async fn gate(
             };
             match store.act(&request, &checks).await {
                 Ok((_, commit)) => {
-                    println!("aborted {} — commit {}", plan.name, short_id(&commit.id))
+                    crate::outln!("aborted {} — commit {}", plan.name, short_id(&commit.id))
                 }
-                Err(e) => eprintln!("fleetdeck: automatic abort of {} failed: {e}", plan.name),
+                Err(e) => crate::errln!("fleetdeck: automatic abort of {} failed: {e}", plan.name),
             }
             return Ok(ExitCode::from(1));
         }

@@ -24,7 +24,7 @@ pub fn ssh_target(
     let addr = wireguard::device_address(sample, remote.address_label.as_deref()).ok_or_else(|| {
         format!(
             "no tunnel address for {}: set [remote] address_label, or give the device an IP scrape target",
-            sample.id
+            crate::text::sanitize(&sample.id)
         )
     })?;
     Ok(ssh::Target {

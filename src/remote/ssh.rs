@@ -53,25 +53,33 @@ impl Target {
 }
 
 /// Why a connection or session failed. Each variant's message says what
-/// happened and what to look at.
+/// happened and what to look at. Fields may carry outside text (the server's
+/// disconnect reason, protocol errors, a device name from a label): `Display`
+/// shows each through [`crate::text::sanitize`], so no escape or forged line
+/// reaches the terminal.
 #[derive(Debug, thiserror::Error)]
 pub enum SshError {
-    #[error("timed out after {after:?} during {during}")]
+    #[error("timed out after {after:?} during {}", safe(.during))]
     Timeout { after: Duration, during: String },
-    #[error("connection to {addr} refused: nothing listens there (is sshd running on the device?)")]
+    #[error(
+        "connection to {} refused: nothing listens there (is sshd running on the device?)",
+        safe(.addr)
+    )]
     Refused { addr: String },
-    #[error("cannot reach {addr}: {reason}")]
+    #[error("cannot reach {}: {}", safe(.addr), safe(.reason))]
     Unreachable { addr: String, reason: String },
     #[error(
-        "the host key of {host} is not known (fingerprint {fingerprint}); \
-         verify it and accept it explicitly to record it in known_hosts"
+        "the host key of {} is not known (fingerprint {}); \
+         verify it and accept it explicitly to record it in known_hosts",
+        safe(.host), safe(.fingerprint)
     )]
     HostKeyUnknown { fingerprint: String, host: String },
     #[error(
-        "WARNING: the host key of {host} has CHANGED, refusing to connect \
+        "WARNING: the host key of {} has CHANGED, refusing to connect \
          (the device may have been reinstalled, or someone is intercepting the connection); \
-         old key {old} at {known_hosts_line}, new key {new}; \
-         if the change is expected, remove the old entry and connect again"
+         old key {} at {}, new key {}; \
+         if the change is expected, remove the old entry and connect again",
+        safe(.host), safe(.old), safe(.known_hosts_line), safe(.new)
     )]
     HostKeyChanged {
         old: String,
@@ -81,19 +89,28 @@ pub enum SshError {
         known_hosts_line: String,
     },
     #[error(
-        "the host key of {host} ({fingerprint}) is marked @revoked in known_hosts; refusing to connect"
+        "the host key of {} ({}) is marked @revoked in known_hosts; refusing to connect",
+        safe(.host), safe(.fingerprint)
     )]
     HostKeyRevoked { host: String, fingerprint: String },
-    #[error("authentication as '{user}' failed; tried: {}", tried_text(tried))]
+    #[error("authentication as '{}' failed; tried: {}", safe(.user), safe(&tried_text(.tried)))]
     AuthFailed { user: String, tried: Vec<String> },
-    #[error("identity file {} is encrypted and no correct passphrase was given", file.display())]
+    #[error(
+        "identity file {} is encrypted and no correct passphrase was given",
+        crate::text::echo_path(.file)
+    )]
     Passphrase { file: PathBuf },
-    #[error("disconnected: {reason}")]
+    #[error("disconnected: {}", safe(.reason))]
     Disconnected { reason: String },
-    #[error("SSH protocol error: {0}")]
+    #[error("SSH protocol error: {}", safe(.0))]
     Protocol(String),
-    #[error("local error: {0}")]
+    #[error("local error: {}", safe(.0))]
     Local(String),
+}
+
+/// One field of an error on one line, cut at 1024 characters.
+fn safe(v: &str) -> std::borrow::Cow<'_, str> {
+    crate::text::sanitize_max(v, 1024)
 }
 
 fn tried_text(tried: &[String]) -> String {

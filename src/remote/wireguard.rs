@@ -119,22 +119,32 @@ impl Tunnel {
     }
 }
 
-/// Why the interface could not be read. Each message says what to do.
+/// Why the interface could not be read. Each message says what to do. The
+/// interface name (config) and the backend's reason are shown sanitised.
 #[derive(Debug, thiserror::Error)]
 pub enum TunnelError {
-    #[error("no WireGuard interface '{name}': {hint}")]
+    #[error("no WireGuard interface '{}': {}", crate::text::echo(.name), safe(.hint))]
     NoInterface { name: String, hint: String },
     #[error(
-        "permission denied reading WireGuard interface '{name}': run as a user that can read \
-         {UAPI_DIR}/{name}.sock (userspace WireGuard), or with CAP_NET_ADMIN (kernel WireGuard)"
+        "permission denied reading WireGuard interface '{}': run as a user that can read \
+         {UAPI_DIR}/{}.sock (userspace WireGuard), or with CAP_NET_ADMIN (kernel WireGuard)",
+        crate::text::echo(.name), crate::text::echo(.name)
     )]
     PermissionDenied { name: String },
-    #[error("reading WireGuard interface '{name}' failed: {reason}")]
+    #[error(
+        "reading WireGuard interface '{}' failed: {}",
+        crate::text::echo(.name), safe(.reason)
+    )]
     Backend { name: String, reason: String },
     #[error(
         "no WireGuard interface configured: set `wireguard_interface` under [remote] in the config"
     )]
     NotConfigured,
+}
+
+/// One field of an error on one line, cut at 1024 characters.
+fn safe(v: &str) -> std::borrow::Cow<'_, str> {
+    crate::text::sanitize_max(v, 1024)
 }
 
 /// The interface as read at `read_at`.

@@ -19,6 +19,8 @@
 //! with a reason; a status that does not allow the action is never forceable.
 
 use super::plan::{Plan, Status, format_duration};
+use crate::text::Clean;
+use std::fmt;
 use std::time::{Duration, SystemTime};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -228,22 +230,78 @@ pub fn describe_state(plan: &Plan) -> String {
     s
 }
 
-/// The request's reason, trimmed; empty counts as none.
+/// The request's reason, trimmed and made one safe line; empty counts as none.
 fn reason_of(req: &ActionRequest) -> Option<String> {
     req.reason
         .as_deref()
-        .map(one_line)
+        .map(|r| one_line(r).into_string())
         .filter(|r| !r.is_empty())
 }
 
-/// Free text on one line: control characters (newlines included) become spaces,
-/// so a reason cannot forge lines of the commit message.
-pub(crate) fn one_line(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect::<String>()
-        .trim()
-        .to_string()
+/// Free text on one line, safe for a plan file and a commit message: every
+/// control, escape, bidi, separator and zero-width character (newlines
+/// included) is shown escaped (`\n`, `\u{1b}`), so a reason or an operator
+/// name can neither forge lines of the commit message nor carry an escape
+/// sequence; trimmed; cut at [`MAX_FIELD`] characters.
+pub(crate) fn one_line(s: &str) -> Clean {
+    Clean::with_max(s.trim(), MAX_FIELD)
+}
+
+/// Longest field of a commit message (a forced promote's reason names every
+/// check it overrode, with the verdict's words).
+pub const MAX_FIELD: usize = 2048;
+
+/// A commit message made only of [`Clean`] one-line parts:
+///
+/// ```text
+/// SUBJECT
+///
+/// Key: value
+/// Key: value
+/// ```
+///
+/// The subject is one `Clean` line and every body line is a fixed key and a
+/// `Clean` value, so no field of a plan, reason or operator name can add a
+/// line, split the subject or carry an escape sequence into git. The store
+/// commits only a `CommitMessage` (never a `String`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommitMessage {
+    subject: Clean,
+    fields: Vec<(&'static str, Clean)>,
+}
+
+impl CommitMessage {
+    pub fn new(subject: Clean) -> CommitMessage {
+        CommitMessage {
+            subject,
+            fields: Vec::new(),
+        }
+    }
+
+    /// Appends `Key: value`.
+    pub fn field(mut self, key: &'static str, value: Clean) -> CommitMessage {
+        self.push(key, value);
+        self
+    }
+
+    pub fn push(&mut self, key: &'static str, value: Clean) {
+        debug_assert!(crate::text::is_clean(key) && !key.contains(':'));
+        self.fields.push((key, value));
+    }
+
+    pub fn subject(&self) -> &str {
+        self.subject.as_str()
+    }
+}
+
+impl fmt::Display for CommitMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}\n\n", self.subject.as_str())?;
+        for (k, v) in &self.fields {
+            writeln!(f, "{k}: {}", v.as_str())?;
+        }
+        Ok(())
+    }
 }
 
 /// The checks a promote must pass, as the refusals they would cause.
@@ -381,8 +439,10 @@ pub fn apply(plan: &Plan, req: &ActionRequest, checks: &PromoteChecks) -> Result
             next.state.wave_started = None;
         }
     }
-    next.state.updated_by = Some(one_line(&req.by)).filter(|b| !b.is_empty());
-    next.state.reason = recorded_reason;
+    next.state.updated_by = Some(one_line(&req.by).into_string()).filter(|b| !b.is_empty());
+    // Recorded in the plan file: one safe line of bounded length, so the plan
+    // still loads (and shows safely) everywhere.
+    next.state.reason = recorded_reason.map(|r| one_line(&r).into_string());
     Ok(next)
 }
 
@@ -412,48 +472,47 @@ pub fn commit_message(
     after: &Plan,
     req: &ActionRequest,
     checks: &PromoteChecks,
-) -> String {
-    let pos = |p: &Plan| {
-        wave_position(p, p.state.wave)
-            .trim_start_matches("wave ")
-            .to_string()
-    };
+) -> CommitMessage {
+    let pos = |p: &Plan| one_line(wave_position(p, p.state.wave).trim_start_matches("wave "));
     let forced = req.force && req.kind == ActionKind::Promote;
-    let mut subject = format!(
-        "rollout {}: {} — {} {}",
+    let subject = format!(
+        "rollout {}: {} — {} {}{}",
         after.name,
         req.kind.key(),
         wave_position(after, after.state.wave),
-        after.state.status.key()
+        after.state.status.key(),
+        if forced { " [FORCED]" } else { "" }
     );
-    if forced {
-        subject.push_str(" [FORCED]");
-    }
     let reason = after
         .state
         .reason
         .clone()
         .or_else(|| reason_of(req))
         .unwrap_or_else(|| "(none given)".to_string());
-    let mut msg = format!(
-        "{subject}\n\nAction: {}\nRollout: {}\nWave: {} → {}\nStatus: {} → {}\nBy: {}\nReason: {}\nForced: {}\n",
-        req.kind.key(),
-        after.name,
-        pos(before),
-        pos(after),
-        before.state.status.key(),
-        after.state.status.key(),
-        one_line(&req.by),
-        one_line(&reason),
-        if forced { "yes" } else { "no" },
-    );
+    let mut msg = CommitMessage::new(Clean::new(subject.trim()))
+        .field("Action", one_line(req.kind.key()))
+        .field("Rollout", one_line(&after.name))
+        .field(
+            "Wave",
+            one_line(&format!("{} → {}", pos(before), pos(after))),
+        )
+        .field(
+            "Status",
+            one_line(&format!(
+                "{} → {}",
+                before.state.status.key(),
+                after.state.status.key()
+            )),
+        )
+        .field("By", one_line(&req.by))
+        .field("Reason", one_line(&reason))
+        .field("Forced", one_line(if forced { "yes" } else { "no" }));
     if forced {
         for b in promote_blockers(before, req, checks) {
-            msg.push_str(&format!(
-                "Overrode: {} check forced: {}\n",
-                b.check_name(),
-                one_line(&b.to_string())
-            ));
+            msg.push(
+                "Overrode",
+                one_line(&format!("{} check forced: {}", b.check_name(), b)),
+            );
         }
     }
     msg
@@ -785,7 +844,7 @@ mod tests {
         let recorded = after.state.reason.clone().unwrap_or_default();
         assert!(
             recorded.starts_with(
-                "FORCED: hotfix for the fire (overrode: soak time not over: 29m of 30m left"
+                "FORCED: hotfix for\\nthe fire (overrode: soak time not over: 29m of 30m left"
             ),
             "{recorded}"
         );
@@ -793,13 +852,17 @@ mod tests {
             recorded.contains("gates failing: p95 latency 452ms > 300ms"),
             "{recorded}"
         );
-        let msg = commit_message(&before, &after, &r, &failing);
+        let msg = commit_message(&before, &after, &r, &failing).to_string();
         assert!(
             msg.lines().next().unwrap_or("").ends_with("[FORCED]"),
             "{msg}"
         );
         assert!(msg.contains("\nForced: yes\n"), "{msg}");
-        assert!(msg.contains("Reason: FORCED: hotfix for the fire"), "{msg}");
+        // The line break in the reason is shown, not obeyed.
+        assert!(
+            msg.contains("Reason: FORCED: hotfix for\\nthe fire"),
+            "{msg}"
+        );
         assert!(
             msg.contains("\nOverrode: soak check forced: soak time not over: 29m of 30m left")
                 && msg.contains(
@@ -865,7 +928,7 @@ mod tests {
         r.force = true;
         r.reason = Some("hotfix, signed later".into());
         let after = apply(&before, &r, &unsigned).expect("forced");
-        let msg = commit_message(&before, &after, &r, &unsigned);
+        let msg = commit_message(&before, &after, &r, &unsigned).to_string();
         assert!(
             msg.contains(
                 "Reason: FORCED: hotfix, signed later (overrode: signature does not verify: image"
@@ -882,12 +945,46 @@ mod tests {
             signature: Check::Inconclusive("registry unreachable".into()),
         };
         let after = apply(&before, &r, &unknown).expect("forced");
-        let msg = commit_message(&before, &after, &r, &unknown);
+        let msg = commit_message(&before, &after, &r, &unknown).to_string();
         assert!(
             msg.contains(
                 "Overrode: signature check forced: signature not verified: registry unreachable"
             ),
             "{msg}"
+        );
+    }
+
+    /// Issue 9, case 2: a wave name, a reason and an operator name with
+    /// escape sequences and line breaks cannot add a line to the commit
+    /// message or carry an escape into it (the plan is built directly here,
+    /// past the loader's checks, to prove the message holds on its own).
+    #[test]
+    fn hostile_fields_cannot_reach_the_commit_message() {
+        let mut before = plan(Progressing, 1, Some(0));
+        before.waves[0].name = Some("WAVE\u{1b}]2;PWNED\u{7}\u{1b}[2J".into());
+        let mut r = req(Halt, 0);
+        r.reason = Some("ok\nForced: yes\r\n\u{9b}31m\u{202e}\u{2028}x".into());
+        r.by = "eve\n\nBy: root\u{1b}[2J".into();
+        let after = apply(&before, &r, &pass()).expect("halt");
+        let msg = commit_message(&before, &after, &r, &pass()).to_string();
+        assert!(
+            !msg.chars().any(|c| c != '\n' && crate::text::is_unsafe(c)),
+            "{msg:?}"
+        );
+        let lines: Vec<&str> = msg.lines().collect();
+        assert_eq!(
+            lines[0],
+            "rollout vision-1.5.0: halt — wave 1/4 (WAVE\\u{1b}]2;PWNED\\u{7}\\u{1b}[2J) paused"
+        );
+        assert_eq!(lines.len(), 9, "{msg}");
+        assert_eq!(lines.iter().filter(|l| l.starts_with("By: ")).count(), 1);
+        assert_eq!(
+            lines.iter().filter(|l| l.starts_with("Forced: ")).count(),
+            1
+        );
+        assert_eq!(
+            after.state.reason.as_deref(),
+            Some("ok\\nForced: yes\\r\\n\\u{9b}31m\\u{202e}\\u{2028}x")
         );
     }
 
@@ -897,7 +994,7 @@ mod tests {
         let r = req(Promote, 1800);
         let after = apply(&before, &r, &pass()).expect("promote");
         assert_eq!(
-            commit_message(&before, &after, &r, &pass()),
+            commit_message(&before, &after, &r, &pass()).to_string(),
             "rollout vision-1.5.0: promote — wave 2/4 (25%) progressing\n\n\
              Action: promote\nRollout: vision-1.5.0\nWave: 1/4 (canary) → 2/4 (25%)\n\
              Status: progressing → progressing\nBy: alice\nReason: looks good\nForced: no\n"
@@ -906,7 +1003,7 @@ mod tests {
         r.reason = None;
         let before = plan(Aborted, 2, Some(0));
         let after = apply(&before, &r, &pass()).expect("retry");
-        let msg = commit_message(&before, &after, &r, &pass());
+        let msg = commit_message(&before, &after, &r, &pass()).to_string();
         assert!(
             msg.starts_with(
                 "rollout vision-1.5.0: retry — wave 0/4 (none released) progressing\n\n"
@@ -972,7 +1069,7 @@ mod tests {
                     prop_assert!(after.state.wave <= after.waves.len());
                 }
                 prop_assert_eq!(after.state.updated_by.as_deref(), Some("prop"));
-                let msg = commit_message(&before, &after, &r, &checks);
+                let msg = commit_message(&before, &after, &r, &checks).to_string();
                 let overrode = msg.lines().filter(|l| l.starts_with("Overrode: ")).count();
                 prop_assert!(msg.lines().count() == 9 + overrode, "{}", msg);
                 prop_assert!(overrode == 0 || (r.force && r.kind == Promote), "{}", msg);

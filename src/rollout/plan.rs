@@ -20,35 +20,78 @@ pub struct DigestRef {
 }
 
 impl DigestRef {
+    /// Parses a pinned reference by the OCI reference grammar of
+    /// [`crate::signature::registry::Reference::parse`] (lowercase repository
+    /// path, optional `host[:port]` and tag) and requires the digest.
     pub fn parse(s: &str) -> Result<DigestRef, String> {
-        let Some((repo, digest)) = s.rsplit_once('@') else {
+        let parsed = crate::signature::registry::Reference::parse(s).map_err(|e| e.to_string())?;
+        let (Some(_), Some((repo, digest))) = (parsed.digest, s.rsplit_once('@')) else {
             return Err(format!(
-                "'{s}' has no digest; pin it as REPO@sha256:<64 hex digits>"
+                "'{}' has no digest; pin it as REPO@sha256:<64 hex digits>",
+                crate::text::echo(s)
             ));
         };
-        if repo.is_empty() {
-            return Err(format!("'{s}' has no repository before the '@'"));
-        }
-        let Some(hex) = digest.strip_prefix("sha256:") else {
-            return Err(format!(
-                "'{digest}' is not a sha256 digest; write sha256:<64 hex digits>"
-            ));
-        };
-        if hex.len() != 64
-            || !hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
-            return Err(format!(
-                "'{digest}' is not sha256: followed by 64 lowercase hex digits"
-            ));
-        }
         Ok(DigestRef {
             repository: repo.to_string(),
             digest: digest.to_string(),
         })
     }
 }
+
+/// Longest version string.
+pub const MAX_VERSION_LEN: usize = 128;
+
+/// A release version: one printable word, like `1.5.0` or `2026.11-hotfix.2`.
+/// Non-empty, at most [`MAX_VERSION_LEN`] characters, no whitespace, no
+/// control, escape, bidi or zero-width character (it is shown in every view,
+/// compared with the devices' `version` label and written into commits).
+pub fn check_version(v: &str) -> Result<(), String> {
+    let shown = crate::text::echo(v);
+    if v.is_empty() {
+        return Err("the version is empty".into());
+    }
+    if v.chars().count() > MAX_VERSION_LEN {
+        return Err(format!(
+            "the version '{shown}' is longer than {MAX_VERSION_LEN} characters"
+        ));
+    }
+    if v.chars().any(crate::text::is_unsafe) {
+        return Err(format!(
+            "the version '{shown}' contains control, escape or invisible characters (shown escaped)"
+        ));
+    }
+    if v.chars().any(char::is_whitespace) {
+        return Err(format!(
+            "the version '{shown}' contains spaces or line breaks"
+        ));
+    }
+    Ok(())
+}
+
+/// One line of free text from a plan (a wave name, a site, a reason): no
+/// control, escape, bidi or zero-width character, at most `max` characters.
+fn check_text(v: &str, max: usize, multiline: bool) -> Result<(), String> {
+    let shown = crate::text::echo(v);
+    if v.chars().count() > max {
+        return Err(format!("'{shown}' is longer than {max} characters"));
+    }
+    let bad = |c: char| crate::text::is_unsafe(c) && !(multiline && matches!(c, '\n' | '\t'));
+    if v.chars().any(bad) {
+        return Err(format!(
+            "'{shown}' contains control, escape or invisible characters (shown escaped)"
+        ));
+    }
+    Ok(())
+}
+
+/// Longest wave name, site or group name in a plan.
+pub const MAX_LABEL_LEN: usize = 128;
+/// Longest `updated_by`.
+pub const MAX_BY_LEN: usize = 256;
+/// Longest recorded reason (a forced promote names every check it overrode).
+pub const MAX_REASON_LEN: usize = 4096;
+/// Longest description.
+pub const MAX_DESCRIPTION_LEN: usize = 8192;
 
 impl fmt::Display for DigestRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -257,11 +300,19 @@ impl Plan {
 
     /// Parses and validates a plan file's text. `file` is used in messages and
     /// its stem must equal the plan's name.
+    ///
+    /// Every text field is checked (versions: [`check_version`]; references:
+    /// the OCI grammar; wave names, sites, groups, `updated_by`, `reason`,
+    /// `description`: no control, escape, bidi or zero-width character, a
+    /// bounded length), so a plan that loads is safe to show and to commit;
+    /// one that does not is listed with its error and cannot be acted on.
+    /// The error's fields are sanitised: a hostile file cannot put an escape
+    /// into the message that reports it.
     pub fn parse(text: &str, file: &Path) -> Result<Plan, ConfigError> {
-        let file_name = file.display().to_string();
-        let plan: Plan = crate::config::deserialize(text, &file_name)?;
-        plan.validate(text, &file_name, file)?;
-        Ok(plan)
+        let file_name = crate::text::sanitize(&file.to_string_lossy()).into_owned();
+        let result = crate::config::deserialize::<Plan>(text, &file_name)
+            .and_then(|plan| plan.validate(text, &file_name, file).map(|()| plan));
+        result.map_err(safe_error)
     }
 
     fn validate(&self, text: &str, file_name: &str, file: &Path) -> Result<(), ConfigError> {
@@ -282,8 +333,9 @@ impl Plan {
             return Err(err(
                 "name".into(),
                 format!(
-                    "the plan is named '{}' but its file is '{stem}.toml'",
-                    self.name
+                    "the plan is named '{}' but its file is '{}.toml'",
+                    crate::text::echo(&self.name),
+                    crate::text::echo(stem)
                 ),
                 "rename the file or the plan so they match",
             ));
@@ -291,9 +343,64 @@ impl Plan {
         if !valid_name(&self.name) {
             return Err(err(
                 "name".into(),
-                format!("'{}' is not a rollout name", self.name),
+                format!("'{}' is not a rollout name", crate::text::echo(&self.name)),
                 "use letters, digits, '.', '_' and '-' (it is also the file name)",
             ));
+        }
+        for (key, v) in [
+            ("release.version", &self.release.version),
+            ("previous.version", &self.previous.version),
+        ] {
+            check_version(v).map_err(|m| {
+                err(
+                    key.into(),
+                    m,
+                    "write one printable word, like 1.5.0 or 2026.11-hotfix.2",
+                )
+            })?;
+        }
+        let texts = [
+            (
+                "description",
+                self.description.as_deref(),
+                MAX_DESCRIPTION_LEN,
+                true,
+            ),
+            (
+                "release.sbom",
+                self.release.sbom.as_deref(),
+                crate::signature::registry::MAX_REFERENCE_LEN,
+                false,
+            ),
+            (
+                "previous.sbom",
+                self.previous.sbom.as_deref(),
+                crate::signature::registry::MAX_REFERENCE_LEN,
+                false,
+            ),
+            (
+                "state.updated_by",
+                self.state.updated_by.as_deref(),
+                MAX_BY_LEN,
+                false,
+            ),
+            (
+                "state.reason",
+                self.state.reason.as_deref(),
+                MAX_REASON_LEN,
+                false,
+            ),
+        ];
+        for (key, v, max, multiline) in texts {
+            if let Some(v) = v {
+                check_text(v, max, multiline).map_err(|m| {
+                    err(
+                        key.into(),
+                        m,
+                        "remove the control or invisible characters (a plan is shown in terminals and commit messages)",
+                    )
+                })?;
+            }
         }
         if self.waves.is_empty() {
             return Err(err(
@@ -318,6 +425,34 @@ impl Plan {
                     hint: hint.to_string(),
                 }
             };
+            let field_err = |field: String, message: String| {
+                let (line, column) = locate_in_table(text, "[[waves]]", i, field_key(&field))
+                    .or(at)
+                    .unwrap_or((0, 0));
+                ConfigError {
+                    file: file_name.to_string(),
+                    line,
+                    column,
+                    key: format!("waves[{i}].{field}"),
+                    message,
+                    hint: "wave names, sites and groups are one line of printable text, at most 128 characters".into(),
+                }
+            };
+            if let Some(n) = &w.name {
+                if n.trim().is_empty() {
+                    return Err(field_err("name".into(), "the wave name is empty".into()));
+                }
+                check_text(n, MAX_LABEL_LEN, false).map_err(|m| field_err("name".into(), m))?;
+            }
+            for (what, list) in [("sites", &w.sites), ("groups", &w.groups)] {
+                for (j, v) in list.iter().enumerate() {
+                    if v.is_empty() {
+                        return Err(field_err(format!("{what}[{j}]"), "empty name".into()));
+                    }
+                    check_text(v, MAX_LABEL_LEN, false)
+                        .map_err(|m| field_err(format!("{what}[{j}]"), m))?;
+                }
+            }
             if w.sites.is_empty() && w.groups.is_empty() && w.percent.is_none() {
                 return Err(located(
                     format!("wave {} selects no device", i + 1),
@@ -420,6 +555,38 @@ fn nth_header(text: &str, header: &str, n: usize) -> Option<(usize, usize)> {
         .filter(|(_, l)| l.trim_start().starts_with(header))
         .nth(n)
         .map(|(i, l)| (i + 1, l.len() - l.trim_start().len() + 1))
+}
+
+/// The `[[header]]` table number `n`, then the line of `key = ...` inside it.
+fn locate_in_table(text: &str, header: &str, n: usize, key: &str) -> Option<(usize, usize)> {
+    let (start, _) = nth_header(text, header, n)?;
+    text.lines()
+        .enumerate()
+        .skip(start)
+        .take_while(|(_, l)| !l.trim_start().starts_with('['))
+        .find(|(_, l)| {
+            l.trim_start()
+                .strip_prefix(key)
+                .is_some_and(|r| r.trim_start().starts_with('='))
+        })
+        .map(|(i, l)| (i + 1, l.len() - l.trim_start().len() + 1))
+}
+
+/// `sites[2]` → `sites`.
+fn field_key(field: &str) -> &str {
+    field.split('[').next().unwrap_or(field)
+}
+
+/// The error with every field shown safely: a plan file is outside text, and
+/// the parser's message may quote it.
+fn safe_error(e: ConfigError) -> ConfigError {
+    ConfigError {
+        file: crate::text::sanitize(&e.file).into_owned(),
+        key: crate::text::echo(&e.key).into_owned(),
+        message: crate::text::sanitize_max(&e.message, 1024).into_owned(),
+        hint: crate::text::sanitize_max(&e.hint, 1024).into_owned(),
+        ..e
+    }
 }
 
 /// Durations as "30m" in the file.
@@ -569,6 +736,128 @@ mod tests {
         assert_eq!(e.key, "gates.latency_p95_regression", "{e}");
         let e = Plan::parse("name = ", file).expect_err("syntax");
         assert_eq!(e.line, 1);
+    }
+
+    /// Issue 9, case 7: versions are one printable word of sane length.
+    #[test]
+    fn version_table() {
+        for good in [
+            "1.5.0",
+            "2026.11-hotfix.2",
+            "v1",
+            "1.4.0-hotpatch",
+            "東京-1",
+            &"9".repeat(128),
+        ] {
+            assert!(
+                check_version(good).is_ok(),
+                "{good}: {:?}",
+                check_version(good)
+            );
+        }
+        let long = "9".repeat(129);
+        for bad in [
+            "",
+            " ",
+            "1.5.0\n",
+            "1.5.0\n1.6.0",
+            "1.5 .0",
+            " 1.5.0",
+            "1.5.0\t",
+            "1.5.0\u{1b}[2J",
+            "1.5.0\u{7}",
+            "1.5.0\u{9b}",
+            "1.5.0\u{200b}",
+            "1.5.0\u{202e}",
+            "1.5.0\u{2028}",
+            "1.5.0\u{a0}",
+            long.as_str(),
+        ] {
+            let e = check_version(bad).expect_err(bad);
+            assert!(!e.chars().any(crate::text::is_unsafe), "{e:?}");
+        }
+    }
+
+    /// Issue 9, case 7: a plan whose text fields carry control, escape or
+    /// invisible characters does not load; the error names the key and shows
+    /// the value escaped.
+    #[test]
+    fn hostile_text_fields_do_not_load() {
+        let p = Plan::new("r", spec("1.5.0", D2), spec("1.4.0", D1));
+        let good = p.to_toml();
+        let file = Path::new("rollouts/r.toml");
+        let cases = [
+            (
+                "name = \"canary\"",
+                "name = \"WAVE\\u001b]2;PWNED\\u0007\\u001b[2J\"",
+                "waves[0].name",
+            ),
+            (
+                "groups = [\"canary\"]",
+                "groups = [\"can\\nary\"]",
+                "waves[0].groups[0]",
+            ),
+            (
+                "groups = [\"canary\"]",
+                "groups = [\"canary\", \"x\\u200by\"]",
+                "waves[0].groups[1]",
+            ),
+            (
+                "groups = [\"canary\"]",
+                "groups = [\"canary\"]\nsites = [\"ams\\u202e1\"]",
+                "waves[0].sites[0]",
+            ),
+            (
+                "version = \"1.5.0\"",
+                "version = \"1.5.0\\n1.6.0\"",
+                "release.version",
+            ),
+            ("version = \"1.4.0\"", "version = \"\"", "previous.version"),
+            (
+                "name = \"r\"",
+                "name = \"r\"\ndescription = \"a\\u001b[31m\"",
+                "description",
+            ),
+            (
+                "[state]",
+                "[state]\nreason = \"ok\\nForced: yes\"",
+                "state.reason",
+            ),
+            (
+                "[state]",
+                "[state]\nupdated_by = \"eve\\u0007\"",
+                "state.updated_by",
+            ),
+        ];
+        for (from, to, key) in cases {
+            let text = good.replacen(from, to, 1);
+            assert_ne!(text, good, "{from} not found");
+            let e = Plan::parse(&text, file).expect_err(to);
+            assert_eq!(e.key, key, "{e}");
+            let shown = e.to_string();
+            assert!(
+                !shown
+                    .chars()
+                    .any(|c| c != '\n' && crate::text::is_unsafe(c)),
+                "{shown:?}"
+            );
+            assert!(shown.contains("rollouts/r.toml"), "{shown}");
+        }
+        // A multi-line description is fine.
+        let text = good.replacen(
+            "name = \"r\"",
+            "name = \"r\"\ndescription = \"line 1\\nline 2\"",
+            1,
+        );
+        Plan::parse(&text, file).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        // A reference that is not the OCI grammar does not load either.
+        let text = good.replacen(
+            "registry.local/vision@",
+            "docker://registry.local/vision@",
+            1,
+        );
+        let e = Plan::parse(&text, file).expect_err("scheme");
+        assert_eq!(e.key, "release.image", "{e}");
     }
 
     #[test]

@@ -25,9 +25,11 @@
 //! [`MAX_ATTEMPTS`] times. Any other push failure drops the local commit too, so
 //! the clone never holds an action that origin does not.
 
-use super::action::{self, ActionRequest, PromoteChecks, Refusal};
+use super::action::{self, ActionRequest, CommitMessage, PromoteChecks, Refusal};
 use super::plan::{Plan, format_duration, valid_name};
 use crate::config::{ConfigError, RolloutConfig};
+use crate::text::Clean;
+use crate::text::{echo, echo_path};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, SystemTime};
@@ -44,35 +46,43 @@ const ROLLOUTS: &str = "rollouts";
 /// `git log` format: id, author, commit time, subject — NUL-separated.
 const LOG_FORMAT: &str = "--format=%H%x00%an <%ae>%x00%ct%x00%s";
 
+/// Why a store operation failed. Fields carry outside text (git's stderr,
+/// file names found in the repository, branch names and URLs from the config
+/// or from git, an operator's rollout name): `Display` shows each through
+/// [`text`](crate::text) (git output keeps its lines, everything else is one
+/// line), so an error never carries an escape sequence to a terminal.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("`{command}` failed: {stderr}")]
+    #[error("`{}` failed: {}", one(.command), block(.stderr))]
     Git { command: String, stderr: String },
     #[error(
-        "`{command}` did not finish within {} and was stopped: check that the remote is reachable and that git works there without a password or host-key prompt, or raise [rollout] git_timeout",
-        format_duration(*.after)
+        "`{}` did not finish within {} and was stopped: check that the remote is reachable and that git works there without a password or host-key prompt, or raise [rollout] git_timeout",
+        one(.command), format_duration(*.after)
     )]
     Timeout { command: String, after: Duration },
     #[error(
         "'{}' is not a git work tree: run `git init` there, clone the rollout repository into it, or point [rollout] repo at one",
-        .path.display()
+        echo_path(.path)
     )]
     NotARepo { path: PathBuf },
-    #[error("no rollout '{name}'{}", available_list(.available))]
+    #[error("no rollout '{}'{}", echo(.name), available_list(.available))]
     NoSuchRollout {
         name: String,
         available: Vec<String>,
     },
-    #[error("rollout '{name}' already exists: pick another name, or act on the existing one")]
+    #[error(
+        "rollout '{}' already exists: pick another name, or act on the existing one",
+        echo(.name)
+    )]
     Exists { name: String },
     #[error("{0}")]
     Invalid(ConfigError),
-    #[error("refused: {0}")]
+    #[error("refused: {}", one(&.0.to_string()))]
     Refused(Refusal),
     /// Someone else changed the rollout first; nothing was applied.
-    #[error("{message}")]
+    #[error("{}", block(.message))]
     Conflict { name: String, message: String },
-    #[error("{}: {source}", .path.display())]
+    #[error("{}: {}", echo_path(.path), one(&.source.to_string()))]
     Io {
         path: PathBuf,
         source: std::io::Error,
@@ -82,8 +92,8 @@ pub enum StoreError {
     )]
     NotConfigured,
     #[error(
-        "'{}' has '{current}' checked out but [rollout] branch is '{expected}': check out '{expected}' there, or set branch = \"{current}\"",
-        .path.display()
+        "'{}' has '{}' checked out but [rollout] branch is '{}': check out '{}' there, or set branch = \"{}\"",
+        echo_path(.path), echo(.current), echo(.expected), echo(.expected), echo(.current)
     )]
     WrongBranch {
         path: PathBuf,
@@ -91,8 +101,8 @@ pub enum StoreError {
         expected: String,
     },
     #[error(
-        "branch '{branch}' in '{}' has {count} commit(s) that are not on origin: push or drop them (see `git log origin/{branch}..{branch}` there)",
-        .path.display()
+        "branch '{}' in '{}' has {count} commit(s) that are not on origin: push or drop them (see `git log origin/{}..{}` there)",
+        echo(.branch), echo_path(.path), echo(.branch), echo(.branch)
     )]
     Unpushed {
         path: PathBuf,
@@ -100,8 +110,8 @@ pub enum StoreError {
         count: usize,
     },
     #[error(
-        "'{}' is a clone of '{found}', not of '{expected}': remove it, or set [rollout] clone_dir elsewhere",
-        .path.display()
+        "'{}' is a clone of '{}', not of '{}': remove it, or set [rollout] clone_dir elsewhere",
+        echo_path(.path), echo(.found), echo(.expected)
     )]
     OtherRemote {
         path: PathBuf,
@@ -110,16 +120,47 @@ pub enum StoreError {
     },
     #[error(
         "'{}' has uncommitted changes: commit or discard them before acting on the rollout",
-        .path.display()
+        echo_path(.path)
     )]
     Dirty { path: PathBuf },
 }
+
+/// One field of an error on one line, cut at 2048 characters (a refusal's
+/// reason comes last and must not be cut off).
+fn one(v: &str) -> std::borrow::Cow<'_, str> {
+    crate::text::sanitize_max(v, 2048)
+}
+
+/// Git's own output: its lines kept, every other unsafe character shown
+/// escaped, cut at [`MAX_GIT_OUTPUT`] characters.
+fn block(v: &str) -> String {
+    let cut: String = v.chars().take(MAX_GIT_OUTPUT).collect();
+    let mut out = crate::text::sanitize_block(&cut).into_owned();
+    if cut.len() < v.len() {
+        out.push('…');
+    }
+    out
+}
+
+/// Longest piece of git output repeated in an error.
+const MAX_GIT_OUTPUT: usize = 4096;
 
 fn available_list(names: &[String]) -> String {
     if names.is_empty() {
         " (the repository has no rollouts yet: create one with `fleetdeck rollout init`)".into()
     } else {
-        format!(" (rollouts: {})", names.join(", "))
+        // File names found in the repository: each shown safely, the list cut.
+        let shown: Vec<String> = names
+            .iter()
+            .take(50)
+            .map(|n| echo(n).into_owned())
+            .collect();
+        let more = if names.len() > 50 {
+            format!(", … {} more", names.len() - 50)
+        } else {
+            String::new()
+        };
+        format!(" (rollouts: {}{more})", shown.join(", "))
     }
 }
 
@@ -352,7 +393,12 @@ pub fn pick_author(
         .or(nonempty(git.1))
         .map(str::to_string)
         .unwrap_or_else(|| format!("{}@{host}", nonempty(user).unwrap_or("fleetdeck")));
-    (name, email)
+    // Written into every commit's header: one safe line each, whatever the
+    // config, git or the environment said.
+    (
+        Clean::new(&name).into_string(),
+        Clean::new(&email).into_string(),
+    )
 }
 
 fn hostname() -> String {
@@ -393,6 +439,21 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
         path: path.to_path_buf(),
         source,
     }
+}
+
+/// A plan file's text: a regular file under [`files::cap::PLAN`](crate::files::cap::PLAN).
+async fn read_plan(file: &Path) -> Result<String, crate::files::ReadError> {
+    let file = file.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        crate::files::read_text_capped(&file, crate::files::cap::PLAN)
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(crate::files::ReadError::Io {
+            path: String::new(),
+            source: std::io::Error::other(e.to_string()),
+        })
+    })
 }
 
 /// The rollout names (file stems) under `dir`, sorted.
@@ -720,14 +781,14 @@ impl Store {
         files.sort();
         let mut plans = Vec::new();
         for file in files {
-            plans.push(match tokio::fs::read_to_string(&file).await {
+            plans.push(match read_plan(&file).await {
                 Ok(text) => Plan::parse(&text, &file),
                 Err(e) => Err(ConfigError {
-                    file: file.display().to_string(),
+                    file: crate::text::sanitize(&file.to_string_lossy()).into_owned(),
                     line: 0,
                     column: 0,
                     key: String::new(),
-                    message: format!("cannot read: {e}"),
+                    message: e.to_string(),
                     hint: String::new(),
                 }),
             });
@@ -760,13 +821,22 @@ impl Store {
             return Err(self.no_such(name));
         }
         let file = self.file_of(name);
-        match tokio::fs::read_to_string(&file).await {
+        match read_plan(&file).await {
             Ok(text) => Ok(match Plan::parse(&text, &file) {
                 Ok(p) => Current::Plan(Box::new(p)),
                 Err(e) => Current::Malformed(e),
             }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Current::Absent),
-            Err(e) => Err(io_err(&file)(e)),
+            Err(e) if e.io_kind() == Some(std::io::ErrorKind::NotFound) => Ok(Current::Absent),
+            // Not a regular file, too large, not UTF-8: a plan that cannot be
+            // acted on, reported with its file like a malformed one.
+            Err(e) => Ok(Current::Malformed(ConfigError {
+                file: crate::text::sanitize(&file.to_string_lossy()).into_owned(),
+                line: 0,
+                column: 0,
+                key: String::new(),
+                message: e.to_string(),
+                hint: String::new(),
+            })),
         }
     }
 
@@ -783,21 +853,31 @@ impl Store {
             }));
         }
         let mut plan = plan.clone();
-        plan.state.updated_by = Some(action::one_line(by)).filter(|b| !b.is_empty());
+        plan.state.updated_by = Some(action::one_line(by).into_string()).filter(|b| !b.is_empty());
         let waves: Vec<String> = plan.waves.iter().map(|w| w.label()).collect();
-        let message = format!(
-            "rollout {name}: init — {new} replaces {old}, {n} waves\n\n\
-             Action: init\nRollout: {name}\nRelease: {new} {image}\nPrevious: {old} {old_image}\n\
-             Waves: {waves}\nBy: {by}\n",
-            name = plan.name,
-            new = action::one_line(&plan.release.version),
-            old = action::one_line(&plan.previous.version),
-            n = plan.waves.len(),
-            image = plan.release.image,
-            old_image = plan.previous.image,
-            waves = action::one_line(&waves.join(" → ")),
-            by = action::one_line(by),
-        );
+        let one = action::one_line;
+        let message = CommitMessage::new(Clean::new(&format!(
+            "rollout {}: init — {} replaces {}, {} waves",
+            plan.name,
+            plan.release.version,
+            plan.previous.version,
+            plan.waves.len()
+        )))
+        .field("Action", one("init"))
+        .field("Rollout", one(&plan.name))
+        .field(
+            "Release",
+            one(&format!("{} {}", plan.release.version, plan.release.image)),
+        )
+        .field(
+            "Previous",
+            one(&format!(
+                "{} {}",
+                plan.previous.version, plan.previous.image
+            )),
+        )
+        .field("Waves", one(&waves.join(" → ")))
+        .field("By", one(by));
         let name = plan.name.clone();
         self.transact(&name, "init", |current| match current {
             Current::Absent => Ok((plan.clone(), message.clone())),
@@ -864,7 +944,7 @@ impl Store {
         &self,
         name: &str,
         what: &str,
-        build: impl Fn(&Current) -> Result<(Plan, String), StoreError>,
+        build: impl Fn(&Current) -> Result<(Plan, CommitMessage), StoreError>,
     ) -> Result<(Plan, CommitInfo), StoreError> {
         let _guard = self.lock.lock().await;
         if !valid_name(name) {
@@ -963,9 +1043,10 @@ impl Store {
         file: &Path,
         rel: &str,
         text: &str,
-        message: &str,
+        message: &CommitMessage,
         tracked: bool,
     ) -> Result<(), StoreError> {
+        let message = message.to_string();
         let dir = self.rollouts_dir();
         tokio::fs::create_dir_all(&dir)
             .await
@@ -996,7 +1077,7 @@ impl Store {
             "-q",
             "--cleanup=whitespace",
             "-m",
-            message,
+            &message,
             "--",
             rel,
         ];
@@ -1316,6 +1397,89 @@ mod tests {
             log[0].time,
             SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)
         );
+    }
+
+    /// Issue 9, case 2: outside text in every error shown safely — git's
+    /// stderr keeps its lines, names and paths are one line, echoes are cut.
+    #[test]
+    fn errors_show_outside_text_safely() {
+        let hostile = "x\u{1b}]2;PWNED\u{7}\u{9b}31m\u{202e}\u{2028}\u{200b}\r";
+        let errors = [
+            StoreError::Git {
+                command: format!("git push {hostile}"),
+                stderr: format!("remote: {hostile}\nremote: {}", "y".repeat(100_000)),
+            },
+            StoreError::NoSuchRollout {
+                name: hostile.repeat(100),
+                available: vec![hostile.into(); 80],
+            },
+            StoreError::WrongBranch {
+                path: PathBuf::from(hostile),
+                current: hostile.into(),
+                expected: "main".into(),
+            },
+            StoreError::OtherRemote {
+                path: PathBuf::from("/r"),
+                found: hostile.into(),
+                expected: "u".into(),
+            },
+            StoreError::Conflict {
+                name: "r".into(),
+                message: format!("bob halted it: {hostile}"),
+            },
+            StoreError::Exists {
+                name: hostile.into(),
+            },
+        ];
+        for e in errors {
+            let shown = e.to_string();
+            assert!(
+                !shown
+                    .chars()
+                    .any(|c| c != '\n' && crate::text::is_unsafe(c)),
+                "{shown:?}"
+            );
+            assert!(shown.len() < 12_000, "cut: {} bytes", shown.len());
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn remote_errors_show_outside_text_safely() {
+        use crate::remote::ssh::SshError;
+        use crate::remote::wireguard::TunnelError;
+        let hostile = "bye\u{1b}[2J\u{1b}]0;x\u{7}\n\u{202e}\u{200d}";
+        let shown = [
+            SshError::Disconnected {
+                reason: hostile.into(),
+            }
+            .to_string(),
+            SshError::Protocol(hostile.into()).to_string(),
+            SshError::AuthFailed {
+                user: hostile.into(),
+                tried: vec![hostile.into()],
+            }
+            .to_string(),
+            SshError::Unreachable {
+                addr: hostile.into(),
+                reason: hostile.into(),
+            }
+            .to_string(),
+            TunnelError::Backend {
+                name: hostile.into(),
+                reason: hostile.into(),
+            }
+            .to_string(),
+            crate::signature::registry::RegistryError::Invalid {
+                what: hostile.into(),
+                detail: hostile.repeat(1000),
+            }
+            .to_string(),
+        ];
+        for s in shown {
+            assert!(!s.chars().any(crate::text::is_unsafe), "{s:?}");
+            assert!(s.chars().count() < 3000, "cut: {}", s.len());
+        }
     }
 
     #[test]

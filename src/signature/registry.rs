@@ -7,6 +7,7 @@
 //! listed in `[registry] insecure`.
 
 use crate::config::{RegistryAuth, RegistryConfig};
+use crate::text::echo;
 use base64::Engine as _;
 use futures_util::StreamExt as _;
 use reqwest::StatusCode;
@@ -40,60 +41,73 @@ const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
      application/vnd.docker.distribution.manifest.list.v2+json";
 
 /// Why the registry could not be read, written for the person at the console.
+///
+/// Every field may hold outside text (a reference typed by the operator, a
+/// host from a plan, a media type or a detail from the registry's answer):
+/// `Display` shows each one through [`text::sanitize`] / [`text::echo`], so
+/// an error never carries an escape sequence or a forged line to a terminal.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    #[error("'{reference}' is not an image reference: {reason}")]
+    #[error("'{}' is not an image reference: {}", echo(.reference), safe(.reason))]
     BadReference { reference: String, reason: String },
     #[error(
-        "registry '{host}' wants credentials (401) and none are configured: add [registry.auth.\"{host}\"] username/password or token"
+        "registry '{}' wants credentials (401) and none are configured: add [registry.auth.\"{}\"] username/password or token",
+        safe(.host), safe(.host)
     )]
     NoCredentials { host: String },
-    #[error("registry '{host}' rejected the configured credentials (401){detail}")]
+    #[error("registry '{}' rejected the configured credentials (401){}", safe(.host), safe(.detail))]
     BadCredentials { host: String, detail: String },
-    #[error("registry '{host}' denied access to '{what}' (403)")]
+    #[error("registry '{}' denied access to '{}' (403)", safe(.host), safe(.what))]
     Denied { host: String, what: String },
-    #[error("{what} not found on '{host}' (404)")]
+    #[error("{} not found on '{}' (404)", safe(.what), safe(.host))]
     NotFound { host: String, what: String },
-    #[error("{what} is larger than the {limit}-byte limit")]
+    #[error("{} is larger than the {limit}-byte limit", safe(.what))]
     TooLarge { what: String, limit: u64 },
-    #[error("registry '{host}' did not answer within {}s ({what})", .after.as_secs_f64())]
+    #[error("registry '{}' did not answer within {}s ({})", safe(.host), .after.as_secs_f64(), safe(.what))]
     Timeout {
         host: String,
         what: String,
         after: Duration,
     },
-    #[error("TLS to registry '{host}' failed: {detail} (custom CA: [registry] ca_file)")]
+    #[error("TLS to registry '{}' failed: {} (custom CA: [registry] ca_file)", safe(.host), safe(.detail))]
     Tls { host: String, detail: String },
-    #[error("cannot connect to registry '{host}': {detail}")]
+    #[error("cannot connect to registry '{}': {}", safe(.host), safe(.detail))]
     Connect { host: String, detail: String },
     #[error(
-        "registry '{host}' answered an HTTPS request in plain HTTP: if it only serves plain HTTP (a loopback or test registry), add \"{host}\" to [registry] insecure"
+        "registry '{}' answered an HTTPS request in plain HTTP: if it only serves plain HTTP (a loopback or test registry), add \"{}\" to [registry] insecure",
+        safe(.host), safe(.host)
     )]
     PlainHttp { host: String },
-    #[error("registry '{host}' answered {status} for {what}")]
+    #[error("registry '{}' answered {status} for {}", safe(.host), safe(.what))]
     Status {
         host: String,
         what: String,
         status: u16,
     },
-    #[error("{what} has media type '{media_type}', expected {expected}")]
+    #[error("{} has media type '{}', expected {}", safe(.what), safe(.media_type), safe(.expected))]
     WrongMediaType {
         what: String,
         media_type: String,
         expected: String,
     },
-    #[error("{what} does not match its digest: expected {expected}, got {actual}")]
+    #[error("{} does not match its digest: expected {}, got {}", safe(.what), safe(.expected), safe(.actual))]
     DigestMismatch {
         what: String,
         expected: String,
         actual: String,
     },
-    #[error("{what} is not valid: {detail}")]
+    #[error("{} is not valid: {}", safe(.what), safe(.detail))]
     Invalid { what: String, detail: String },
-    #[error("cannot use [registry] ca_file '{path}': {detail}")]
+    #[error("cannot use [registry] ca_file '{}': {}", echo(.path), safe(.detail))]
     CaFile { path: String, detail: String },
-    #[error("cannot build the HTTP client: {0}")]
+    #[error("cannot build the HTTP client: {}", safe(.0))]
     Client(String),
+}
+
+/// One field of an error, on one line (long details are kept whole up to
+/// 1024 characters: the reason is usually at the end).
+fn safe(v: &str) -> std::borrow::Cow<'_, str> {
+    crate::text::sanitize_max(v, 1024)
 }
 
 impl RegistryError {
@@ -129,60 +143,79 @@ impl fmt::Display for Repo {
 }
 
 impl Reference {
+    /// Parses `[HOST[:PORT]/]PATH[:TAG][@sha256:<64 hex>]` by the grammar of
+    /// distribution/reference (what docker, containerd and the registries
+    /// accept): path components are lowercase letters and digits joined by
+    /// one `.`, one or two `_` or any number of `-`; the host is a DNS name,
+    /// an IPv4 address or a bracketed IPv6 address, with an optional port; a
+    /// tag is up to 128 of `[A-Za-z0-9_.-]` not starting with `.` or `-`; the
+    /// only digest accepted is `sha256:` with 64 lowercase hex digits. No
+    /// scheme (`docker://`), no spaces, no control or invisible characters.
     pub fn parse(input: &str) -> Result<Reference, RegistryError> {
         let bad = |reason: &str| RegistryError::BadReference {
             reference: input.to_string(),
             reason: reason.to_string(),
         };
-        let s = input.trim();
+        let s = input;
         if s.is_empty() {
             return Err(bad("empty"));
         }
-        if s.len() > 1024 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(bad("too long or contains spaces/control characters"));
+        if s.len() > MAX_REFERENCE_LEN {
+            return Err(bad("longer than 1024 bytes"));
+        }
+        if s.chars()
+            .any(|c| c.is_whitespace() || crate::text::is_unsafe(c))
+        {
+            return Err(bad(
+                "contains spaces, line breaks, control or invisible characters",
+            ));
+        }
+        if s.contains("://") {
+            return Err(bad(
+                "no scheme (docker://, https://): write HOST/REPOSITORY[:TAG][@sha256:<64 hex>]",
+            ));
         }
         let (rest, digest) = match s.split_once('@') {
+            Some((_, d)) if d.contains('@') => return Err(bad("more than one '@'")),
             Some((r, d)) => {
                 check_digest(d).map_err(|e| bad(&e))?;
                 (r, Some(d.to_string()))
             }
             None => (s, None),
         };
-        // A first component with '.', ':' or "localhost" is a registry host.
-        let (registry, path) = match rest.split_once('/') {
+        if rest.is_empty() {
+            return Err(bad("no repository before the '@'"));
+        }
+        // The tag is after the last ':' that no '/' follows (a ':' before a
+        // '/' is the registry's port).
+        let (name, tag) = match rest.rsplit_once(':') {
+            Some((n, t)) if !t.contains('/') => (n, Some(t.to_string())),
+            _ => (rest, None),
+        };
+        if name.len() > 255 {
+            return Err(bad("the name is longer than 255 characters"));
+        }
+        // A first component with '.', ':', upper case or "localhost" is a
+        // registry host (distribution/reference's splitDockerDomain).
+        let (registry, repository) = match name.split_once('/') {
             Some((first, path))
-                if first.contains('.') || first.contains(':') || first == "localhost" =>
+                if first.contains(['.', ':'])
+                    || first == "localhost"
+                    || first.chars().any(|c| c.is_ascii_uppercase()) =>
             {
+                check_host(first).map_err(|e| bad(&e))?;
                 (first.to_string(), path)
             }
-            _ => ("docker.io".to_string(), rest),
-        };
-        // The tag is after the last ':' of the last path component.
-        let (repository, tag) = match path.rsplit_once(':') {
-            Some((repo, tag)) if !tag.contains('/') => (repo, Some(tag.to_string())),
-            _ => (path, None),
+            _ => ("docker.io".to_string(), name),
         };
         if repository.is_empty() {
             return Err(bad("no repository"));
         }
-        let repo_ok = repository.split('/').all(|c| {
-            !c.is_empty()
-                && c.chars()
-                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-".contains(ch))
-        });
-        if !repo_ok {
-            return Err(bad(
-                "repository must be lowercase letters, digits and . _ - separated by /",
-            ));
+        for component in repository.split('/') {
+            check_path_component(component).map_err(|e| bad(&e))?;
         }
         if let Some(t) = &tag {
-            let ok = !t.is_empty()
-                && t.len() <= 128
-                && t.chars()
-                    .all(|ch| ch.is_ascii_alphanumeric() || "._-".contains(ch));
-            if !ok {
-                return Err(bad("tag must be 1–128 letters, digits, . _ -"));
-            }
+            check_tag(t).map_err(|e| bad(&e))?;
         }
         let repository = if registry == "docker.io" && !repository.contains('/') {
             format!("library/{repository}")
@@ -231,6 +264,109 @@ impl fmt::Display for Reference {
     }
 }
 
+/// Longest reference accepted.
+pub const MAX_REFERENCE_LEN: usize = 1024;
+
+/// `host[:port]`: a DNS name (labels of letters, digits and inner '-'), an
+/// IPv4 address or `[IPv6]`, then an optional decimal port.
+fn check_host(domain: &str) -> Result<(), String> {
+    let shown = crate::text::echo(domain);
+    let (host, port) = if let Some(rest) = domain.strip_prefix('[') {
+        let Some((v6, after)) = rest.split_once(']') else {
+            return Err(format!("registry '{shown}' has an unclosed '['"));
+        };
+        if v6.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(format!("registry '{shown}': '{v6}' is not an IPv6 address"));
+        }
+        match after {
+            "" => (None, None),
+            p => match p.strip_prefix(':') {
+                Some(port) => (None, Some(port)),
+                None => return Err(format!("registry '{shown}': junk after ']'")),
+            },
+        }
+    } else {
+        match domain.split_once(':') {
+            Some((h, p)) => (Some(h), Some(p)),
+            None => (Some(domain), None),
+        }
+    };
+    if let Some(host) = host {
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        };
+        if host.is_empty() || !host.split('.').all(label_ok) {
+            return Err(format!(
+                "registry '{shown}' is not a host name: letters, digits, '-' and '.' (like registry.example.com:5000)"
+            ));
+        }
+    }
+    if let Some(port) = port
+        && !(!port.is_empty()
+            && port.len() <= 5
+            && port.chars().all(|c| c.is_ascii_digit())
+            && port.parse::<u32>().is_ok_and(|p| p <= 65535))
+    {
+        return Err(format!("registry '{shown}' has a bad port '{port}'"));
+    }
+    Ok(())
+}
+
+/// `[a-z0-9]+` runs joined by `.`, `_`, `__` or `-`+ (distribution/reference).
+fn check_path_component(c: &str) -> Result<(), String> {
+    let lowercase_alnum = |ch: char| ch.is_ascii_lowercase() || ch.is_ascii_digit();
+    let msg = || {
+        format!(
+            "repository component '{}' must be lowercase letters and digits, joined by '.', '_', '__' or '-' (not at either end)",
+            crate::text::echo(c)
+        )
+    };
+    if c.is_empty() {
+        return Err("empty repository component (a '//' or a '/' at either end)".into());
+    }
+    let bytes: Vec<char> = c.chars().collect();
+    if !lowercase_alnum(bytes[0]) || !lowercase_alnum(bytes[bytes.len() - 1]) {
+        return Err(msg());
+    }
+    let mut i = 0;
+    while i < bytes.len() {
+        if lowercase_alnum(bytes[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && !lowercase_alnum(bytes[i]) {
+            i += 1;
+        }
+        let sep: String = bytes[start..i].iter().collect();
+        let ok = sep == "." || sep == "_" || sep == "__" || sep.chars().all(|ch| ch == '-');
+        if !ok {
+            return Err(msg());
+        }
+    }
+    Ok(())
+}
+
+/// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+fn check_tag(t: &str) -> Result<(), String> {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let ok = t.len() <= 128
+        && t.chars().next().is_some_and(word)
+        && t.chars().all(|c| word(c) || c == '.' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "tag '{}' must be 1–128 letters, digits, '_', '.' and '-', not starting with '.' or '-'",
+            crate::text::echo(t)
+        ))
+    }
+}
+
 /// `sha256:<64 lowercase hex>`; other algorithms are refused (fail closed).
 pub fn check_digest(d: &str) -> Result<(), String> {
     match d.split_once(':') {
@@ -242,8 +378,14 @@ pub fn check_digest(d: &str) -> Result<(), String> {
         {
             Ok(())
         }
-        Some(("sha256", _)) => Err(format!("'{d}' is not a sha256 digest (64 hex digits)")),
-        _ => Err(format!("unsupported digest '{d}': only sha256 is accepted")),
+        Some(("sha256", _)) => Err(format!(
+            "'{}' is not a sha256 digest (64 lowercase hex digits)",
+            crate::text::echo(d)
+        )),
+        _ => Err(format!(
+            "unsupported digest '{}': only sha256:<64 lowercase hex digits> is accepted",
+            crate::text::echo(d)
+        )),
     }
 }
 
@@ -1089,6 +1231,73 @@ mod tests {
         ] {
             let e = Reference::parse(bad).unwrap_err().to_string();
             assert!(e.contains("is not an image reference"), "{bad}: {e}");
+        }
+    }
+
+    /// The distribution/reference grammar, good and bad (issue 9, case 7).
+    #[test]
+    fn reference_grammar_table() {
+        let good = [
+            "nginx".to_string(),
+            "library/nginx:1.25".into(),
+            "registry.local/vision".into(),
+            format!("registry.local/vision@{D}"),
+            format!("registry.local:5000/fleet/vision:1.5.0@{D}"),
+            format!("r.local/a.b/c_d/e__f/g---h@{D}"),
+            format!("[::1]:5000/app@{D}"),
+            format!("10.0.0.1/app:v_1.2-rc.3@{D}"),
+            format!("localhost:5000/app@{D}"),
+            format!("Registry.Example.COM/app@{D}"),
+            format!("x:{}", "t".repeat(128)),
+        ];
+        for g in &good {
+            assert!(
+                Reference::parse(g).is_ok(),
+                "{g}: {:?}",
+                Reference::parse(g)
+            );
+        }
+        let bad = [
+            String::new(),
+            format!("r.local/x@@{D}"),
+            format!("r.local/x@{D}@{D}"),
+            format!("r.local/x @{D}"),
+            format!(" r.local/x@{D}"),
+            format!("r.local/x@{D}\n"),
+            format!("r.local/x\nother@{D}"),
+            format!("r.local/x\u{1b}]2;PWNED\u{7}@{D}"),
+            format!("docker://r.local/x@{D}"),
+            format!("https://r.local/x@{D}"),
+            format!("r.local/X@{D}"),
+            format!("r.local/x-@{D}"),
+            format!("r.local/.x@{D}"),
+            format!("r.local/a...b@{D}"),
+            format!("r.local/a___b@{D}"),
+            format!("r.local//x@{D}"),
+            format!("r.local/x/@{D}"),
+            format!("r.lo_cal/x@{D}"),
+            format!("-r.local/x@{D}"),
+            format!("r.local:99999/x@{D}"),
+            format!("r.local:/x@{D}"),
+            format!("[::zz]:5000/x@{D}"),
+            format!("r.local/x:.tag@{D}"),
+            format!("r.local/x:{}@{D}", "t".repeat(129)),
+            "r.local/x@sha256:abc".into(),
+            format!("r.local/x@sha256:{}", "AB".repeat(32)),
+            format!("r.local/x@sha512:{}", "ab".repeat(64)),
+            format!("r.local/x\u{200b}@{D}"),
+            format!("r.local/x\u{202e}@{D}"),
+            format!("{}/x@{D}", "a".repeat(1100)),
+            format!("r.local/{}@{D}", "a".repeat(300)),
+        ];
+        for b in &bad {
+            let e = Reference::parse(b).expect_err(b).to_string();
+            assert!(e.contains("is not an image reference"), "{b:?}: {e}");
+            assert!(
+                !e.chars().any(crate::text::is_unsafe),
+                "the error echoes the input safely: {e:?}"
+            );
+            assert!(e.chars().count() < 600, "the echo is cut: {}", e.len());
         }
     }
 
