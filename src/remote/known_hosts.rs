@@ -97,17 +97,38 @@ fn parse_line(line: &str) -> Option<Entry<'_>> {
     })
 }
 
-/// `*` and `?` wildcards, like OpenSSH's `match_pattern`.
+/// `*` and `?` wildcards, matching what OpenSSH's `match_pattern` matches.
+///
+/// Iterative, backtracking only to the last `*`: at most
+/// `pattern.len() * s.len()` steps and no recursion (a recursive matcher
+/// overflowed the stack on a pattern of 100,000 `*` and took exponential time
+/// on `*a*a*a…b`).
 fn wildcard(pattern: &[u8], s: &[u8]) -> bool {
-    match (pattern.first(), s.first()) {
-        (None, None) => true,
-        (Some(b'*'), _) => {
-            wildcard(&pattern[1..], s) || (!s.is_empty() && wildcard(pattern, &s[1..]))
+    let (mut p, mut i) = (0, 0);
+    // (pattern index after the last `*`, input index it is matched up to)
+    let mut star: Option<(usize, usize)> = None;
+    while i < s.len() {
+        match pattern.get(p) {
+            Some(b'*') => {
+                p += 1;
+                star = Some((p, i));
+            }
+            Some(&c) if c == b'?' || c.eq_ignore_ascii_case(&s[i]) => {
+                p += 1;
+                i += 1;
+            }
+            _ => match star {
+                // Let the last `*` take one more byte and retry after it.
+                Some((after, upto)) => {
+                    p = after;
+                    i = upto + 1;
+                    star = Some((after, upto + 1));
+                }
+                None => return false,
+            },
         }
-        (Some(b'?'), Some(_)) => wildcard(&pattern[1..], &s[1..]),
-        (Some(p), Some(c)) => p.eq_ignore_ascii_case(c) && wildcard(&pattern[1..], &s[1..]),
-        _ => false,
     }
+    pattern[p..].iter().all(|&c| c == b'*')
 }
 
 /// `|1|salt|hash`: HMAC-SHA1(key = salt, data = host string) == hash.

@@ -413,9 +413,10 @@ impl Plan {
         for (i, w) in self.waves.iter().enumerate() {
             // Waves are an array of tables: point at the i-th [[waves]] header.
             let key = format!("waves[{i}]");
-            let at = nth_header(text, "[[waves]]", i);
+            // Located only on error: scanning the text for every wave made
+            // loading a plan quadratic in its size.
             let located = |message: String, hint: &str| {
-                let (line, column) = at.unwrap_or((0, 0));
+                let (line, column) = nth_header(text, "[[waves]]", i).unwrap_or((0, 0));
                 ConfigError {
                     file: file_name.to_string(),
                     line,
@@ -595,8 +596,15 @@ mod dur_text {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
 
+    /// Exact to the millisecond, so a plan reads back as it was written
+    /// (`format_duration` drops the milliseconds of durations over a second:
+    /// a soak of "1.5s" became "1s" at the next commit).
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&super::format_duration(*d))
+        let text = super::format_duration(*d);
+        match d.subsec_millis() {
+            ms if ms > 0 && d.as_secs() > 0 => s.collect_str(&format_args!("{text}{ms}ms")),
+            _ => s.collect_str(&text),
+        }
     }
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         Dur::deserialize(d).map(|d| d.0)
