@@ -339,7 +339,10 @@ async fn a_tampered_sigstore_payload_fails() {
         s.checks
     );
     assert!(s.checks.iter().any(|c| c.name == "signature" && !c.ok));
-    assert!(!sigstore_verdict("tampered-payload", "keys/release.pub.pem"));
+    assert!(!sigstore_verdict(
+        "tampered-payload",
+        "keys/release.pub.pem"
+    ));
 }
 
 #[tokio::test]
@@ -428,7 +431,11 @@ async fn independently_made_signatures_pass_sigstores_verifier_too() {
         let img = image(&reg, &repo, &pushed, "v1");
         let (layer, tampered) = sig_layer(&reg, &img).await;
         assert_eq!(tampered, simple_signing("evil.example/other", &img.digest));
-        assert!(!openssl_verifies(&own, &tampered, &unbase64(&annotation(&layer))));
+        assert!(!openssl_verifies(
+            &own,
+            &tampered,
+            &unbase64(&annotation(&layer))
+        ));
         assert!(
             !sigstore_verdict(&name, &own_rel),
             "{kind}: sigstore refuses a tampered payload"
@@ -485,8 +492,13 @@ async fn write_independent_fixtures() {
         let payload = simple_signing(&img.name(), &img.digest);
         let sig = k.sign(&payload);
         let tampered = simple_signing("evil.example/other", &img.digest);
-        reg.push_attachment(&repo, &img.digest, "sig", &[signature_layer(&tampered, &sig)])
-            .await;
+        reg.push_attachment(
+            &repo,
+            &img.digest,
+            "sig",
+            &[signature_layer(&tampered, &sig)],
+        )
+        .await;
         let tags = ["v1".to_string(), attachment_tag(&img.digest, "sig")];
         dump_layout(&reg, &repo, &tags, &out.join(format!("{kind}-tampered"))).await;
     }

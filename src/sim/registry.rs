@@ -656,7 +656,7 @@ mod tests {
     fn digest_of(bytes: &[u8]) -> String {
         let mut h = Sha256::new();
         h.update(bytes);
-        format!("sha256:{:x}", h.finalize())
+        format!("sha256:{}", hex::encode(h.finalize()))
     }
 
     fn header<'a>(h: &'a hyper::HeaderMap, k: &str) -> &'a str {

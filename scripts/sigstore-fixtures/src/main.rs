@@ -274,10 +274,16 @@ impl Registry {
     /// Pushes every tag of the OCI image layout `dir` to `repo`; returns
     /// (tag, manifest digest) in index order.
     async fn push_layout(&self, repo: &str, dir: &Path) -> Vec<(String, String)> {
-        let read = |p: PathBuf| std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        let read =
+            |p: PathBuf| std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
         let index: Value =
             serde_json::from_slice(&read(dir.join("index.json"))).expect("index.json");
-        let blob = |digest: &str| read(dir.join("blobs/sha256").join(digest.trim_start_matches("sha256:")));
+        let blob = |digest: &str| {
+            read(
+                dir.join("blobs/sha256")
+                    .join(digest.trim_start_matches("sha256:")),
+            )
+        };
         let mut pushed = Vec::new();
         for m in index["manifests"].as_array().expect("manifests") {
             let digest = m["digest"].as_str().expect("digest");
@@ -285,12 +291,24 @@ impl Registry {
             let bytes = blob(digest);
             let manifest: Value = serde_json::from_slice(&bytes).expect("manifest JSON");
             let mut referenced = vec![manifest["config"]["digest"].clone()];
-            referenced.extend(manifest["layers"].as_array().expect("layers").iter().map(|l| l["digest"].clone()));
+            referenced.extend(
+                manifest["layers"]
+                    .as_array()
+                    .expect("layers")
+                    .iter()
+                    .map(|l| l["digest"].clone()),
+            );
             for d in referenced {
-                self.push_blob(repo, &blob(d.as_str().expect("digest"))).await;
+                self.push_blob(repo, &blob(d.as_str().expect("digest")))
+                    .await;
             }
-            self.push_manifest(repo, tag, m["mediaType"].as_str().expect("media type"), &bytes)
-                .await;
+            self.push_manifest(
+                repo,
+                tag,
+                m["mediaType"].as_str().expect("media type"),
+                &bytes,
+            )
+            .await;
             pushed.push((tag.to_string(), digest.to_string()));
         }
         pushed
@@ -309,7 +327,9 @@ fn answers(port: u16) -> bool {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"GET /v2/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").is_err() {
+    if s.write_all(b"GET /v2/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .is_err()
+    {
         return false;
     }
     let mut buf = [0u8; 16];
@@ -379,7 +399,9 @@ async fn sigstore_sign(
     let mut layer = SignatureLayer::new_unsigned(&image, signed_digest.unwrap_or(&digest))
         .expect("sigstore builds the payload");
     assert!(
-        key.signer().add_constraint(&mut layer).expect("sigstore signs"),
+        key.signer()
+            .add_constraint(&mut layer)
+            .expect("sigstore signs"),
         "sigstore signed the layer"
     );
     client
@@ -414,9 +436,12 @@ impl Verdicts {
     /// the answer, and checks it is the `expected` one.
     async fn check(&mut self, layout: &str, image: &str, key: &Path, expected: bool) {
         let verified = sigstore_verifies(image, key).await;
-        let key = key.strip_prefix(&self.root).expect("key under the fixture dir");
+        let key = key
+            .strip_prefix(&self.root)
+            .expect("key under the fixture dir");
         assert_eq!(
-            verified, expected,
+            verified,
+            expected,
             "sigstore's verdict on {layout} with {}",
             key.display()
         );
@@ -436,7 +461,9 @@ async fn main() {
         .unwrap_or_else(|| {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/sigstore")
         });
-    let root = root.canonicalize().unwrap_or_else(|e| panic!("{}: {e}", root.display()));
+    let root = root
+        .canonicalize()
+        .unwrap_or_else(|e| panic!("{}: {e}", root.display()));
     let reg = Registry::start();
     let keys = root.join("keys");
     std::fs::create_dir_all(&keys).expect("create keys dir");
@@ -457,15 +484,24 @@ async fn main() {
     let (got, _) = sigstore_sign(&by_tag("fleet/app", "v1"), &release, None).await;
     assert_eq!(got, digest, "sigstore resolved the pushed manifest");
     resolved.insert("app".into(), got.into());
-    reg.dump_layout("fleet/app", &["v1".into(), sig_tag(&digest)], &root.join("app"))
+    reg.dump_layout(
+        "fleet/app",
+        &["v1".into(), sig_tag(&digest)],
+        &root.join("app"),
+    )
+    .await;
+    v.check("app", &by_tag("fleet/app", "v1"), &release_pem, true)
         .await;
-    v.check("app", &by_tag("fleet/app", "v1"), &release_pem, true).await;
 
     // Signed by the attacker's key.
     let digest = reg.push_image("fleet/wrongkey", "v1", "wrongkey").await;
     sigstore_sign(&by_tag("fleet/wrongkey", "v1"), &attacker, None).await;
-    reg.dump_layout("fleet/wrongkey", &["v1".into(), sig_tag(&digest)], &root.join("wrongkey"))
-        .await;
+    reg.dump_layout(
+        "fleet/wrongkey",
+        &["v1".into(), sig_tag(&digest)],
+        &root.join("wrongkey"),
+    )
+    .await;
     let image = by_digest("fleet/wrongkey", &digest);
     v.check("wrongkey", &image, &release_pem, false).await;
     v.check("wrongkey", &image, &attacker_pem, true).await;
@@ -474,8 +510,12 @@ async fn main() {
     // payload changed (still naming the right digest), the signature kept.
     let digest = reg.push_image("fleet/tampered", "v1", "tampered").await;
     let (_, mut layer) = sigstore_sign(&by_tag("fleet/tampered", "v1"), &release, None).await;
-    reg.dump_layout("fleet/tampered", &["v1".into(), sig_tag(&digest)], &root.join("tampered"))
-        .await;
+    reg.dump_layout(
+        "fleet/tampered",
+        &["v1".into(), sig_tag(&digest)],
+        &root.join("tampered"),
+    )
+    .await;
     let image = by_digest("fleet/tampered", &digest);
     v.check("tampered", &image, &release_pem, true).await;
     layer.simple_signing.critical.identity.docker_reference = "evil.example/other".into();
@@ -492,9 +532,14 @@ async fn main() {
         )
         .await
         .expect("sigstore pushes the tampered layer");
-    reg.dump_layout("fleet/tampered", &[sig_tag(&digest)], &root.join("tampered-payload"))
+    reg.dump_layout(
+        "fleet/tampered",
+        &[sig_tag(&digest)],
+        &root.join("tampered-payload"),
+    )
+    .await;
+    v.check("tampered-payload", &image, &release_pem, false)
         .await;
-    v.check("tampered-payload", &image, &release_pem, false).await;
 
     // A genuine signature of v1's digest, pushed to v2's `.sig` tag.
     let v2 = reg.push_image("fleet/other", "v2", "other v2").await;
@@ -513,7 +558,10 @@ async fn main() {
     for kind in ["p256", "openssl"] {
         let own = root.join(format!("independent/keys/{kind}-release.pub.pem"));
         let other = root.join(format!("independent/keys/{kind}-other.pub.pem"));
-        for (layout, verdict_own) in [(kind.to_string(), true), (format!("{kind}-tampered"), false)] {
+        for (layout, verdict_own) in [
+            (kind.to_string(), true),
+            (format!("{kind}-tampered"), false),
+        ] {
             let dir = root.join("independent").join(&layout);
             let repo = format!("fleet/{layout}");
             let pushed = reg.push_layout(&repo, &dir).await;
