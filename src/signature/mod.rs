@@ -157,7 +157,7 @@ pub fn key_fingerprint(key: &VerifyingKey) -> String {
     let der = key
         .to_public_key_der()
         .map(|d| d.as_bytes().to_vec())
-        .unwrap_or_else(|_| key.to_encoded_point(false).as_bytes().to_vec());
+        .unwrap_or_else(|_| key.to_sec1_point(false).as_bytes().to_vec());
     format!(
         "SHA256:{}",
         base64::engine::general_purpose::STANDARD_NO_PAD.encode(Sha256::digest(der))

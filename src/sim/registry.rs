@@ -568,7 +568,7 @@ fn name_unknown(name: &str) -> Response<Full<Bytes>> {
 
 /// A fresh random signing key (OS entropy: the demo's keys are real keys).
 pub(crate) fn generate_key() -> SigningKey {
-    SigningKey::random(&mut rand_core::OsRng)
+    <SigningKey as p256::elliptic_curve::Generate>::generate()
 }
 
 /// Accepts connections until `shutdown` fires or its sender is dropped.
@@ -656,7 +656,7 @@ mod tests {
     fn digest_of(bytes: &[u8]) -> String {
         let mut h = Sha256::new();
         h.update(bytes);
-        format!("sha256:{:x}", h.finalize())
+        format!("sha256:{}", hex::encode(h.finalize()))
     }
 
     fn header<'a>(h: &'a hyper::HeaderMap, k: &str) -> &'a str {
