@@ -326,3 +326,88 @@ fn s_opens_a_shell_on_the_selected_device_unless_forbidden() {
             .is_some_and(|f| f.text.contains("read-only"))
     );
 }
+
+fn ctrl(c: char) -> Event {
+    Event::Key(Key::ctrl(c))
+}
+
+/// Issue 9, case 1: the footer says `q/ctrl-c quit`, but ctrl-c did nothing
+/// in the filter, command and help modes. esc and ctrl-c now leave every
+/// input line and overlay without doing anything else; a ctrl-c outside them
+/// quits.
+#[test]
+fn ctrl_c_and_esc_leave_filter_command_and_help_without_effect() {
+    for cancel in [ctrl('c'), special(KeyCode::Esc)] {
+        let mut app = app(60, 6);
+        app.update(key('3'));
+        // The filter line: typed text is dropped, the table is whole again.
+        app.update(key('/'));
+        type_text(&mut app, "health:down");
+        assert!(app.screen().rows.len() < 60);
+        let fx = app.update(cancel_copy(&cancel));
+        assert!(fx.is_empty(), "{fx:?}");
+        assert_eq!(app.mode, Mode::Normal);
+        assert_eq!(app.screen().rows.len(), 60);
+        // The command line: `:q` typed, then cancelled, does not quit.
+        app.update(key(':'));
+        type_text(&mut app, "q");
+        let fx = app.update(cancel_copy(&cancel));
+        assert!(fx.is_empty(), "{fx:?}");
+        assert_eq!(app.mode, Mode::Normal);
+        assert!(!app.quit);
+        // The help overlay.
+        app.update(key('?'));
+        assert!(matches!(app.mode, Mode::Help { .. }));
+        let fx = app.update(cancel_copy(&cancel));
+        assert!(fx.is_empty(), "{fx:?}");
+        assert_eq!(app.mode, Mode::Normal);
+        assert!(!app.quit);
+        assert_eq!(app.screen().kind, ViewKind::Devices(Scope::All));
+    }
+    // Outside dialogs, ctrl-c quits as it always did.
+    let mut app = app(60, 6);
+    assert_eq!(app.update(ctrl('c')), vec![Effect::Quit]);
+}
+
+fn cancel_copy(e: &Event) -> Event {
+    match e {
+        Event::Key(k) => Event::Key(*k),
+        other => panic!("not a key: {other:?}"),
+    }
+}
+
+/// The shell questions (unknown host key, changed host key) are closed by
+/// esc and ctrl-c without opening a shell or accepting a key.
+#[test]
+fn ctrl_c_and_esc_answer_no_to_host_key_questions() {
+    use fleetdeck::app::HostKeyProblem;
+    let problems = || {
+        [
+            HostKeyProblem::Unknown {
+                addr: "10.8.0.1:22".into(),
+                fingerprint: "SHA256:Qx4rZ0bYq0R0y1o3g3w0Zb3gkq2XbH6c3Jc2m1s1V2A".into(),
+            },
+            HostKeyProblem::Changed {
+                addr: "10.8.0.1:22".into(),
+                old: "SHA256:old".into(),
+                new: "SHA256:new".into(),
+                known_hosts_line: "/home/a/.ssh/known_hosts:3".into(),
+            },
+        ]
+    };
+    for cancel in [ctrl('c'), special(KeyCode::Esc)] {
+        for problem in problems() {
+            let mut app = app(20, 2);
+            app.update(key('3'));
+            app.update(Event::HostKey {
+                device: "pi-00001".into(),
+                problem,
+            });
+            assert!(matches!(app.mode, Mode::Ask(_)), "{:?}", app.mode);
+            let fx = app.update(cancel_copy(&cancel));
+            assert!(fx.is_empty(), "{fx:?}");
+            assert_eq!(app.mode, Mode::Normal);
+            assert!(!app.quit);
+        }
+    }
+}

@@ -493,3 +493,134 @@ fn the_drift_filter_lists_exactly_the_flagged_devices() {
     app.update(special(KeyCode::Enter));
     assert_eq!(app.screen().rows.len(), 120 - 6);
 }
+
+fn ctrl(c: char) -> Event {
+    Event::Key(fleetdeck::tui::keymap::Key::ctrl(c))
+}
+
+/// Issue 9, case 1, exactly as it happened in the demo: `4 j A ctrl-c ctrl-c
+/// q enter` committed an abort of vision-1.5.0 with the reason "q" (ctrl-c was
+/// ignored in the dialog, `q` became the reason, enter committed). Now the
+/// first ctrl-c closes the dialog, the second (outside any dialog) quits, and
+/// nothing is ever committed.
+#[test]
+fn the_demo_keys_4_j_a_ctrl_c_ctrl_c_q_enter_commit_nothing() {
+    let mut app = app_with(plan(1, Status::Progressing), false);
+    app.update(key('1'));
+    assert_eq!(app.screen().kind, ViewKind::Sites);
+    let mut all = Vec::new();
+    for (i, ev) in [
+        key('4'),
+        key('j'),
+        key('A'),
+        ctrl('c'),
+        ctrl('c'),
+        key('q'),
+        special(KeyCode::Enter),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let fx = app.update(ev);
+        match i {
+            2 => assert!(
+                matches!(&app.mode, Mode::Confirm(c) if c.kind == ActionKind::Abort),
+                "A opens the abort dialog: {:?}",
+                app.mode
+            ),
+            3 => {
+                assert_eq!(app.mode, Mode::Normal, "ctrl-c closes the dialog");
+                assert!(fx.is_empty(), "{fx:?}");
+                assert!(
+                    app.flash
+                        .as_ref()
+                        .is_some_and(|f| f.text.contains("abort cancelled")),
+                    "{:?}",
+                    app.flash
+                );
+            }
+            4 => assert_eq!(fx, vec![Effect::Quit], "a ctrl-c outside dialogs quits"),
+            _ => {}
+        }
+        all.extend(fx);
+    }
+    assert!(
+        !all.iter().any(|e| matches!(e, Effect::Act { .. })),
+        "nothing may be committed: {all:?}"
+    );
+    assert!(app.rollouts.busy.is_none());
+}
+
+/// esc does the same as ctrl-c in the dialog, and typed text is dropped with it.
+#[test]
+fn esc_and_ctrl_c_cancel_a_dialog_with_a_typed_reason() {
+    for cancel in [special(KeyCode::Esc), ctrl('c')] {
+        let mut app = app_with(plan(1, Status::Progressing), false);
+        app.update(key('z'));
+        type_text(&mut app, "typed half a reason");
+        app.update(special(KeyCode::Tab));
+        let fx = app.update(cancel);
+        assert!(fx.is_empty(), "{fx:?}");
+        assert_eq!(app.mode, Mode::Normal);
+        // enter afterwards opens the rollout; it does not commit anything.
+        let fx = app.update(special(KeyCode::Enter));
+        assert!(!fx.iter().any(|e| matches!(e, Effect::Act { .. })), "{fx:?}");
+        // the next dialog starts empty
+        app.update(key('z'));
+        let Mode::Confirm(c) = &app.mode else {
+            panic!("dialog: {:?}", app.mode)
+        };
+        assert!(c.reason.is_empty() && !c.force, "{c:?}");
+    }
+}
+
+/// Halt and abort need a non-empty reason (spaces do not count); the dialog
+/// stays open and says so.
+#[test]
+fn halt_and_abort_need_a_reason() {
+    for (k, kind) in [('z', ActionKind::Halt), ('A', ActionKind::Abort)] {
+        let mut app = app_with(plan(1, Status::Progressing), false);
+        app.update(key(k));
+        let fx = app.update(special(KeyCode::Enter));
+        assert!(fx.is_empty(), "{k}: committed without a reason: {fx:?}");
+        assert!(matches!(app.mode, Mode::Confirm(_)), "the dialog stays open");
+        assert!(
+            app.flash
+                .as_ref()
+                .is_some_and(|f| f.text.contains("needs a reason")),
+            "{:?}",
+            app.flash
+        );
+        type_text(&mut app, "   ");
+        let fx = app.update(special(KeyCode::Enter));
+        assert!(fx.is_empty(), "{k}: spaces are no reason: {fx:?}");
+        type_text(&mut app, "p95 doubled at ams");
+        let fx = app.update(special(KeyCode::Enter));
+        match &fx[..] {
+            [Effect::Act { request, .. }] => {
+                assert_eq!(request.kind, kind);
+                assert_eq!(request.reason.as_deref(), Some("p95 doubled at ams"));
+            }
+            other => panic!("{k}: {other:?}"),
+        }
+    }
+}
+
+/// The inspector is closed by ctrl-c as by esc (back to where it was opened);
+/// the console does not quit from it.
+#[test]
+fn ctrl_c_closes_the_inspector_without_quitting() {
+    use fleetdeck::app::InspectTarget;
+    let mut app = fixture::rollout_app_signed(plan(1, Status::Progressing), false, |_| true);
+    app.update(key('i'));
+    assert_eq!(
+        app.screen().kind,
+        ViewKind::Inspect(InspectTarget::Rollout("vision-1.5.0".into()))
+    );
+    let fx = app.update(ctrl('c'));
+    assert!(fx.is_empty(), "{fx:?}");
+    assert!(!app.quit);
+    assert_eq!(app.screen().kind, ViewKind::Rollouts);
+    // Back in the list, ctrl-c quits.
+    assert_eq!(app.update(ctrl('c')), vec![Effect::Quit]);
+}

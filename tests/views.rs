@@ -183,7 +183,7 @@ fn hostile_labels_never_reach_the_screen_raw() {
     app.update(special(KeyCode::Enter));
     app.update(special(KeyCode::Enter));
     let s = render(&mut app, 160, 48);
-    assert!(s.contains("evil?[2J?]0;pwned?"), "{s}");
+    assert!(s.contains("evil\\u{1b}[2J\\u{1b}]0;pwned\\u{7}\\n東"), "{s}");
     assert!(
         s.contains('東') && s.contains('🚀'),
         "wide characters are kept: {s}"
@@ -339,4 +339,83 @@ fn unsigned_promote_refused() {
         let screen = render(&mut app, w, h);
         insta::assert_snapshot!(format!("unsigned_promote_{w}x{h}"), screen);
     }
+}
+
+/// Issue 9, case 3: line separators and zero-width characters in a device id
+/// are drawn as visible escapes, so the width ratatui computes is the width
+/// drawn: every row keeps its borders at the same columns.
+#[test]
+fn separators_and_zero_width_ids_keep_every_row_in_its_columns() {
+    let mut snap = snapshot(6, 2);
+    snap.devices[0].id = format!("pi-evil{}", "\u{2028}".repeat(30));
+    snap.devices[1].id = "pi-e\u{200b}vil".into();
+    snap.devices[2].id = "pi-\u{200d}x\u{feff}\u{2060}\u{61c}y".into();
+    snap.devices[3].site = "s\u{2029}\u{202e}ite".into();
+    let fleet = std::sync::Arc::new(fleetdeck::fleet::Fleet::build(
+        snap,
+        None,
+        &Default::default(),
+    ));
+    let mut app = app(1, 1);
+    app.update(Event::Fleet {
+        generation: 5,
+        result: Ok(fleet),
+        warnings: vec![],
+    });
+    for view in ['1', '3'] {
+        app.update(key(view));
+        for (w, h) in [(80, 24), (160, 48)] {
+            let s = render(&mut app, w, h);
+            let lines: Vec<&str> = s.lines().collect();
+            for (i, l) in lines.iter().enumerate() {
+                assert!(
+                    !l.chars().any(|c| fleetdeck::text::is_unsafe(c)),
+                    "row {i} holds a raw unsafe character:\n{s}"
+                );
+                // A bordered row ends with its border in the last column.
+                if l.starts_with('│') {
+                    assert_eq!(
+                        l.chars().count(),
+                        usize::from(w),
+                        "row {i} is shifted:\n{s}"
+                    );
+                    assert!(l.ends_with('│'), "row {i} lost its border:\n{s}");
+                }
+            }
+            if view == '3' && w == 160 {
+                assert!(s.contains("pi-evil\\u{2028}\\u{2028}"), "{s}");
+                assert!(s.contains("pi-e\\u{200b}vil"), "{s}");
+                assert!(s.contains("pi-\\u{200d}x\\u{feff}\\u{2060}\\u{61c}y"), "{s}");
+            }
+        }
+    }
+}
+
+/// Issue 9, case 9: below a workable size the console said nothing and drew
+/// empty panes; it now says how much it needs.
+#[test]
+fn below_a_workable_size_the_console_says_how_much_it_needs() {
+    let mut app = app(30, 3);
+    let (w, h) = views::min_size(&app);
+    let s = render(&mut app, w - 1, h + 5);
+    assert!(
+        s.contains(&format!("terminal too small (need {w}×{h}; now {}×{})", w - 1, h + 5)),
+        "{s}"
+    );
+    let s = render(&mut app, w + 20, h - 1);
+    assert!(s.contains("terminal too small"), "{s}");
+    // At the minimum: the view, with at least one table row.
+    let s = render(&mut app, w, h);
+    assert!(!s.contains("terminal too small"), "{s}");
+    assert!(s.contains("site-0"), "a table row is shown at {w}×{h}:\n{s}");
+    // The rollout detail needs its header, matrix and gate panel.
+    use fleetdeck::rollout::plan::Status;
+    let mut app = rollout_app(rollout_plan(1, Status::Progressing), false);
+    app.update(special(KeyCode::Enter));
+    let (w, h) = views::min_size(&app);
+    assert!(h > 20, "{h}");
+    let s = render(&mut app, w, h - 1);
+    assert!(s.contains("terminal too small"), "{s}");
+    let s = render(&mut app, w, h);
+    assert!(!s.contains("terminal too small") && s.contains("verdict"), "{s}");
 }

@@ -531,6 +531,15 @@ pub struct App {
     pub tunnels: TunnelState,
 }
 
+/// esc or ctrl-c: cancels a dialog or an input line.
+fn is_cancel(key: Key) -> bool {
+    match key.code {
+        KeyCode::Esc => !key.ctrl,
+        KeyCode::Char('c') => key.ctrl && !key.alt,
+        _ => false,
+    }
+}
+
 impl App {
     pub fn new(
         settings: Settings,
@@ -716,11 +725,29 @@ impl App {
 
     fn on_key(&mut self, key: Key) -> Vec<Effect> {
         match self.mode.clone() {
+            // esc and ctrl-c close every dialog and input line, whatever the
+            // keymap says, and never do anything else (issue 9, case 1).
+            Mode::Help { .. } | Mode::Command(_) if is_cancel(key) => {
+                self.mode = Mode::Normal;
+                Vec::new()
+            }
+            Mode::Filter(_) if is_cancel(key) => {
+                // As in k9s: leaving the filter line this way clears the filter.
+                self.mode = Mode::Normal;
+                self.set_filter(String::new());
+                Vec::new()
+            }
+            Mode::Confirm(c) if is_cancel(key) => {
+                self.mode = Mode::Normal;
+                self.set_flash(
+                    format!("{} cancelled: nothing was committed", c.kind.key()),
+                    Level::Info,
+                );
+                Vec::new()
+            }
             Mode::Help { scroll } => {
                 match (key.code, self.keymap.action(key)) {
-                    (KeyCode::Esc | KeyCode::Char('q') | KeyCode::Char('?'), _) => {
-                        self.mode = Mode::Normal
-                    }
+                    (KeyCode::Char('q') | KeyCode::Char('?'), _) => self.mode = Mode::Normal,
                     (_, Some(Action::Down | Action::PageDown)) => {
                         let max = crate::tui::keymap::BINDINGS.len().saturating_sub(1);
                         self.mode = Mode::Help {
@@ -737,10 +764,6 @@ impl App {
                 Vec::new()
             }
             Mode::Command(mut buf) => match key.code {
-                KeyCode::Esc => {
-                    self.mode = Mode::Normal;
-                    Vec::new()
-                }
                 KeyCode::Enter => {
                     self.mode = Mode::Normal;
                     self.run_command(&buf)
@@ -762,10 +785,6 @@ impl App {
             },
             Mode::Filter(mut buf) => {
                 match key.code {
-                    KeyCode::Esc => {
-                        self.mode = Mode::Normal;
-                        self.set_filter(String::new());
-                    }
                     KeyCode::Enter => self.mode = Mode::Normal,
                     KeyCode::Backspace => {
                         buf.pop();
@@ -783,6 +802,11 @@ impl App {
             }
             Mode::Confirm(c) => self.on_confirm_key(*c, key),
             Mode::Ask(a) => self.on_ask_key(*a, key),
+            // The inspector is a dialog over the rollout or device: esc and
+            // ctrl-c close it (back to where it was opened), never quit.
+            Mode::Normal if is_cancel(key) && matches!(self.screen().kind, ViewKind::Inspect(_)) => {
+                self.on_action(Action::Back)
+            }
             Mode::Normal => match self.keymap.action(key) {
                 Some(a) => self.on_action(a),
                 None => Vec::new(),

@@ -156,10 +156,19 @@ pub struct Confirm {
     pub checks: PromoteChecks,
 }
 
+impl Confirm {
+    /// Halt and abort stop or reverse what the fleet runs, and a forced action
+    /// overrides a check: each must say why, in the commit.
+    pub fn reason_required(&self) -> bool {
+        self.force || matches!(self.kind, ActionKind::Halt | ActionKind::Abort)
+    }
+}
+
 /// `repo@sha256:0123456789ab…`: enough to recognise, short enough to read.
 pub fn short_ref(r: &crate::rollout::plan::DigestRef) -> String {
     let hex = r.digest.strip_prefix("sha256:").unwrap_or(&r.digest);
-    format!("{}@sha256:{}…", r.repository, &hex[..hex.len().min(12)])
+    let short: String = hex.chars().take(12).collect();
+    format!("{}@sha256:{short}…", r.repository)
 }
 
 /// The gate verdict as a pre-promotion check.
@@ -414,12 +423,8 @@ impl App {
     }
 
     pub(crate) fn on_confirm_key(&mut self, mut c: Confirm, key: Key) -> Vec<Effect> {
+        // esc and ctrl-c are handled by the caller: they cancel, always.
         match key.code {
-            KeyCode::Esc => {
-                self.mode = Mode::Normal;
-                self.set_flash(format!("{} cancelled", c.kind.key()), Level::Info);
-                return Vec::new();
-            }
             KeyCode::Tab => c.force = !c.force,
             KeyCode::Backspace => {
                 c.reason.pop();
@@ -434,6 +439,11 @@ impl App {
                 } else if c.force && c.reason.trim().is_empty() {
                     self.set_flash(
                         "forcing needs a reason: type it, then enter".into(),
+                        Level::Error,
+                    );
+                } else if c.reason_required() && c.reason.trim().is_empty() {
+                    self.set_flash(
+                        format!("{} needs a reason: type it, then enter", c.kind.key()),
                         Level::Error,
                     );
                 } else {

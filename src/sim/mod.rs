@@ -450,6 +450,27 @@ impl SimHandle {
     }
 }
 
+static DEMO_DIR_ARMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Where `fleetdeck demo` keeps its rollout repository, inventory and keys:
+/// `$TMPDIR/fleetdeck-demo-PID`.
+pub fn demo_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("fleetdeck-demo-{}", std::process::id()))
+}
+
+/// This process is `fleetdeck demo`: [`remove_demo_dir`] removes its
+/// directory on every way out (normal end, error, signals, a main-thread panic).
+pub fn arm_demo_dir_cleanup() {
+    DEMO_DIR_ARMED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Removes [`demo_dir`] when this process is the demo; idempotent, never panics.
+pub fn remove_demo_dir() {
+    if DEMO_DIR_ARMED.load(std::sync::atomic::Ordering::SeqCst) {
+        let _ = std::fs::remove_dir_all(demo_dir());
+    }
+}
+
 /// `fleetdeck sim`: start, write the inventory (and the registry's signing
 /// public key when asked), print a one-line summary to stderr, and serve
 /// until SIGINT or SIGTERM.
@@ -468,7 +489,7 @@ pub async fn run_until_signal(
     if let Some(path) = public_key {
         std::fs::write(path, handle.signing_public_key_pem())?;
     }
-    eprintln!(
+    crate::errln!(
         "fleetdeck sim: serving {} devices over {} sites on http://{}, inventory {}, OCI registry http://{} (as {REGISTRY_HOST}) (ctrl-c to stop)",
         handle.devices().len(),
         sites,

@@ -5,6 +5,8 @@
 //! batch of them into [`App::update`]; carries out the effects; then draws once.
 //! Drawing reads the app and never blocks.
 
+pub mod backend;
+pub mod color;
 pub mod handover;
 pub mod keymap;
 mod shell;
@@ -19,11 +21,10 @@ use crossterm::event::{self as ct, KeyEventKind, KeyModifiers};
 use crossterm::{execute, terminal};
 use keymap::{Key, KeyCode};
 use ratatui::Terminal;
-use ratatui::backend::CrosstermBackend;
-use std::io::{self, Stdout};
+use std::io::{self, IsTerminal, Stdout};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
@@ -31,7 +32,7 @@ use tokio::sync::mpsc;
 /// Puts the terminal in raw mode and the alternate screen; restores both on drop,
 /// whatever the way out (return, error, panic unwinding).
 pub struct TerminalGuard {
-    pub terminal: Terminal<CrosstermBackend<Stdout>>,
+    pub terminal: Terminal<backend::Backend<Stdout>>,
 }
 
 impl TerminalGuard {
@@ -42,7 +43,7 @@ impl TerminalGuard {
             restore();
             return Err(e);
         }
-        let terminal = match Terminal::new(CrosstermBackend::new(out)) {
+        let terminal = match Terminal::new(backend::Backend::new(out)) {
             Ok(t) => t,
             Err(e) => {
                 restore();
@@ -75,6 +76,11 @@ pub fn install_panic_hook() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         restore();
+        // A panic of the main thread ends the process: the demo's directory
+        // goes with it. (Worker panics are caught by tokio; the demo goes on.)
+        if std::thread::current().name() == Some("main") {
+            crate::sim::remove_demo_dir();
+        }
         previous(info);
     }));
 }
@@ -213,26 +219,70 @@ pub struct LoopParts {
     pub tunnels: Option<crate::tunnel_worker::TunnelWorker>,
 }
 
+/// Why the console does not start without a terminal (the CLI exits 2).
+pub const NO_TTY: &str = "the console needs a terminal (stdin/stdout is not a tty); use `fleetdeck status` for headless output";
+
+/// 0: the console has not started; 1: it runs (it handles SIGTERM, SIGHUP,
+/// SIGINT); 2: it has ended.
+static CONSOLE: AtomicU8 = AtomicU8::new(0);
+
+/// Whether the console is running and handles termination signals itself.
+pub fn console_running() -> bool {
+    CONSOLE.load(Ordering::SeqCst) == 1
+}
+
+/// An error that means the terminal is gone (hang-up, closed pty, SSH
+/// dropped): the console ends as on SIGHUP, not with an error nobody can read.
+fn terminal_gone(e: &io::Error) -> bool {
+    // EIO, ENXIO, EBADF, ENOTTY: the same numbers on Linux and the BSDs.
+    matches!(e.raw_os_error(), Some(5 | 6 | 9 | 25))
+        || matches!(
+            e.kind(),
+            io::ErrorKind::BrokenPipe | io::ErrorKind::UnexpectedEof | io::ErrorKind::WriteZero
+        )
+}
+
 /// Runs the console until the operator quits or the process gets SIGTERM/SIGHUP.
+/// Losing the terminal ends it the same way (`Ok`). Without a terminal it
+/// does not start: the error is [`NO_TTY`].
 pub async fn run(mut app: App, mut parts: LoopParts) -> io::Result<()> {
+    if !io::stdin().is_terminal() || !io::stdout().is_terminal() {
+        return Err(io::Error::other(NO_TTY));
+    }
     install_panic_hook();
-    let mut guard = TerminalGuard::enter()?;
-    let mut input = InputReader::start(parts.events_tx.clone());
+    let depth = color::ColorDepth::detect();
+    parts.theme = color::prepare(parts.theme, parts.no_color, depth);
     let mut sigterm = signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut sighup = signal(tokio::signal::unix::SignalKind::hangup())?;
     let mut sigint = signal(tokio::signal::unix::SignalKind::interrupt())?;
+    CONSOLE.store(1, Ordering::SeqCst);
+    let mut guard = match TerminalGuard::enter() {
+        Ok(g) => g,
+        Err(e) => {
+            CONSOLE.store(2, Ordering::SeqCst);
+            return Err(e);
+        }
+    };
+    let mut input = InputReader::start(parts.events_tx.clone());
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut batch: Vec<Event> = Vec::with_capacity(64);
     let mut fleet_sent = Arc::new(crate::fleet::Fleet::default());
 
     let result = loop {
-        let size = guard.terminal.size()?;
+        let size = match guard.terminal.size() {
+            Ok(s) => s,
+            Err(e) if terminal_gone(&e) => break Ok(()),
+            Err(e) => break Err(e),
+        };
         let rows = views::table_rows_for(&app, size.width, size.height);
         if rows != app.viewport_rows {
             app.update(Event::Viewport { rows });
         }
         if let Err(e) = guard.terminal.draw(|f| views::draw(f, &app, &parts.theme)) {
+            if terminal_gone(&e) {
+                break Ok(());
+            }
             break Err(e);
         }
         tokio::select! {
@@ -336,11 +386,7 @@ pub async fn run(mut app: App, mut parts: LoopParts) -> io::Result<()> {
                     Effect::LoadTheme { name } => {
                         let result = match Theme::load(&name, parts.user_theme_dir.as_deref()) {
                             Ok(t) => {
-                                parts.theme = if parts.no_color {
-                                    t.without_colors()
-                                } else {
-                                    t
-                                };
+                                parts.theme = color::prepare(t, parts.no_color, depth);
                                 Ok(())
                             }
                             Err(e) => Err(e.to_string()),
@@ -363,6 +409,8 @@ pub async fn run(mut app: App, mut parts: LoopParts) -> io::Result<()> {
     };
     input.stop_within(Duration::from_millis(300));
     drop(guard);
+    // Only now, with the terminal restored, may a signal end the process at once.
+    CONSOLE.store(2, Ordering::SeqCst);
     // Whatever happens next (workers, the demo's simulator), a second signal
     // ends the process at once, and a cleanup that hangs cannot keep it alive.
     exit_watchdog();
@@ -370,12 +418,14 @@ pub async fn run(mut app: App, mut parts: LoopParts) -> io::Result<()> {
 }
 
 /// After the console is closed: the process exits within a few seconds, or
-/// at once on another SIGTERM/SIGHUP/SIGINT, even if some cleanup hangs.
+/// at once on another SIGTERM/SIGHUP/SIGINT, even if some cleanup hangs. The
+/// demo's temporary directory is removed on either way out.
 fn exit_watchdog() {
     use tokio::signal::unix::SignalKind;
     std::thread::spawn(|| {
         std::thread::sleep(Duration::from_secs(5));
-        eprintln!("fleetdeck: cleanup did not finish within 5 s; exiting");
+        crate::errln!("fleetdeck: cleanup did not finish within 5 s; exiting");
+        crate::sim::remove_demo_dir();
         std::process::exit(1);
     });
     for kind in [
@@ -386,6 +436,7 @@ fn exit_watchdog() {
         if let Ok(mut s) = tokio::signal::unix::signal(kind) {
             tokio::spawn(async move {
                 if s.recv().await.is_some() {
+                    crate::sim::remove_demo_dir();
                     std::process::exit(128 + kind.as_raw_value());
                 }
             });

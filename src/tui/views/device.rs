@@ -213,9 +213,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, id: &str) {
     }
 }
 
+/// `sha256:0123456789ab…`. The digest is a label value from the device: cut
+/// by characters, never inside one.
 fn short_digest(d: &str) -> String {
     match d.strip_prefix("sha256:") {
-        Some(hex) if hex.len() > 12 => format!("sha256:{}…", &hex[..12]),
+        Some(hex) if hex.chars().nth(12).is_some() => {
+            format!("sha256:{}…", hex.chars().take(12).collect::<String>())
+        }
         _ => d.to_string(),
     }
 }
@@ -242,5 +246,10 @@ mod tests {
             "sha256:0123456789ab…"
         );
         assert_eq!(short_digest("sha256:é"), "sha256:é");
+        // A multi-byte character across byte 12 used to panic the draw.
+        assert_eq!(
+            short_digest("sha256:abcdefghijké\u{2028}xyz"),
+            "sha256:abcdefghijké…"
+        );
     }
 }

@@ -24,13 +24,39 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Row, Table, Wrap};
 pub use rollouts::verdict_text;
 pub use tables::table_rows_for;
 
+/// The smallest terminal the current view is usable in (columns, rows):
+/// header, status and key lines, the view's fixed panels and a table with at
+/// least one row. Below it the console says so instead of drawing empty panes.
+pub fn min_size(app: &App) -> (u16, u16) {
+    // header + status + bottom lines, a pane's borders and a table header + 1 row.
+    const CHROME: u16 = 3;
+    const TABLE: u16 = 4;
+    let height = match app.screen().kind {
+        ViewKind::Sites | ViewKind::Groups => CHROME + tables::SUMMARY_HEIGHT + TABLE,
+        ViewKind::Rollout(_) => CHROME + rollouts::DETAIL_HEADER + TABLE + rollouts::GATE_PANEL,
+        ViewKind::Device(_) => CHROME + 10,
+        ViewKind::Devices(_) | ViewKind::Rollouts | ViewKind::Inspect(_) => CHROME + TABLE + 2,
+    };
+    (MIN_WIDTH, height)
+}
+
+/// Narrower than this, the tables lose the columns that say what a row is.
+pub const MIN_WIDTH: u16 = 60;
+
 /// Draws the whole screen.
 pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
     let area = frame.area();
     frame.render_widget(Block::new().style(theme.style(Role::Background)), area);
-    if area.height < 3 || area.width < 10 {
+    let (need_w, need_h) = min_size(app);
+    if area.width < need_w || area.height < need_h {
+        let text = format!(
+            "terminal too small (need {need_w}×{need_h}; now {}×{})",
+            area.width, area.height
+        );
         frame.render_widget(
-            Paragraph::new("fleetdeck: window too small").style(theme.style(Role::Warning)),
+            Paragraph::new(text)
+                .style(theme.style(Role::Warning))
+                .wrap(Wrap { trim: true }),
             area,
         );
         return;
@@ -148,30 +174,23 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         } else {
             String::new()
         };
+        // The status bar has its own background: the text takes its own
+        // foreground, which the theme pairs with it (colours made for the
+        // normal background are not readable there).
         Line::styled(
             format!(" ▲ {}{more}", sanitize(w)),
-            theme.style(Role::Warning),
+            theme.style(Role::StatusBar).add_modifier(Modifier::BOLD),
         )
     } else {
         let t = &app.fleet.total;
+        let bar = theme.style(Role::StatusBar);
+        let count = |n: usize| if n > 0 { bar.add_modifier(Modifier::BOLD) } else { bar };
         Line::from(vec![
-            Span::styled(
-                format!(" {} devices  ", t.devices),
-                theme.style(Role::StatusBar),
-            ),
-            Span::styled(format!("● {} up  ", t.up), theme.style(Role::HealthUp)),
-            Span::styled(
-                format!("▲ {} degraded  ", t.degraded),
-                theme.style(Role::HealthDegraded),
-            ),
-            Span::styled(
-                format!("✖ {} down  ", t.down),
-                theme.style(Role::HealthDown),
-            ),
-            Span::styled(
-                format!("◌ {} stale", t.stale),
-                theme.style(Role::HealthStale),
-            ),
+            Span::styled(format!(" {} devices  ", t.devices), bar),
+            Span::styled(format!("● {} up  ", t.up), bar),
+            Span::styled(format!("▲ {} degraded  ", t.degraded), count(t.degraded)),
+            Span::styled(format!("✖ {} down  ", t.down), count(t.down)),
+            Span::styled(format!("◌ {} stale", t.stale), count(t.stale)),
         ])
     };
     frame.render_widget(
@@ -190,10 +209,10 @@ fn draw_bottom(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Span::styled(sanitize(buf).into_owned(), theme.style(Role::CommandLine)),
             Span::styled("█", theme.style(Role::CommandLine)),
         ]),
-        Mode::Help { .. } => Line::styled(" esc close · j/k scroll", theme.style(Role::Muted)),
+        Mode::Help { .. } => Line::styled(" esc/ctrl-c close · j/k scroll", theme.style(Role::Muted)),
         Mode::Ask(a) => remote::ask_hints(a, theme),
         Mode::Confirm(_) => Line::styled(
-            " type a reason · tab force · enter commit · esc cancel",
+            " type a reason · tab force · enter commit · esc/ctrl-c cancel",
             theme.style(Role::KeyHint),
         ),
         Mode::Filter(buf) => Line::from(vec![
@@ -323,6 +342,29 @@ fn empty_state(frame: &mut Frame, area: Rect, block: Block, text: String, theme:
             .block(block),
         area,
     );
+}
+
+/// Draws the selected row of a table drawn in `inner` (inside its borders,
+/// one header line, one line per row) wholly in the `selected` role: the
+/// colours of its cells (health, counts, verdicts) would not be readable on
+/// the highlight bar. The symbols and words (✖ down, ▲ degraded) still say
+/// what the colours said.
+fn paint_selected(frame: &mut Frame, inner: Rect, selected: usize, offset: usize, theme: &Theme) {
+    let Some(n) = selected.checked_sub(offset) else {
+        return;
+    };
+    let y = u32::from(inner.y) + 1 + n as u32;
+    if y >= u32::from(inner.y) + u32::from(inner.height) {
+        return;
+    }
+    let row = Rect {
+        x: inner.x,
+        y: y as u16,
+        width: inner.width,
+        height: 1,
+    };
+    let area = frame.area().intersection(row);
+    frame.buffer_mut().set_style(area, theme.style(Role::Selected));
 }
 
 fn health_style(theme: &Theme, h: crate::fleet::Health) -> Style {

@@ -81,7 +81,8 @@ fn needs_cell(app: &App, e: &RolloutEntry, theme: &Theme) -> Cell<'static> {
         return Cell::from("✖ release does not verify: promote refused (i)")
             .style(theme.style(Role::HealthDown));
     }
-    Cell::from(e.needs(app.now).1)
+    // The phrase names the plan's previous version: outside text.
+    Cell::from(sanitize(&e.needs(app.now).1).into_owned())
 }
 
 /// The release's signature verdict, short: "✔ signed", "✖ unsigned", "? …".
@@ -213,6 +214,7 @@ pub fn draw_list(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Constraint::Min(10),
     ];
     frame.render_widget(Table::new(rows, widths).header(header), table_area);
+    super::paint_selected(frame, table_area, screen.selected, screen.offset, theme);
     let mut lines: Vec<Line> = r
         .invalid
         .iter()
@@ -450,12 +452,15 @@ pub fn draw_detail(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, name
         names.len(),
         if by_group { "sites" } else { "groups" }
     );
+    let block = pane(title, app, theme);
+    let inner = block.inner(matrix_area);
     frame.render_widget(
         Table::new(rows, widths)
             .header(Row::new(header).style(theme.style(Role::Header)))
-            .block(pane(title, app, theme)),
+            .block(block),
         matrix_area,
     );
+    super::paint_selected(frame, inner, screen.selected, screen.offset, theme);
 
     // Gate panel.
     let mut gl = vec![Line::from(vec![
@@ -522,7 +527,14 @@ pub fn draw_confirm(frame: &mut Frame, area: Rect, c: &Confirm, theme: &Theme) {
     }
     lines.push(Line::raw(""));
     lines.push(Line::from(vec![
-        Span::styled("reason: ", theme.style(Role::Muted)),
+        Span::styled(
+            if c.reason_required() {
+                "reason (required): "
+            } else {
+                "reason: "
+            },
+            theme.style(Role::Muted),
+        ),
         Span::styled(
             format!("{}█", sanitize(&c.reason)),
             theme.style(Role::CommandLine),
@@ -540,7 +552,7 @@ pub fn draw_confirm(frame: &mut Frame, area: Rect, c: &Confirm, theme: &Theme) {
         },
     ]));
     lines.push(Line::styled(
-        "enter: commit · esc: cancel",
+        "enter: commit · esc/ctrl-c: cancel",
         theme.style(Role::KeyHint),
     ));
     // Room for wrapped lines: each takes ceil(width / inner width) rows.

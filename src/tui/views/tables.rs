@@ -15,7 +15,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 use std::collections::BTreeMap;
 
-const SUMMARY_HEIGHT: u16 = 5;
+pub(super) const SUMMARY_HEIGHT: u16 = 5;
 
 /// How many table rows fit in the body for the current view, given the whole
 /// terminal size (the loop tells the app, which keeps the selection visible).
@@ -248,10 +248,12 @@ pub fn draw_rollups(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Constraint::Length(8),
         Constraint::Min(8),
     ];
+    let inner = block.inner(table_area);
     let table = Table::new(rows, widths)
         .header(Row::new(header).style(theme.style(Role::Header)))
         .block(block);
     frame.render_widget(table, table_area);
+    super::paint_selected(frame, inner, screen.selected, screen.offset, theme);
 }
 
 /// Columns of the devices table in order of importance: narrow terminals drop
@@ -390,6 +392,8 @@ pub fn draw_devices(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     if let Some(w) = widths.get_mut(1) {
         *w = Constraint::Min(12);
     }
+    let inner = block.inner(area);
     let table = Table::new(rows, widths).header(header).block(block);
     frame.render_widget(table, area);
+    super::paint_selected(frame, inner, screen.selected, screen.offset, theme);
 }
