@@ -10,6 +10,9 @@
 //! - tunnel status (issue 5): matching 10,000 devices to 10,000 WireGuard
 //!   peers (the tunnel worker, off the UI thread), a frame with the TUNNEL
 //!   column, a new reading applied while sorted by tunnel
+// Measurements and progress go to the test log; fleetdeck's own output goes
+// through crate::out (clippy.toml).
+#![allow(clippy::disallowed_macros)]
 
 use fleetdeck::app::{App, Event, Settings};
 use fleetdeck::fleet::{DeviceSample, Fleet, Release, Snapshot, Thresholds};

@@ -2,6 +2,9 @@
 //! scale (issue 3, Speed: membership + per-site × per-wave progress < 20 ms for
 //! 10,000 devices over 200 sites). Prints the median and the worst of several
 //! runs. Not a test: nothing here asserts time.
+// Measurements and progress go to the test log; fleetdeck's own output goes
+// through crate::out (clippy.toml).
+#![allow(clippy::disallowed_macros)]
 
 use fleetdeck::fleet::{DeviceSample, Fleet, Reach, Release, Snapshot, Thresholds};
 use fleetdeck::metrics::def::Figure;

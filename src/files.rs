@@ -158,7 +158,17 @@ mod tests {
         let p = dir.join("big");
         std::fs::write(&p, vec![b'a'; 2048]).unwrap();
         let e = read_capped(&p, 1024).unwrap_err();
-        assert!(matches!(e, ReadError::TooLarge { size: 2048, cap: 1024, .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                ReadError::TooLarge {
+                    size: 2048,
+                    cap: 1024,
+                    ..
+                }
+            ),
+            "{e}"
+        );
         assert_eq!(read_text_capped(&p, 4096).unwrap().len(), 2048);
         std::fs::remove_dir_all(&dir).unwrap();
     }

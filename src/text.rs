@@ -215,16 +215,25 @@ mod tests {
     #[test]
     fn bidi_separators_and_zero_width_are_made_visible() {
         assert_eq!(sanitize("a\u{202E}b"), "a\\u{202e}b");
-        assert_eq!(sanitize("pi-evil\u{2028}\u{2029}"), "pi-evil\\u{2028}\\u{2029}");
+        assert_eq!(
+            sanitize("pi-evil\u{2028}\u{2029}"),
+            "pi-evil\\u{2028}\\u{2029}"
+        );
         assert_eq!(sanitize("pi\u{200B}-1\u{FEFF}"), "pi\\u{200b}-1\\u{feff}");
-        assert_eq!(sanitize("x\u{061C}\u{2060}\u{200D}"), "x\\u{61c}\\u{2060}\\u{200d}");
+        assert_eq!(
+            sanitize("x\u{061C}\u{2060}\u{200D}"),
+            "x\\u{61c}\\u{2060}\\u{200d}"
+        );
         // a look-alike is no longer equal to the name it imitates
         assert_ne!(sanitize("pi-e\u{200B}vil"), sanitize("pi-evil"));
     }
 
     #[test]
     fn block_keeps_line_breaks_only() {
-        assert_eq!(sanitize_block("a\r\nb\n\u{1b}[31mc\rd"), "a\nb\n\\u{1b}[31mc\\rd");
+        assert_eq!(
+            sanitize_block("a\r\nb\n\u{1b}[31mc\rd"),
+            "a\nb\n\\u{1b}[31mc\\rd"
+        );
     }
 
     #[test]

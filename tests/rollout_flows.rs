@@ -564,7 +564,10 @@ fn esc_and_ctrl_c_cancel_a_dialog_with_a_typed_reason() {
         assert_eq!(app.mode, Mode::Normal);
         // enter afterwards opens the rollout; it does not commit anything.
         let fx = app.update(special(KeyCode::Enter));
-        assert!(!fx.iter().any(|e| matches!(e, Effect::Act { .. })), "{fx:?}");
+        assert!(
+            !fx.iter().any(|e| matches!(e, Effect::Act { .. })),
+            "{fx:?}"
+        );
         // the next dialog starts empty
         app.update(key('z'));
         let Mode::Confirm(c) = &app.mode else {
@@ -583,7 +586,10 @@ fn halt_and_abort_need_a_reason() {
         app.update(key(k));
         let fx = app.update(special(KeyCode::Enter));
         assert!(fx.is_empty(), "{k}: committed without a reason: {fx:?}");
-        assert!(matches!(app.mode, Mode::Confirm(_)), "the dialog stays open");
+        assert!(
+            matches!(app.mode, Mode::Confirm(_)),
+            "the dialog stays open"
+        );
         assert!(
             app.flash
                 .as_ref()

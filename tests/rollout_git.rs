@@ -1,6 +1,9 @@
 //! The rollout store against real git: a bare repository as origin and two
 //! clones as two operators, alice and bob, each with their own `Store`.
 //! Everything lives in temporary directories.
+// Measurements and progress go to the test log; fleetdeck's own output goes
+// through crate::out (clippy.toml).
+#![allow(clippy::disallowed_macros)]
 
 use fleetdeck::config::RolloutConfig;
 use fleetdeck::rollout::action::{ActionKind, ActionRequest, Check, PromoteChecks, Refusal};

@@ -10,6 +10,9 @@
 //! how long something took.
 //!
 //! Needs `docker-registry`, `openssl`, `htpasswd` (scripts/test.sh installs them).
+// Measurements and progress go to the test log; fleetdeck's own output goes
+// through crate::out (clippy.toml).
+#![allow(clippy::disallowed_macros)]
 
 mod support;
 

@@ -1,4 +1,7 @@
 //! The simulator over real HTTP on loopback: what a scraper sees.
+// Measurements and progress go to the test log; fleetdeck's own output goes
+// through crate::out (clippy.toml).
+#![allow(clippy::disallowed_macros)]
 
 use std::collections::HashSet;
 use std::net::SocketAddr;

@@ -4,6 +4,9 @@
 //!
 //! Needs the `prometheus` binary on PATH: the README's test command installs it;
 //! without it the test fails and says how to install it.
+// Measurements and progress go to the test log; fleetdeck's own output goes
+// through crate::out (clippy.toml).
+#![allow(clippy::disallowed_macros)]
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};

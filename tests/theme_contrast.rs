@@ -105,7 +105,10 @@ fn render(app: &mut App, theme: &Theme, w: u16, h: u16) -> Buffer {
 
 /// The screens judged: every view, the selection on rows of each health,
 /// overlays, dialogs, the status line in each of its states.
-fn screens() -> Vec<(&'static str, Box<dyn Fn() -> App>)> {
+/// A named screen and how to build the app that shows it.
+type Screen = (&'static str, Box<dyn Fn() -> App>);
+
+fn screens() -> Vec<Screen> {
     fn fleet_app(keys: &'static [Event2]) -> Box<dyn Fn() -> App> {
         Box::new(move || {
             let mut a = app(120, 8);
@@ -125,20 +128,26 @@ fn screens() -> Vec<(&'static str, Box<dyn Fn() -> App>)> {
         })
     }
     use Event2::*;
-    let mut v: Vec<(&'static str, Box<dyn Fn() -> App>)> = vec![
+    let mut v: Vec<Screen> = vec![
         ("sites", fleet_app(&[])),
         ("sites, 2nd row", fleet_app(&[K('j')])),
         ("sites, 3rd row", fleet_app(&[K('j'), K('j')])),
         ("groups", fleet_app(&[K('2')])),
         ("devices (down selected)", fleet_app(&[K('3')])),
-        ("devices (degraded selected)", fleet_app(&[K('3'), K('j'), K('j')])),
+        (
+            "devices (degraded selected)",
+            fleet_app(&[K('3'), K('j'), K('j')]),
+        ),
         ("devices (last row)", fleet_app(&[K('3'), K('G')])),
         ("device detail", fleet_app(&[K('3'), Enter])),
         ("help", fleet_app(&[K('?')])),
         ("command line", fleet_app(&[K(':'), K('x')])),
         ("filter line", fleet_app(&[K('3'), K('/'), K('p')])),
         ("error flash", fleet_app(&[K(':'), K('x'), Enter])),
-        ("info flash", fleet_app(&[K(':'), K('t'), K('h'), K('e'), K('m'), K('e'), Enter])),
+        (
+            "info flash",
+            fleet_app(&[K(':'), K('t'), K('h'), K('e'), K('m'), K('e'), Enter]),
+        ),
         ("rollouts", rollout(&[])),
         ("rollout detail", rollout(&[Enter])),
         ("rollout detail, 2nd row", rollout(&[Enter, K('j')])),

@@ -291,11 +291,19 @@ fn a_console_whose_terminal_disappears_exits() {
     let shell = t.display("#{pane_pid}");
     let wrapper = child_of(&shell, "trap : HUP");
     let pid = child_of(&wrapper, "fleetdeck demo");
-    assert!(demo_dir(&pid).is_dir(), "the demo keeps its files in {:?}", demo_dir(&pid));
+    assert!(
+        demo_dir(&pid).is_dir(),
+        "the demo keeps its files in {:?}",
+        demo_dir(&pid)
+    );
     let _ = Command::new("tmux")
         .args(["-L", &t.socket, "kill-server"])
         .status();
-    wait_ended(&pid, Duration::from_secs(20), "after its terminal disappeared");
+    wait_ended(
+        &pid,
+        Duration::from_secs(20),
+        "after its terminal disappeared",
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     let code = loop {
         let code = std::fs::read_to_string(&code_file).unwrap_or_default();
@@ -308,11 +316,7 @@ fn a_console_whose_terminal_disappears_exits() {
         code, "0",
         "a lost terminal ends the console like a hang-up (101 was the panic on EIO)"
     );
-    assert!(
-        !demo_dir(&pid).exists(),
-        "{:?} left behind",
-        demo_dir(&pid)
-    );
+    assert!(!demo_dir(&pid).exists(), "{:?} left behind", demo_dir(&pid));
 }
 
 /// Two SIGTERMs 10 ms apart (a supervisor, an impatient `kill`): the second
@@ -321,7 +325,10 @@ fn a_console_whose_terminal_disappears_exits() {
 fn two_quick_sigterms_leave_no_demo_directory() {
     let bin = env!("CARGO_BIN_EXE_fleetdeck");
     let t = Tmux::start(100, 30);
-    t.send(&[&format!("{bin} demo --devices 20 --sites 2; echo EXIT=$?"), "Enter"]);
+    t.send(&[
+        &format!("{bin} demo --devices 20 --sites 2; echo EXIT=$?"),
+        "Enter",
+    ]);
     t.wait_for("sites (2 of 2)", Duration::from_secs(20));
     let shell = t.display("#{pane_pid}");
     let pid = child_of(&shell, "fleetdeck demo");
@@ -346,7 +353,10 @@ fn two_quick_sigterms_leave_no_demo_directory() {
 fn a_sigterm_during_the_demo_setup_leaves_no_demo_directory() {
     let bin = env!("CARGO_BIN_EXE_fleetdeck");
     let t = Tmux::start(100, 30);
-    t.send(&[&format!("{bin} demo --devices 400 --sites 8; echo EXIT=$?"), "Enter"]);
+    t.send(&[
+        &format!("{bin} demo --devices 400 --sites 8; echo EXIT=$?"),
+        "Enter",
+    ]);
     let shell = t.display("#{pane_pid}");
     let pid = child_of(&shell, "fleetdeck demo");
     // As soon as the directory exists: the simulator is still starting.
@@ -360,7 +370,11 @@ fn a_sigterm_during_the_demo_setup_leaves_no_demo_directory() {
         .status()
         .expect("kill");
     assert!(ok.success());
-    wait_ended(&pid, Duration::from_secs(10), "after a SIGTERM during setup");
+    wait_ended(
+        &pid,
+        Duration::from_secs(10),
+        "after a SIGTERM during setup",
+    );
     t.wait_for("EXIT=", Duration::from_secs(10));
     assert!(!demo_dir(&pid).exists(), "{:?} left behind", demo_dir(&pid));
 }
@@ -444,7 +458,10 @@ fn line_separators_and_zero_width_labels_keep_the_screen_intact_160x48() {
     );
     let deadline = Instant::now() + Duration::from_secs(20);
     while !sim_inventory.exists() {
-        assert!(Instant::now() < deadline, "the simulator wrote no inventory");
+        assert!(
+            Instant::now() < deadline,
+            "the simulator wrote no inventory"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let text = std::fs::read_to_string(&sim_inventory).expect("inventory");
@@ -496,7 +513,17 @@ fn line_separators_and_zero_width_labels_keep_the_screen_intact_160x48() {
         );
         assert!(
             !l.chars().any(|c| c.is_control()
-                || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200b}' | '\u{200d}' | '\u{feff}' | '\u{2060}' | '\u{61c}' | '\u{202e}')),
+                || matches!(
+                    c,
+                    '\u{2028}'
+                        | '\u{2029}'
+                        | '\u{200b}'
+                        | '\u{200d}'
+                        | '\u{feff}'
+                        | '\u{2060}'
+                        | '\u{61c}'
+                        | '\u{202e}'
+                )),
             "row {i} holds a raw separator, zero-width or bidi character:\n{s}"
         );
     }
@@ -525,7 +552,9 @@ fn line_separators_and_zero_width_labels_keep_the_screen_intact_160x48() {
         assert_eq!((first, last), want, "row {i} lost its border:\n{s}");
         if i != top && i != bottom {
             assert!(
-                !chars[1..159].iter().any(|c| matches!(c, '│' | '┐' | '┘' | '┌' | '└')),
+                !chars[1..159]
+                    .iter()
+                    .any(|c| matches!(c, '│' | '┐' | '┘' | '┌' | '└')),
                 "row {i} holds a stray border fragment:\n{s}"
             );
         }
@@ -533,7 +562,10 @@ fn line_separators_and_zero_width_labels_keep_the_screen_intact_160x48() {
     // The look-alikes are visible as what they are.
     assert!(s.contains("pi-evil\\u{2028}\\u{2028}"), "{s}");
     assert!(s.contains("pi-e\\u{200b}vil"), "{s}");
-    assert!(s.contains("pi-\\u{200d}x\\u{feff}\\u{2060}\\u{61c}y"), "{s}");
+    assert!(
+        s.contains("pi-\\u{200d}x\\u{feff}\\u{2060}\\u{61c}y"),
+        "{s}"
+    );
     t.send(&["q"]);
     t.wait_for("EXIT=0", Duration::from_secs(10));
 }

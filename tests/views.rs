@@ -183,7 +183,10 @@ fn hostile_labels_never_reach_the_screen_raw() {
     app.update(special(KeyCode::Enter));
     app.update(special(KeyCode::Enter));
     let s = render(&mut app, 160, 48);
-    assert!(s.contains("evil\\u{1b}[2J\\u{1b}]0;pwned\\u{7}\\n東"), "{s}");
+    assert!(
+        s.contains("evil\\u{1b}[2J\\u{1b}]0;pwned\\u{7}\\n東"),
+        "{s}"
+    );
     assert!(
         s.contains('東') && s.contains('🚀'),
         "wide characters are kept: {s}"
@@ -369,7 +372,7 @@ fn separators_and_zero_width_ids_keep_every_row_in_its_columns() {
             let lines: Vec<&str> = s.lines().collect();
             for (i, l) in lines.iter().enumerate() {
                 assert!(
-                    !l.chars().any(|c| fleetdeck::text::is_unsafe(c)),
+                    !l.chars().any(fleetdeck::text::is_unsafe),
                     "row {i} holds a raw unsafe character:\n{s}"
                 );
                 // A bordered row ends with its border in the last column.
@@ -385,7 +388,10 @@ fn separators_and_zero_width_ids_keep_every_row_in_its_columns() {
             if view == '3' && w == 160 {
                 assert!(s.contains("pi-evil\\u{2028}\\u{2028}"), "{s}");
                 assert!(s.contains("pi-e\\u{200b}vil"), "{s}");
-                assert!(s.contains("pi-\\u{200d}x\\u{feff}\\u{2060}\\u{61c}y"), "{s}");
+                assert!(
+                    s.contains("pi-\\u{200d}x\\u{feff}\\u{2060}\\u{61c}y"),
+                    "{s}"
+                );
             }
         }
     }
@@ -399,7 +405,11 @@ fn below_a_workable_size_the_console_says_how_much_it_needs() {
     let (w, h) = views::min_size(&app);
     let s = render(&mut app, w - 1, h + 5);
     assert!(
-        s.contains(&format!("terminal too small (need {w}×{h}; now {}×{})", w - 1, h + 5)),
+        s.contains(&format!(
+            "terminal too small (need {w}×{h}; now {}×{})",
+            w - 1,
+            h + 5
+        )),
         "{s}"
     );
     let s = render(&mut app, w + 20, h - 1);
@@ -407,7 +417,10 @@ fn below_a_workable_size_the_console_says_how_much_it_needs() {
     // At the minimum: the view, with at least one table row.
     let s = render(&mut app, w, h);
     assert!(!s.contains("terminal too small"), "{s}");
-    assert!(s.contains("site-0"), "a table row is shown at {w}×{h}:\n{s}");
+    assert!(
+        s.contains("site-0"),
+        "a table row is shown at {w}×{h}:\n{s}"
+    );
     // The rollout detail needs its header, matrix and gate panel.
     use fleetdeck::rollout::plan::Status;
     let mut app = rollout_app(rollout_plan(1, Status::Progressing), false);
@@ -417,5 +430,8 @@ fn below_a_workable_size_the_console_says_how_much_it_needs() {
     let s = render(&mut app, w, h - 1);
     assert!(s.contains("terminal too small"), "{s}");
     let s = render(&mut app, w, h);
-    assert!(!s.contains("terminal too small") && s.contains("verdict"), "{s}");
+    assert!(
+        !s.contains("terminal too small") && s.contains("verdict"),
+        "{s}"
+    );
 }

@@ -804,7 +804,9 @@ impl App {
             Mode::Ask(a) => self.on_ask_key(*a, key),
             // The inspector is a dialog over the rollout or device: esc and
             // ctrl-c close it (back to where it was opened), never quit.
-            Mode::Normal if is_cancel(key) && matches!(self.screen().kind, ViewKind::Inspect(_)) => {
+            Mode::Normal
+                if is_cancel(key) && matches!(self.screen().kind, ViewKind::Inspect(_)) =>
+            {
                 self.on_action(Action::Back)
             }
             Mode::Normal => match self.keymap.action(key) {

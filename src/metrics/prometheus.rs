@@ -1,4 +1,3 @@
-#![allow(clippy::disallowed_macros)]
 //! The Prometheus HTTP API source (Prometheus, Thanos, Cortex, Mimir).
 //!
 //! One refresh is a fixed set of instant queries — the `up` inventory, one query

@@ -428,7 +428,7 @@ impl Plan {
             };
             let field_err = |field: String, message: String| {
                 let (line, column) = locate_in_table(text, "[[waves]]", i, field_key(&field))
-                    .or(at)
+                    .or_else(|| nth_header(text, "[[waves]]", i))
                     .unwrap_or((0, 0));
                 ConfigError {
                     file: file_name.to_string(),

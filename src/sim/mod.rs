@@ -1,4 +1,3 @@
-#![allow(clippy::disallowed_macros)]
 //! The simulated fleet: N Raspberry Pi 5 inference boards over M sites, each
 //! exporting Prometheus metrics over HTTP on loopback, with faults on demand.
 //! It feeds `fleetdeck demo`, the integration tests (a real Prometheus scrapes

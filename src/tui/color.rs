@@ -195,13 +195,13 @@ pub fn nearest_16((r, g, b): (u8, u8, u8)) -> Color {
     } * 60.0;
     // Hue ranges as people name the colours (a yellow-green is green).
     let hue: usize = match h {
-        h if h < 20.0 => 1,   // red
-        h if h < 70.0 => 3,   // yellow (orange too)
-        h if h < 165.0 => 2,  // green
-        h if h < 210.0 => 6,  // cyan
-        h if h < 260.0 => 4,  // blue
-        h if h < 330.0 => 5,  // magenta
-        _ => 1,               // red
+        h if h < 20.0 => 1,  // red
+        h if h < 70.0 => 3,  // yellow (orange too)
+        h if h < 165.0 => 2, // green
+        h if h < 210.0 => 6, // cyan
+        h if h < 260.0 => 4, // blue
+        h if h < 330.0 => 5, // magenta
+        _ => 1,              // red
     };
     let index = hue + if l > 0.6 || max >= 0xf0 { 8 } else { 0 };
     ANSI16[index]
@@ -317,9 +317,19 @@ mod tests {
         let c16 = downgrade(rgb, ColorDepth::Ansi16);
         assert!(ansi_index(c16).is_some(), "{c16:?}");
         assert_eq!(c16, Color::LightRed);
-        assert_eq!(downgrade(Color::Indexed(9), ColorDepth::Ansi16), Color::LightRed);
-        assert_eq!(downgrade(Color::Indexed(21), ColorDepth::Ansi16), Color::LightBlue);
-        assert_eq!(nearest_16((0x73, 0x7a, 0xa2)), Color::DarkGray, "a muted grey-blue");
+        assert_eq!(
+            downgrade(Color::Indexed(9), ColorDepth::Ansi16),
+            Color::LightRed
+        );
+        assert_eq!(
+            downgrade(Color::Indexed(21), ColorDepth::Ansi16),
+            Color::LightBlue
+        );
+        assert_eq!(
+            nearest_16((0x73, 0x7a, 0xa2)),
+            Color::DarkGray,
+            "a muted grey-blue"
+        );
         assert_eq!(nearest_16((0x1a, 0x1b, 0x26)), Color::Black);
         assert_eq!(nearest_16((0xc0, 0xca, 0xf5)), Color::Gray);
         assert_eq!(nearest_16((0x9e, 0xce, 0x6a)), Color::LightGreen);
@@ -339,14 +349,23 @@ mod tests {
             let t16 = for_depth(theme.clone(), ColorDepth::Ansi16);
             let t256 = for_depth(theme.clone(), ColorDepth::Ansi256);
             for role in Role::ALL {
-                for c in [t16.style(*role).fg, t16.style(*role).bg].into_iter().flatten() {
+                for c in [t16.style(*role).fg, t16.style(*role).bg]
+                    .into_iter()
+                    .flatten()
+                {
                     assert!(
                         c == Color::Reset || ansi_index(c).is_some(),
                         "{name} {role:?} {c:?} at 16 colours"
                     );
                 }
-                for c in [t256.style(*role).fg, t256.style(*role).bg].into_iter().flatten() {
-                    assert!(!matches!(c, Color::Rgb(..)), "{name} {role:?} {c:?} at 256 colours");
+                for c in [t256.style(*role).fg, t256.style(*role).bg]
+                    .into_iter()
+                    .flatten()
+                {
+                    assert!(
+                        !matches!(c, Color::Rgb(..)),
+                        "{name} {role:?} {c:?} at 256 colours"
+                    );
                 }
             }
         }

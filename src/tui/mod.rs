@@ -1,4 +1,3 @@
-#![allow(clippy::disallowed_macros)]
 //! The terminal UI: terminal guard, input thread, event loop, keymap, views.
 //!
 //! The loop waits for input, worker results or a clock tick; drains a bounded

@@ -184,7 +184,13 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     } else {
         let t = &app.fleet.total;
         let bar = theme.style(Role::StatusBar);
-        let count = |n: usize| if n > 0 { bar.add_modifier(Modifier::BOLD) } else { bar };
+        let count = |n: usize| {
+            if n > 0 {
+                bar.add_modifier(Modifier::BOLD)
+            } else {
+                bar
+            }
+        };
         Line::from(vec![
             Span::styled(format!(" {} devices  ", t.devices), bar),
             Span::styled(format!("● {} up  ", t.up), bar),
@@ -209,7 +215,9 @@ fn draw_bottom(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Span::styled(sanitize(buf).into_owned(), theme.style(Role::CommandLine)),
             Span::styled("█", theme.style(Role::CommandLine)),
         ]),
-        Mode::Help { .. } => Line::styled(" esc/ctrl-c close · j/k scroll", theme.style(Role::Muted)),
+        Mode::Help { .. } => {
+            Line::styled(" esc/ctrl-c close · j/k scroll", theme.style(Role::Muted))
+        }
         Mode::Ask(a) => remote::ask_hints(a, theme),
         Mode::Confirm(_) => Line::styled(
             " type a reason · tab force · enter commit · esc/ctrl-c cancel",
@@ -364,7 +372,9 @@ fn paint_selected(frame: &mut Frame, inner: Rect, selected: usize, offset: usize
         height: 1,
     };
     let area = frame.area().intersection(row);
-    frame.buffer_mut().set_style(area, theme.style(Role::Selected));
+    frame
+        .buffer_mut()
+        .set_style(area, theme.style(Role::Selected));
 }
 
 fn health_style(theme: &Theme, h: crate::fleet::Health) -> Style {
