@@ -4,14 +4,15 @@
 //! any subcommand.
 
 use crate::app::{App, Settings};
-use crate::config::{Config, SourceConfig};
+use crate::config::Config;
 use crate::fleet::{Device, Fleet, Rollup};
 use crate::format;
+use crate::metrics::SourceConfig;
 use crate::metrics::def::Figure;
 use crate::metrics::{ScrapeOptions, Source};
 use crate::text::sanitize;
-use crate::theme::Theme;
 use crate::tui::keymap::Keymap;
+use crate::tui::theme::Theme;
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -332,7 +333,7 @@ fn load_keymap(cfg: &Config) -> Result<Keymap, CliError> {
 
 fn load_theme(cfg: &Config) -> Result<Theme, CliError> {
     let theme = cfg
-        .load_theme(crate::theme::user_theme_dir().as_deref())
+        .load_theme(crate::tui::theme::user_theme_dir().as_deref())
         .map_err(|e| fail(e.to_string(), 2))?;
     Ok(if Theme::no_color_requested() {
         theme.without_colors()
@@ -352,11 +353,11 @@ fn check_config(cli: &Cli) -> Result<ExitCode, CliError> {
         .path
         .as_ref()
         .map_or("no config file; built-in defaults".to_string(), |p| {
-            crate::config::echo_path(p)
+            crate::diag::echo_path(p)
         });
     let source = match &cfg.source {
-        SourceConfig::Prometheus(p) => format!("prometheus {}", crate::config::echo(&p.url)),
-        SourceConfig::Scrape(s) => format!("scrape {}", crate::config::echo_path(&s.inventory)),
+        SourceConfig::Prometheus(p) => format!("prometheus {}", crate::diag::echo(&p.url)),
+        SourceConfig::Scrape(s) => format!("scrape {}", crate::diag::echo_path(&s.inventory)),
         SourceConfig::Unset => "no source (only `fleetdeck demo` will run)".into(),
     };
     crate::outln!("{what}: ok ({source})");
@@ -366,8 +367,8 @@ fn check_config(cli: &Cli) -> Result<ExitCode, CliError> {
 /// `themes`: built-in and user themes, one per line. A user theme's name is
 /// its file name: echoed (escapes visible, cut), never printed raw.
 fn themes() -> Result<ExitCode, CliError> {
-    for t in Theme::available(crate::theme::user_theme_dir().as_deref()) {
-        crate::outln!("{}", crate::config::echo(&t));
+    for t in Theme::available(crate::tui::theme::user_theme_dir().as_deref()) {
+        crate::outln!("{}", crate::diag::echo(&t));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -391,7 +392,7 @@ pub(crate) async fn refresh_once(
 }
 
 fn parse_dur_arg(s: &str) -> Result<Duration, String> {
-    crate::config::parse_duration(s)
+    crate::diag::parse_duration(s)
 }
 
 async fn refresh_within(
@@ -676,7 +677,7 @@ pub fn demo_repo(repo: &std::path::Path) -> std::io::Result<()> {
 async fn console(_cli: &Cli, cfg: Config, source: Source) -> Result<ExitCode, CliError> {
     let keymap = load_keymap(&cfg)?;
     let theme = load_theme(&cfg)?;
-    let user_dir = crate::theme::user_theme_dir();
+    let user_dir = crate::tui::theme::user_theme_dir();
     let settings = Settings {
         read_only: cfg.read_only,
         stale_after: cfg.thresholds.stale_after.max(cfg.refresh * 3),

@@ -9,13 +9,14 @@ pub mod color;
 pub mod handover;
 pub mod keymap;
 mod shell;
+pub mod theme;
 pub mod views;
 
 pub use views::verdict_text;
 
 use crate::app::{App, Effect, Event};
 use crate::metrics::prometheus::PrometheusSource;
-use crate::theme::Theme;
+use crate::tui::theme::Theme;
 use crossterm::event::{self as ct, KeyEventKind, KeyModifiers};
 use crossterm::{execute, terminal};
 use keymap::{Key, KeyCode};

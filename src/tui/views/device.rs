@@ -8,7 +8,7 @@ use crate::format;
 use crate::metrics::Point;
 use crate::metrics::def::Figure;
 use crate::text::sanitize;
-use crate::theme::{Role, Theme};
+use crate::tui::theme::{Role, Theme};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};

@@ -7,7 +7,7 @@ use crate::app::{App, Ask, AskKind, DeviceCol, TunnelView};
 use crate::format;
 use crate::remote::wireguard::Tunnel;
 use crate::text::sanitize;
-use crate::theme::{Role, Theme};
+use crate::tui::theme::{Role, Theme};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Modifier;
