@@ -359,7 +359,7 @@ impl<'a> Spans<'a> {
         let root = self.root.as_ref()?;
         let steps = steps(key)?;
         let mut best = None;
-        let found = walk(root.get_ref(), &steps, value, &mut best);
+        let found = walk(root.get_ref(), &steps, value, &mut best, None);
         match value {
             Some(_) => found,
             None => found.or(best),
@@ -450,12 +450,14 @@ fn leading_indices(mut s: &str) -> (Vec<usize>, &str) {
 }
 
 /// Finds `steps` under `table`; `best` is the nearest enclosing place found
-/// so far. With `value`, the string equal to it at the end of the path.
+/// so far, `anchor` where the dotted key that opened `table` starts (when
+/// one did). With `value`, the string equal to it at the end of the path.
 fn walk(
     table: &DeTable<'_>,
     steps: &[Step<'_>],
     value: Option<&str>,
     best: &mut Option<usize>,
+    anchor: Option<usize>,
 ) -> Option<usize> {
     let first = steps.first()?;
     // An unquoted name may hold dots: `a.b.c` may be the key "a.b" then "c".
@@ -485,7 +487,7 @@ fn walk(
             continue;
         };
         let rest = &steps[take..];
-        if let Some(found) = entry(k, v, &part.indices, rest, value, best) {
+        if let Some(found) = entry((k, v), &part.indices, rest, value, best, anchor) {
             return Some(found);
         }
     }
@@ -495,17 +497,23 @@ fn walk(
 /// The place of one `key = value` (or header table), then of `indices` and
 /// `rest` inside its value.
 fn entry(
-    key: &Spanned<Cow<'_, str>>,
-    value: &Spanned<DeValue<'_>>,
+    (key, value): (&Spanned<Cow<'_, str>>, &Spanned<DeValue<'_>>),
     indices: &[usize],
     rest: &[Step<'_>],
     want: Option<&str>,
     best: &mut Option<usize>,
+    anchor: Option<usize>,
 ) -> Option<usize> {
+    let (k, v) = (key.span().start, value.span().start);
     // A header (`[a.b]`, `[[a]]`) starts before the key it names; a
-    // `key = value` starts at its key.
-    let header = value.span().start < key.span().start;
-    *best = Some(value.span().start.min(key.span().start));
+    // `key = value` starts at its key, the first part of a dotted one
+    // (`source.timeout = …`).
+    let header = v < k;
+    let start = if header { v } else { anchor.unwrap_or(k) };
+    *best = Some(start);
+    // A table no header or value opened (the `source` of `source.timeout`,
+    // the `metrics` of `[metrics.cpu]`) has the span of its key.
+    let implicit = v == k && indices.is_empty();
     let mut at: &Spanned<DeValue<'_>> = value;
     for (n, &i) in indices.iter().enumerate() {
         let DeValue::Array(items) = at.get_ref() else {
@@ -526,7 +534,7 @@ fn entry(
         };
     }
     match at.get_ref() {
-        DeValue::Table(t) => walk(t, rest, want, best),
+        DeValue::Table(t) => walk(t, rest, want, best, implicit.then_some(start)),
         _ => None,
     }
 }
@@ -744,6 +752,17 @@ mod tests {
         assert_eq!(locate(waves, "waves[1].sites[0]"), Some((6, 3)));
         assert_eq!(locate(waves, "waves[0].percent"), Some((2, 1)));
         assert_eq!(locate(waves, "waves[7].sites"), Some((2, 1)));
+    }
+
+    #[test]
+    fn a_dotted_key_is_located_where_it_starts() {
+        let t = "[a]\nx = 1\nsource.timeout = \"0s\"\n[b.c]\nd.e = 1\n";
+        assert_eq!(locate(t, "a.source.timeout"), Some((3, 1)));
+        assert_eq!(locate(t, "b.c.d.e"), Some((5, 1)));
+        assert_eq!(locate(t, "b.c"), Some((4, 1)));
+        let t = "t = { x.y = 1, z = 2 }\n";
+        assert_eq!(locate(t, "t.x.y"), Some((1, 7)));
+        assert_eq!(locate(t, "t.z"), Some((1, 16)));
     }
 
     #[test]
