@@ -2,7 +2,7 @@
 //! and what to do about it; unknown keys are errors, never silently ignored.
 //!
 //! One file per section: each reads its table as written (`File…`) and
-//! resolves it into the type its domain uses; [`resolve`] calls them in
+//! resolves it into the type its domain uses; `resolve` calls them in
 //! order. Errors are located with toml's spans ([`crate::diag`]).
 
 mod keys;
