@@ -73,7 +73,7 @@ struct FileUi {
 pub struct Config {
     /// The file this came from, `None` for built-in defaults.
     pub path: Option<PathBuf>,
-    /// The file's text, kept so later checks (keymap) can point at a line.
+    /// The file's text, kept so later checks (files, theme) are located in it.
     pub text: String,
     pub theme: Option<String>,
     /// Set when `--theme` overrode the file (errors then blame the flag).
