@@ -309,7 +309,7 @@ const REFUSED_AT_START: &[(&str, usize, usize, &str, &[&str])] = &[
     (
         "quit-j.toml",
         2,
-        1,
+        8,
         "keys.quit",
         &["'j' is already the key of 'down'"],
     ),
