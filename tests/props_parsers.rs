@@ -271,7 +271,11 @@ fn clean_text(max: usize) -> BoxedStrategy<String> {
         .expect("regex")
         // and none of the invisibles fleetdeck refuses in text it shows
         // (U+3164, U+115F, … are letters to the regex, blanks on screen).
-        .prop_map(|s| s.chars().filter(|&c| !fleetdeck::text::is_unsafe(c)).collect())
+        .prop_map(|s| {
+            s.chars()
+                .filter(|&c| !fleetdeck::text::is_unsafe(c))
+                .collect()
+        })
         .boxed()
 }
 
@@ -1377,7 +1381,8 @@ fn hostile_plan_round_trips_or_is_refused() {
                 }
                 for f in fields {
                     prop_assert!(
-                        !f.chars().any(|c| c != '\n' && fleetdeck::text::is_unsafe(c)),
+                        !f.chars()
+                            .any(|c| c != '\n' && fleetdeck::text::is_unsafe(c)),
                         "a loaded plan carries {f:?}"
                     );
                 }
