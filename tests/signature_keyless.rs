@@ -1308,3 +1308,38 @@ fn intermediate_expired_at_the_rekor_time_fails_validity() {
     );
     assert!(check(&outcome, "certificate").ok);
 }
+
+#[test]
+fn intermediates_that_issue_each_other_fail_without_looping() {
+    // Two CAs, each certified by the other, neither reaching a configured
+    // root: path building must stop and refuse.
+    let key_a = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key a");
+    let key_b = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key b");
+    let same_key = |k: &KeyPair| KeyPair::try_from(k.serialized_der()).expect("key copy");
+    let issuer_a = Issuer::new(ca_params("loop-a", true), same_key(&key_a));
+    let issuer_b = Issuer::new(ca_params("loop-b", true), same_key(&key_b));
+    let cert_a = ca_params("loop-a", true)
+        .signed_by(&key_a, &issuer_b)
+        .expect("a by b");
+    let cert_b = ca_params("loop-b", true)
+        .signed_by(&key_b, &issuer_a)
+        .expect("b by a");
+    let a = Ca {
+        der: cert_a.der().to_vec(),
+        pem: cert_a.pem(),
+        issuer: issuer_a,
+    };
+    let chain = format!("{}{}", cert_a.pem(), cert_b.pem());
+    let configured = root("fulcio-root", &rcgen::PKCS_ECDSA_P384_SHA384);
+    let outcome = verify_release(
+        LeafSpec::default(),
+        &a,
+        Some(&chain),
+        vec![configured.der.clone()],
+    );
+    assert_fails(
+        &outcome,
+        "certificate",
+        "certificate does not chain to a trusted root: the chain annotation loops back to 'CN=loop-a, O=fleetdeck tests' without reaching a [signing] root",
+    );
+}

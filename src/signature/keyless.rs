@@ -714,31 +714,57 @@ fn issuer_usage_problem(issuer: &X509Certificate) -> Option<String> {
 /// The chain by names alone — leaf, annotation certificates, then a
 /// configured root — used only to say which certificate webpki's refusal
 /// is about. Nothing here is verified or trusted.
-fn name_walk<'c>(input: &ChainInput<'c>) -> Vec<&'c X509Certificate<'c>> {
-    let mut walk = vec![input.leaf];
-    while let Some(current) = walk.last().copied()
-        && walk.len() < MAX_WALK
-    {
+struct Walk<'c> {
+    certs: Vec<&'c X509Certificate<'c>>,
+    end: WalkEnd,
+}
+
+/// Why [`name_walk`] stopped.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WalkEnd {
+    /// At a configured root of the right name.
+    Root,
+    /// At a self-signed certificate from the annotations.
+    SelfSigned,
+    /// No certificate of the issuer's name in the annotations or roots.
+    Missing,
+    /// The issuer's name is one already walked.
+    Loop,
+    /// [`MAX_WALK`] certificates.
+    TooLong,
+}
+
+fn name_walk<'c>(input: &ChainInput<'c>) -> Walk<'c> {
+    let mut certs = vec![input.leaf];
+    let mut current = input.leaf;
+    let end = loop {
+        if certs.len() >= MAX_WALK {
+            break WalkEnd::TooLong;
+        }
         let issuer = current.issuer().as_raw();
-        if current.subject().as_raw() == issuer && walk.len() > 1 {
-            break;
+        if certs.len() > 1 && current.subject().as_raw() == issuer {
+            break WalkEnd::SelfSigned;
         }
         if let Some((_, root)) = input
             .roots
             .iter()
             .find(|(_, r)| r.subject().as_raw() == issuer)
         {
-            walk.push(root);
-            break;
+            certs.push(root);
+            break WalkEnd::Root;
         }
-        match input.pool.iter().find(|c| {
-            c.subject().as_raw() == issuer && !walk.iter().any(|w| w.as_raw() == c.as_raw())
-        }) {
-            Some(next) => walk.push(next),
-            None => break,
+        if certs.iter().any(|c| c.subject().as_raw() == issuer) {
+            break WalkEnd::Loop;
         }
-    }
-    walk
+        match input.pool.iter().find(|c| c.subject().as_raw() == issuer) {
+            Some(next) => {
+                certs.push(next);
+                current = next;
+            }
+            None => break WalkEnd::Missing,
+        }
+    };
+    Walk { certs, end }
 }
 
 /// Critical extensions webpki does not process (it refuses the certificate).
@@ -767,8 +793,9 @@ fn describe_time_refusal(e: &webpki::Error) -> String {
 
 /// Words for webpki's refusal of the path, naming the certificate it is
 /// about when the names along `walk` (see [`name_walk`]) tell.
-fn describe_refusal(e: &webpki::Error, walk: &[&X509Certificate]) -> String {
+fn describe_refusal(e: &webpki::Error, walk: &Walk) -> String {
     use webpki::Error as E;
+    let (end, walk) = (walk.end, walk.certs.as_slice());
     let issuers = walk.get(1..).unwrap_or_default();
     let route: String = issuers
         .iter()
@@ -779,22 +806,21 @@ fn describe_refusal(e: &webpki::Error, walk: &[&X509Certificate]) -> String {
         format!("{NO_CHAIN}: {}", found.unwrap_or_else(|| otherwise.into()))
     };
     match e {
-        E::UnknownIssuer => {
-            let top = walk.last().copied();
-            match top {
-                Some(top) if walk.len() > 1 && top.subject().as_raw() == top.issuer().as_raw() => {
-                    format!(
-                        "{NO_CHAIN}: the chain ends at '{}', a root that came with the signature and is not one of the [signing] roots",
-                        top.subject()
-                    )
-                }
-                Some(top) => format!(
-                    "{NO_CHAIN} (issued by '{}'): no such issuer in the chain annotation or [signing] roots",
-                    top.issuer()
-                ),
-                None => format!("{NO_CHAIN}: no issuer found"),
-            }
-        }
+        E::UnknownIssuer => match (end, walk.last()) {
+            (WalkEnd::SelfSigned, Some(top)) => format!(
+                "{NO_CHAIN}: the chain ends at '{}', a root that came with the signature and is not one of the [signing] roots",
+                top.subject()
+            ),
+            (WalkEnd::Missing, Some(top)) => format!(
+                "{NO_CHAIN} (issued by '{}'): no such issuer in the chain annotation or [signing] roots",
+                top.issuer()
+            ),
+            (WalkEnd::Loop, Some(top)) => format!(
+                "{NO_CHAIN}: the chain annotation loops back to '{}' without reaching a [signing] root",
+                top.issuer()
+            ),
+            _ => format!("{NO_CHAIN}: no path along certificate{route} was accepted"),
+        },
         E::InvalidSignatureForPublicKey => format!(
             "{NO_CHAIN}: a signature along certificate{route} does not verify (another CA of the same name?)"
         ),
