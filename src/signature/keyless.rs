@@ -1159,3 +1159,67 @@ fn hex(bytes: &[u8]) -> String {
             s
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_signing_eku_constant_is_the_oid() {
+        let oid = x509_parser::der_parser::oid::Oid::from(&[1, 3, 6, 1, 5, 5, 7, 3, 3]).unwrap();
+        assert_eq!(oid.as_bytes(), EKU_CODE_SIGNING);
+    }
+
+    #[test]
+    fn times_before_the_epoch_clamp_to_it() {
+        assert_eq!(unix_time(-5).as_secs(), 0);
+        assert_eq!(unix_time(1_767_225_600).as_secs(), 1_767_225_600);
+    }
+
+    #[test]
+    fn time_refusals_say_when() {
+        let expired = webpki::Error::CertExpired {
+            time: unix_time(1_767_312_000),
+            not_after: unix_time(1_767_226_200),
+        };
+        assert_eq!(
+            describe_time_refusal(&expired),
+            "a certificate in the chain expired at 2026-01-01T00:10:00Z"
+        );
+        let early = webpki::Error::CertNotValidYet {
+            time: unix_time(0),
+            not_before: unix_time(1_767_225_600),
+        };
+        assert_eq!(
+            describe_time_refusal(&early),
+            "a certificate in the chain is not yet valid: valid from 2026-01-01T00:00:00Z"
+        );
+    }
+
+    #[test]
+    fn path_refusals_all_say_the_chain_is_refused() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["leaf.example".into()]).unwrap();
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::CodeSigning];
+        let der = params.self_signed(&key).unwrap().der().to_vec();
+        let leaf = parse_der(&der).unwrap();
+        let walk = Walk {
+            certs: vec![&leaf],
+            end: WalkEnd::Missing,
+        };
+        for e in [
+            webpki::Error::UnknownIssuer,
+            webpki::Error::PathLenConstraintViolated,
+            webpki::Error::NameConstraintViolation,
+            webpki::Error::EndEntityUsedAsCa,
+            webpki::Error::UnsupportedCriticalExtension,
+            webpki::Error::InvalidSignatureForPublicKey,
+            webpki::Error::MaximumPathDepthExceeded,
+            webpki::Error::BadDer,
+        ] {
+            let why = describe_refusal(&e, &walk);
+            assert!(why.starts_with(NO_CHAIN), "{e:?}: {why}");
+        }
+        assert!(unknown_critical_extensions(&leaf).is_empty());
+    }
+}
