@@ -1,7 +1,9 @@
 //! Keyless cosign signatures, verified offline: a short-lived signing
 //! certificate (Fulcio-style) that must chain to the configured roots and
 //! name a trusted identity, and a Rekor bundle whose signed entry timestamp
-//! proves when the signature was logged.
+//! proves when the signature was logged. The X.509 path is validated by
+//! rustls-webpki with only the configured roots as trust anchors
+//! (docs/ARCHITECTURE.md, "Keyless signatures").
 //!
 //! Every check yields a [`CheckLine`] whose reason an SRE can act on; the
 //! signature is verified only when every line is ok (fail closed).
