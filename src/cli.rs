@@ -713,10 +713,9 @@ async fn console(_cli: &Cli, cfg: Config, source: Source) -> Result<ExitCode, Cl
     // opened is shown as an error in the rollouts view, not a refusal to start.
     if cfg.rollout.repo.is_some() {
         match crate::rollout::store::Store::open(&cfg.rollout).await {
-            Ok(store) => runtime.start_rollouts(
-                Arc::new(store),
-                cfg.refresh.max(Duration::from_secs(5)),
-            ),
+            Ok(store) => {
+                runtime.start_rollouts(Arc::new(store), cfg.refresh.max(Duration::from_secs(5)))
+            }
             Err(e) => app.rollouts.error = Some(e.to_string()),
         }
     }

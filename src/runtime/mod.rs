@@ -178,7 +178,11 @@ impl Runtime {
     }
 
     /// Reads the WireGuard interface, when one is configured (see [`tunnels::spawn`]).
-    pub fn start_tunnels(&mut self, remote: &crate::config::RemoteConfig, every: std::time::Duration) {
+    pub fn start_tunnels(
+        &mut self,
+        remote: &crate::config::RemoteConfig,
+        every: std::time::Duration,
+    ) {
         self.tunnels = tunnels::spawn(remote, every);
     }
 

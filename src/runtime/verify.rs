@@ -9,7 +9,7 @@ use crate::signature::policy::ReleaseVerifier;
 use std::sync::Arc;
 
 /// Handle to the verify worker; dropping it stops the worker.
-pub struct VerifyWorker(Requests<String>);
+pub struct VerifyWorker(pub(super) Requests<String>);
 
 impl VerifyWorker {
     /// Queues these references; each is answered with one [`Event::Signature`].
