@@ -265,9 +265,19 @@ pub async fn run(mut app: App, mut parts: LoopParts) -> io::Result<()> {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut batch: Vec<Event> = Vec::with_capacity(64);
+    let mut front = Console {
+        guard: &mut guard,
+        input: &mut input,
+        events_tx: &events_tx,
+        remote: &remote,
+        theme: &mut theme,
+        user_theme_dir: user_theme_dir.as_deref(),
+        no_color,
+        depth,
+    };
 
     let result = loop {
-        let size = match guard.terminal.size() {
+        let size = match front.guard.terminal.size() {
             Ok(s) => s,
             Err(e) if terminal_gone(&e) => break Ok(()),
             Err(e) => break Err(e),
@@ -275,22 +285,16 @@ pub async fn run(mut app: App, mut parts: LoopParts) -> io::Result<()> {
         let rows = views::table_rows_for(&app, size.width, size.height);
         let mut quit = false;
         if rows != app.viewport_rows {
-            let mut front = Console {
-                guard: &mut guard,
-                input: &mut input,
-                events_tx: &events_tx,
-                remote: &remote,
-                theme: &mut theme,
-                user_theme_dir: user_theme_dir.as_deref(),
-                no_color,
-                depth,
-            };
             let flow = runtime
                 .dispatch(&mut app, Event::Viewport { rows }, &mut front)
                 .await;
             quit |= flow == Flow::Quit;
         }
-        if let Err(e) = guard.terminal.draw(|f| views::draw(f, &app, &theme)) {
+        if let Err(e) = front
+            .guard
+            .terminal
+            .draw(|f| views::draw(f, &app, front.theme))
+        {
             if terminal_gone(&e) {
                 break Ok(());
             }
@@ -317,16 +321,6 @@ pub async fn run(mut app: App, mut parts: LoopParts) -> io::Result<()> {
             }
         }
         for ev in batch.drain(..) {
-            let mut front = Console {
-                guard: &mut guard,
-                input: &mut input,
-                events_tx: &events_tx,
-                remote: &remote,
-                theme: &mut theme,
-                user_theme_dir: user_theme_dir.as_deref(),
-                no_color,
-                depth,
-            };
             quit |= runtime.dispatch(&mut app, ev, &mut front).await == Flow::Quit;
         }
         if quit {
