@@ -1,7 +1,7 @@
 //! The history worker: fetches one device's history with range queries
 //! (Prometheus) and posts [`Event::History`].
 
-use super::{Inbox, Requests, serve};
+use super::{Inbox, Requests, serve_distinct};
 use crate::app::Event;
 use crate::metrics::HistoryRange;
 use crate::metrics::prometheus::PrometheusSource;
@@ -13,7 +13,7 @@ pub type HistoryWorker = Requests<(String, Duration)>;
 
 /// Starts the worker with `client`.
 pub fn spawn(client: PrometheusSource) -> (HistoryWorker, Inbox) {
-    serve(move |(device, span): (String, Duration)| {
+    serve_distinct(move |(device, span): (String, Duration)| {
         let client = client.clone();
         async move {
             let range = HistoryRange {

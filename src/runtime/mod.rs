@@ -79,7 +79,31 @@ impl<R> Drop for Requests<R> {
 /// Starts a [`Requests`] worker: `work` turns a request into its answer.
 /// Each answer is computed in a task of its own, so a panic loses that
 /// answer, not the worker.
-pub fn serve<R, F, Fut>(mut work: F) -> (Requests<R>, Inbox)
+pub fn serve<R, F, Fut>(work: F) -> (Requests<R>, Inbox)
+where
+    R: Send + 'static,
+    F: FnMut(R) -> Fut + Send + 'static,
+    Fut: Future<Output = Event> + Send + 'static,
+{
+    serve_with(|_: &R, _: &R| false, work)
+}
+
+/// Like [`serve`], but a request equal to one still waiting in the queue is
+/// dropped: asking for the same thing at every refresh while an answer is
+/// slow queues it once, not once per refresh.
+pub fn serve_distinct<R, F, Fut>(work: F) -> (Requests<R>, Inbox)
+where
+    R: PartialEq + Send + 'static,
+    F: FnMut(R) -> Fut + Send + 'static,
+    Fut: Future<Output = Event> + Send + 'static,
+{
+    serve_with(|a: &R, b: &R| a == b, work)
+}
+
+fn serve_with<R, F, Fut>(
+    same: impl Fn(&R, &R) -> bool + Send + Sync + 'static,
+    mut work: F,
+) -> (Requests<R>, Inbox)
 where
     R: Send + 'static,
     F: FnMut(R) -> Fut + Send + 'static,
@@ -88,9 +112,28 @@ where
     let (tx, mut requests) = mpsc::unbounded_channel::<R>();
     let (out, inbox) = outbox();
     let task = tokio::spawn(async move {
-        while let Some(request) = requests.recv().await {
+        let mut queue: VecDeque<R> = VecDeque::new();
+        let take = |queue: &mut VecDeque<R>, r: R| {
+            if !queue.iter().any(|q| same(q, &r)) {
+                queue.push_back(r);
+            }
+        };
+        loop {
+            if queue.is_empty() {
+                match requests.recv().await {
+                    Some(r) => queue.push_back(r),
+                    None => return, // the handle is gone
+                }
+            }
             let Some(permit) = out.reserve().await else {
                 return; // the app loop is gone
+            };
+            // What was asked while the last answer waited to be taken in.
+            while let Ok(r) = requests.try_recv() {
+                take(&mut queue, r);
+            }
+            let Some(request) = queue.pop_front() else {
+                continue;
             };
             if let Ok(event) = tokio::spawn(work(request)).await {
                 permit.send(event);

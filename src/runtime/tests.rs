@@ -226,3 +226,28 @@ async fn a_worker_starts_work_only_when_its_last_result_was_taken_in() {
     }
     assert_eq!(started.load(Ordering::SeqCst), 3);
 }
+
+/// Asking again for what is still queued (history at every refresh while a
+/// range query is slow) queues it once.
+#[tokio::test]
+async fn a_distinct_worker_queues_a_repeated_request_once() {
+    let started = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&started);
+    let (worker, mut inbox) = serve_distinct(move |n: u64| {
+        count.fetch_add(1, Ordering::SeqCst);
+        async move { Event::Viewport { rows: n as usize } }
+    });
+    for n in [1, 2, 2, 3, 2] {
+        worker.send(n);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut answers = Vec::new();
+    while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_millis(500), inbox.recv()).await {
+        match ev {
+            Event::Viewport { rows } => answers.push(rows),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(answers, vec![1, 2, 3]);
+    assert_eq!(started.load(Ordering::SeqCst), 3);
+}

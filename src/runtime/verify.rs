@@ -3,7 +3,7 @@
 //! caches verdicts by digest, so asking again costs nothing for a verified
 //! release.
 
-use super::{Inbox, Requests, serve};
+use super::{Inbox, Requests, serve_distinct};
 use crate::app::Event;
 use crate::signature::policy::ReleaseVerifier;
 use std::sync::Arc;
@@ -22,7 +22,7 @@ impl VerifyWorker {
 
 /// Starts the worker with `verifier`.
 pub fn spawn(verifier: Arc<ReleaseVerifier>) -> (VerifyWorker, Inbox) {
-    let (requests, inbox) = serve(move |reference: String| {
+    let (requests, inbox) = serve_distinct(move |reference: String| {
         let verifier = Arc::clone(&verifier);
         async move {
             let result = verifier
