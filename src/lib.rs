@@ -17,8 +17,7 @@
 //! - [`sim`]      the simulated fleet used by the demo, the tests and the benchmarks.
 //! - [`theme`]    theme files (every role optional) → styles; `NO_COLOR`.
 //! - [`app`]      state + `update(event) -> effects`; no I/O.
-//! - [`workers`]  tokio tasks that do the I/O and post owned results back to the app loop.
-//! - [`tunnel_worker`] reads the WireGuard interface every few seconds, posts tunnel status per device.
+//! - [`runtime`]  the workers (tokio tasks doing the I/O, one result in flight each) and the effect loop.
 //! - [`tui`]      terminal guard, event loop, keymap, views.
 
 pub mod app;
@@ -34,10 +33,9 @@ pub mod metrics;
 pub mod out;
 pub mod remote;
 pub mod rollout;
+pub mod runtime;
 pub mod signature;
 pub mod sim;
 pub mod text;
 pub mod theme;
 pub mod tui;
-pub mod tunnel_worker;
-pub mod workers;
