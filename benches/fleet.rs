@@ -335,13 +335,13 @@ fn tunnel_status(theme: &Theme, now: SystemTime) {
         15,
         || {
             let t = Instant::now();
-            let r = fleetdeck::tunnel_worker::reading(&iface, &fleet, Some("tunnel_ip"), now);
+            let r = fleetdeck::runtime::tunnels::reading(&iface, &fleet, Some("tunnel_ip"), now);
             let d = t.elapsed();
             assert_eq!(r.tunnels.len(), 10_000);
             d
         },
     );
-    let reading = fleetdeck::tunnel_worker::reading(&iface, &fleet, Some("tunnel_ip"), now);
+    let reading = fleetdeck::runtime::tunnels::reading(&iface, &fleet, Some("tunnel_ip"), now);
     let mut app = app_with(10_000, 200);
     app.tunnels.interface = Some("wg-fleet".into());
     app.update(Event::Tunnels {

@@ -379,7 +379,7 @@ pub(crate) async fn refresh_once(
     source: &mut Source,
     sample: Duration,
 ) -> Result<(Fleet, Vec<String>), CliError> {
-    let deadline = crate::workers::refresh_deadline(cfg.default_timeout(), Duration::ZERO);
+    let deadline = crate::runtime::refresh_deadline(cfg.default_timeout(), Duration::ZERO);
     let mut snap = refresh_within(source, deadline).await?;
     if source.needs_warmup() {
         // Rates and quantiles need a second scrape; a few seconds of requests
@@ -708,49 +708,31 @@ async fn console(_cli: &Cli, cfg: Config, source: Source) -> Result<ExitCode, Cl
         .as_deref()
         .map(|n| crate::text::sanitize(n).into_owned());
     app.tunnels.allow_offline_shell = cfg.remote.allow_offline_shell;
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let tunnels = crate::tunnel_worker::spawn(&cfg.remote, crate::tunnel_worker::EVERY, tx.clone());
+    let mut runtime = crate::runtime::Runtime::new();
+    runtime.start_tunnels(&cfg.remote, crate::runtime::tunnels::EVERY);
     // The console is useful without rollouts: a repository that cannot be
     // opened is shown as an error in the rollouts view, not a refusal to start.
-    let rollouts = if cfg.rollout.repo.is_some() {
+    if cfg.rollout.repo.is_some() {
         match crate::rollout::store::Store::open(&cfg.rollout).await {
-            Ok(store) => Some(crate::workers::spawn_rollouts(
-                Arc::new(store),
-                cfg.refresh.max(Duration::from_secs(5)),
-                tx.clone(),
-            )),
-            Err(e) => {
-                app.rollouts.error = Some(e.to_string());
-                None
+            Ok(store) => {
+                runtime.start_rollouts(Arc::new(store), cfg.refresh.max(Duration::from_secs(5)))
             }
+            Err(e) => app.rollouts.error = Some(e.to_string()),
         }
-    } else {
-        None
-    };
-    let history_client = source.history_client();
-    let deadline = crate::workers::refresh_deadline(cfg.default_timeout(), cfg.refresh);
-    let refresher = crate::workers::spawn_refresh(
-        source,
-        cfg.thresholds.clone(),
-        cfg.refresh,
-        deadline,
-        tx.clone(),
-    );
+    }
+    if let Some(client) = source.history_client() {
+        runtime.start_history(client);
+    }
+    runtime.start_verify(Arc::new(verifier));
+    let deadline = crate::runtime::refresh_deadline(cfg.default_timeout(), cfg.refresh);
+    runtime.start_refresh(source, cfg.thresholds.clone(), cfg.refresh, deadline);
     let parts = crate::tui::LoopParts {
         theme,
         no_color: Theme::no_color_requested(),
         user_theme_dir: user_dir,
-        refresh_now: Arc::clone(&refresher.now),
-        refresh_ack: Some(refresher.ack()),
-        history_client,
-        events: rx,
-        events_tx: tx,
-        rollouts,
         remote: cfg.remote.clone(),
-        verifier: Some(Arc::new(verifier)),
-        tunnels,
+        runtime,
     };
     crate::tui::run(app, parts).await?;
-    drop(refresher);
     Ok(ExitCode::SUCCESS)
 }

@@ -17,8 +17,7 @@
 //! - [`signature`] OCI registry client, cosign signature / attestation / SBOM verification, reports.
 //! - [`sim`]      the simulated fleet used by the demo, the tests and the benchmarks.
 //! - [`app`]      state + `update(event) -> effects`; no I/O.
-//! - [`workers`]  tokio tasks that do the I/O and post owned results back to the app loop.
-//! - [`tunnel_worker`] reads the WireGuard interface every few seconds, posts tunnel status per device.
+//! - [`runtime`]  the workers (tokio tasks doing the I/O, one result in flight each) and the effect loop.
 //! - [`tui`]      terminal guard, event loop, keymap, views, theme files → styles (`tui::theme`).
 
 pub mod app;
@@ -35,9 +34,8 @@ pub mod metrics;
 pub mod out;
 pub mod remote;
 pub mod rollout;
+pub mod runtime;
 pub mod signature;
 pub mod sim;
 pub mod text;
 pub mod tui;
-pub mod tunnel_worker;
-pub mod workers;
