@@ -333,7 +333,8 @@ impl<'a> Spans<'a> {
     /// Line and column of a dotted key (`source.kind`, `signing.keys[1]`,
     /// `registry.mirrors."registry.local"`, `waves[2].sites[0]`):
     ///
-    /// - a `key = value` → the key as written;
+    /// - a `key = value` → the key as written (a dotted `source.timeout = …`
+    ///   where it starts);
     /// - a table with a header (`[metrics.cpu]`, the n-th `[[waves]]`) → its header;
     /// - an element of an inline array → the array's key (a field of an
     ///   inline table in it → that field);
