@@ -1451,11 +1451,14 @@ fn plan_toml_parses_or_says_why() {
 /// Image references: Ok or a reason, whatever the text.
 #[test]
 fn references_parse_or_say_why() {
+    // Well-formed references weigh double: with one branch in four the share
+    // reaching a parsed reference hovered at 25 % and fell below the 20 %
+    // floor now and then.
     let refs = prop_oneof![
-        hostile(),
-        (clean_repo(), sha256_hex()).prop_map(|(r, h)| format!("{r}@sha256:{h}")),
-        (hostile(), sha256_hex()).prop_map(|(r, h)| format!("{r}@sha256:{h}")),
-        (clean_repo(), hostile()).prop_map(|(r, t)| format!("{r}:{t}")),
+        1 => hostile(),
+        2 => (clean_repo(), sha256_hex()).prop_map(|(r, h)| format!("{r}@sha256:{h}")),
+        1 => (hostile(), sha256_hex()).prop_map(|(r, h)| format!("{r}@sha256:{h}")),
+        1 => (clean_repo(), hostile()).prop_map(|(r, t)| format!("{r}:{t}")),
     ];
     property("references", 512, refs, 0.2, |s| {
         let digest_ref = DigestRef::parse(&s);
