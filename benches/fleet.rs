@@ -14,12 +14,12 @@
 // through crate::out (clippy.toml).
 #![allow(clippy::disallowed_macros)]
 
+use fleetdeck::app::keymap::{Key, KeyCode, Keymap};
 use fleetdeck::app::{App, Event, Settings};
 use fleetdeck::fleet::{DeviceSample, Fleet, Release, Snapshot, Thresholds};
 use fleetdeck::history::History;
 use fleetdeck::metrics::def::{Figure, MetricDefs};
 use fleetdeck::metrics::{LabelNames, ScrapeOptions, Source};
-use fleetdeck::tui::keymap::{Key, KeyCode, Keymap};
 use fleetdeck::tui::theme::Theme;
 use fleetdeck::tui::views;
 use ratatui::Terminal;

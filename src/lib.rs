@@ -22,8 +22,6 @@
 
 pub mod app;
 pub mod cli;
-pub mod cli_remote;
-pub mod cli_rollout;
 pub mod config;
 pub mod diag;
 pub mod files;

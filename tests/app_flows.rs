@@ -4,9 +4,9 @@
 mod fixture;
 
 use fixture::*;
+use fleetdeck::app::keymap::{Key, KeyCode};
 use fleetdeck::app::{DataState, Effect, Event, Mode, Scope, ViewKind};
 use fleetdeck::fleet::Health;
-use fleetdeck::tui::keymap::{Key, KeyCode};
 
 #[test]
 fn starts_on_sites_sorted_worst_first() {

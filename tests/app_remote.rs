@@ -10,8 +10,8 @@ mod fixture;
 mod tunnels;
 
 use fixture::*;
+use fleetdeck::app::keymap::KeyCode;
 use fleetdeck::app::{AskKind, DeviceCol, Effect, Event, HostKeyProblem, Level, Mode, ViewKind};
-use fleetdeck::tui::keymap::KeyCode;
 use std::time::Duration;
 
 /// `fixture::app(n, sites)` with an interface configured and one reading.

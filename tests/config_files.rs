@@ -42,11 +42,11 @@ fn the_example_config_loads_and_matches_the_defaults() {
     assert_eq!(cfg.history, defaults.history);
     assert!(matches!(cfg.source, SourceConfig::Scrape(_)));
     // Every key binding in the example is the default one.
-    let km = fleetdeck::tui::keymap::Keymap::from_config(&cfg.keys).expect("example keymap");
-    let default = fleetdeck::tui::keymap::Keymap::default();
+    let km = fleetdeck::app::keymap::Keymap::from_config(&cfg.keys).expect("example keymap");
+    let default = fleetdeck::app::keymap::Keymap::default();
     assert_eq!(km.help_rows(), default.help_rows());
     // Every action is listed in the example.
-    for b in fleetdeck::tui::keymap::BINDINGS {
+    for b in fleetdeck::app::keymap::BINDINGS {
         assert!(
             cfg.keys.contains_key(b.name),
             "config.example.toml lacks keys.{}",

@@ -18,9 +18,9 @@
 
 mod support;
 
+use fleetdeck::app::keymap::{Key, KeyCode, Keymap};
 use fleetdeck::app::{App, AskKind, Effect, Event, HostKeyProblem, Mode};
 use fleetdeck::remote::ssh::{self, HostKeyPolicy, Options, SshError, Target};
-use fleetdeck::tui::keymap::{Key, KeyCode, Keymap};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, SystemTime};

@@ -8,10 +8,10 @@ mod fixture;
 mod git_support;
 
 use fixture::*;
+use fleetdeck::app::keymap::KeyCode;
 use fleetdeck::app::{App, Effect, Event, Mode, ViewKind};
 use fleetdeck::rollout::action::{ActionKind, Check};
 use fleetdeck::rollout::plan::{Plan, Status};
-use fleetdeck::tui::keymap::KeyCode;
 use std::time::Duration;
 
 fn plan(wave: usize, status: Status) -> Plan {
@@ -394,8 +394,9 @@ fn the_inspector_shows_both_releases_with_every_check() {
 
 #[test]
 fn devices_on_an_unknown_or_unverified_digest_are_drift() {
-    use fleetdeck::app::{Drift, InspectTarget};
+    use fleetdeck::app::InspectTarget;
     use fleetdeck::fleet::{Fleet, Thresholds};
+    use fleetdeck::rollout::drift::Drift;
     use fleetdeck::signature::policy::Part;
     use std::sync::Arc;
     let mut app = rollout_app(plan(1, Status::Progressing), false);
@@ -447,7 +448,7 @@ fn devices_on_an_unknown_or_unverified_digest_are_drift() {
 
 #[test]
 fn a_release_that_stops_verifying_flags_its_devices() {
-    use fleetdeck::app::Drift;
+    use fleetdeck::rollout::drift::Drift;
     use fleetdeck::signature::policy::Part;
     let mut app = rollout_app(plan(1, Status::Progressing), false);
     let reference = format!("registry.local/vision@sha256:{}", "ef".repeat(32));
@@ -495,7 +496,7 @@ fn the_drift_filter_lists_exactly_the_flagged_devices() {
 }
 
 fn ctrl(c: char) -> Event {
-    Event::Key(fleetdeck::tui::keymap::Key::ctrl(c))
+    Event::Key(fleetdeck::app::keymap::Key::ctrl(c))
 }
 
 /// Issue 9, case 1, exactly as it happened in the demo: `4 j A ctrl-c ctrl-c

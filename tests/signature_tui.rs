@@ -11,12 +11,12 @@ mod fixture;
 mod support;
 
 use fixture::{T0, fleet, key, settings, special, t};
+use fleetdeck::app::keymap::{KeyCode, Keymap};
 use fleetdeck::app::{App, Effect, Event, InspectTarget, Mode, ViewKind};
 use fleetdeck::rollout::action::Check;
 use fleetdeck::rollout::plan::{DigestRef, Plan, ReleaseSpec};
 use fleetdeck::signature::policy::ReleaseVerifier;
 use fleetdeck::signature::{RegistryClient, Trust};
-use fleetdeck::tui::keymap::{KeyCode, Keymap};
 use std::sync::Arc;
 use std::time::Duration;
 use support::registry::*;

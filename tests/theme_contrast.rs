@@ -28,10 +28,10 @@ mod fixture;
 mod tunnels;
 
 use fixture::*;
+use fleetdeck::app::keymap::KeyCode;
 use fleetdeck::app::{App, Event, HostKeyProblem};
 use fleetdeck::rollout::plan::Status;
 use fleetdeck::tui::color::{ColorDepth, ansi_rgb, for_depth};
-use fleetdeck::tui::keymap::KeyCode;
 use fleetdeck::tui::theme::Theme;
 use fleetdeck::tui::views;
 use ratatui::Terminal;

@@ -8,8 +8,8 @@ mod fixture;
 mod tunnels;
 
 use fixture::*;
+use fleetdeck::app::keymap::KeyCode;
 use fleetdeck::app::{App, Event};
-use fleetdeck::tui::keymap::KeyCode;
 use fleetdeck::tui::theme::Theme;
 use fleetdeck::tui::views;
 use ratatui::Terminal;

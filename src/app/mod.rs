@@ -5,21 +5,23 @@
 //! carry out (refresh now, fetch a device's history, load a theme, quit). Key
 //! flows are tested by feeding events, without a terminal or a network.
 
+pub mod keymap;
 mod remote;
 mod rollouts;
 mod signatures;
 
 pub use remote::{Ask, AskKind, HostKeyProblem, TunnelReading, TunnelState, TunnelView};
-pub use rollouts::{Confirm, RolloutEntry, Rollouts, gate_check as rollouts_gate_check, short_ref};
-pub use signatures::{Drift, InspectLine, InspectTarget, SigState, Signatures, Tone};
+pub use rollouts::{Confirm, RolloutEntry, Rollouts, short_ref};
+pub use signatures::{InspectLine, InspectTarget, SigState, Signatures, Tone};
 
 use crate::fleet::{Device, Fleet, Health, Rollup, cmp_present, missing_rank};
 use crate::history::History;
 use crate::metrics::DeviceHistory;
 use crate::metrics::def::Figure;
 use crate::rollout::action::{ActionKind, ActionRequest, PromoteChecks};
+use crate::rollout::drift::Drift;
 use crate::rollout::plan::Plan;
-use crate::tui::keymap::{Action, Key, KeyCode, Keymap};
+use keymap::{Action, Key, KeyCode, Keymap};
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -749,7 +751,7 @@ impl App {
                 match (key.code, self.keymap.action(key)) {
                     (KeyCode::Char('q') | KeyCode::Char('?'), _) => self.mode = Mode::Normal,
                     (_, Some(Action::Down | Action::PageDown)) => {
-                        let max = crate::tui::keymap::BINDINGS.len().saturating_sub(1);
+                        let max = keymap::BINDINGS.len().saturating_sub(1);
                         self.mode = Mode::Help {
                             scroll: (scroll + 1).min(max),
                         };

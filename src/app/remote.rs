@@ -5,10 +5,10 @@
 //! app: the interface is read by a worker ([`crate::runtime::tunnels`]) and the
 //! shell is an [`Effect`] carried out by the terminal loop.
 
+use super::keymap::{Key, KeyCode};
 use super::{App, Effect, Level, Mode, ViewKind};
 use crate::format;
 use crate::remote::wireguard::{LIVE_WITHIN, Tunnel};
-use crate::tui::keymap::{Key, KeyCode};
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 

@@ -3,6 +3,7 @@
 //! promote / halt / resume / abort / retry. Pure, like the rest of the app:
 //! the commit itself is an [`Effect::Act`] carried out by a worker.
 
+use super::keymap::{Key, KeyCode};
 use super::{App, Effect, Level, Mode, ViewKind};
 use crate::format;
 use crate::rollout::action::{self, ActionKind, ActionRequest, Check, PromoteChecks};
@@ -10,7 +11,6 @@ use crate::rollout::gate::{GateHistory, Verdict};
 use crate::rollout::plan::{Plan, Status};
 use crate::rollout::progress::{Progress, progress};
 use crate::rollout::wave;
-use crate::tui::keymap::{Key, KeyCode};
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, SystemTime};
 
@@ -171,18 +171,6 @@ pub fn short_ref(r: &crate::rollout::plan::DigestRef) -> String {
     format!("{}@sha256:{short}…", r.repository)
 }
 
-/// The gate verdict as a pre-promotion check.
-pub fn gate_check(v: &Verdict) -> Check {
-    match v {
-        Verdict::Pass => Check::Pass,
-        Verdict::Failing { reasons, .. } | Verdict::Failed { reasons, .. } => {
-            Check::Fail(reasons.join("; "))
-        }
-        Verdict::Inconclusive { reasons } => Check::Inconclusive(reasons.join("; ")),
-        Verdict::Pending => Check::Inconclusive("the gates have not been evaluated yet".into()),
-    }
-}
-
 impl App {
     /// Recomputes progress and gates of every rollout against the current fleet.
     pub(crate) fn refresh_rollout_views(&mut self) {
@@ -294,7 +282,7 @@ impl App {
             return Vec::new();
         };
         let checks = PromoteChecks {
-            gates: gate_check(&entry.verdict),
+            gates: Check::from(&entry.verdict),
             signature: if kind == ActionKind::Promote {
                 self.release_check(&entry.plan.release)
             } else {
@@ -407,7 +395,7 @@ impl App {
             )),
         }
         if kind == ActionKind::Promote && p.state.wave > 0 {
-            let gates = match gate_check(&e.verdict) {
+            let gates = match Check::from(&e.verdict) {
                 Check::Pass => "✔ pass".to_string(),
                 Check::Fail(r) => format!("✖ {r}"),
                 Check::Inconclusive(r) => format!("? {r}"),

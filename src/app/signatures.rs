@@ -1,12 +1,14 @@
 //! The supply-chain side of the app: verification results by image reference
 //! (posted by the signature worker), the signature check a promote needs,
-//! which devices drift, and the lines of the inspector pane. Pure like the
+//! which devices drift (computed by [`crate::rollout::drift`]), and the lines
+//! of the inspector pane. Pure like the
 //! rest of the app: verifications are [`Effect::Verify`] requests carried out
 //! by a worker, whose answers come back as [`super::Event::Signature`].
 
 use super::{App, Effect, Level, ViewKind};
 use crate::format;
 use crate::rollout::action::Check;
+use crate::rollout::drift::Drift;
 use crate::rollout::plan::{DigestRef, ReleaseSpec};
 use crate::signature::policy::{ArtifactVerdict, Part, ReleaseVerdict, oci_reference};
 use crate::signature::{Report, Signer};
@@ -34,24 +36,6 @@ impl SigState {
         match self {
             SigState::Done { result: Ok(r), .. } => Some(r),
             _ => None,
-        }
-    }
-}
-
-/// Why a device is flagged as drift.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Drift {
-    /// Runs an image or model digest no rollout names as its new or previous release.
-    Unknown(Part),
-    /// Runs a release whose signature does not verify.
-    Unverified(Part),
-}
-
-impl Drift {
-    pub fn text(&self) -> String {
-        match self {
-            Drift::Unknown(p) => format!("{} digest named by no rollout", p.key()),
-            Drift::Unverified(p) => format!("{} does not verify", p.key()),
         }
     }
 }
@@ -243,50 +227,17 @@ impl App {
     }
 
     /// Flags devices that run a digest no rollout names, or one that does not
-    /// verify. Nothing is flagged before the rollouts are known.
-    /// Whether the set of drifting devices changed.
+    /// verify ([`crate::rollout::drift::detect`]). Nothing is flagged before
+    /// the rollouts are known. Whether the set of drifting devices changed.
     pub(crate) fn recompute_drift(&mut self) -> bool {
-        let mut drift = HashMap::new();
-        if self.rollouts.entries.is_empty() || self.signatures.known.is_empty() {
-            let changed = self.signatures.drift != drift;
-            self.signatures.drift = drift;
-            return changed;
-        }
-        let verified_state = |digest: &str| -> Option<bool> {
-            let (_, reference) = self.signatures.known.get(digest)?;
-            let report = self.signatures.by_ref.get(reference)?.report()?;
-            Some(report.verified)
+        let drift = if self.rollouts.entries.is_empty() {
+            HashMap::new()
+        } else {
+            let by_ref = &self.signatures.by_ref;
+            crate::rollout::drift::detect(&self.fleet.devices, &self.signatures.known, |r| {
+                Some(by_ref.get(r)?.report()?.verified)
+            })
         };
-        let has_models = self
-            .signatures
-            .known
-            .values()
-            .any(|(p, _)| *p == Part::Model);
-        for d in &self.fleet.devices {
-            let Some(rel) = &d.sample.release else {
-                continue;
-            };
-            let mut parts = vec![(Part::Image, rel.image_digest.as_str())];
-            if has_models {
-                parts.push((Part::Model, rel.model_digest.as_str()));
-            }
-            for (part, digest) in parts {
-                if digest.is_empty() {
-                    continue;
-                }
-                let flag = if !self.signatures.known.contains_key(digest) {
-                    Some(Drift::Unknown(part))
-                } else if verified_state(digest) == Some(false) {
-                    Some(Drift::Unverified(part))
-                } else {
-                    None
-                };
-                if let Some(f) = flag {
-                    drift.insert(d.id().to_string(), f);
-                    break;
-                }
-            }
-        }
         let changed = self.signatures.drift != drift;
         self.signatures.drift = drift;
         changed

@@ -30,7 +30,7 @@ pub(super) fn resolve(
 ) -> Result<BTreeMap<String, Vec<String>>, ConfigError> {
     let keys: BTreeMap<String, Vec<String>> =
         keys.iter().map(|(k, v)| (k.clone(), v.keys())).collect();
-    crate::tui::keymap::Keymap::from_config(&keys).map_err(|e| {
+    crate::app::keymap::Keymap::from_config(&keys).map_err(|e| {
         let mut err = ctx.err(&e.key, e.message, e.hint);
         // Point at the key in the list when one key is the problem.
         if let Some(spec) = &e.spec

@@ -353,7 +353,7 @@ pub fn load_checked(
     cfg.load_theme(crate::tui::theme::user_theme_dir().as_deref())?;
     // Checked in `parse` already (located there); kept here so this function
     // alone states everything the console needs.
-    crate::tui::keymap::Keymap::from_config(&cfg.keys)
+    crate::app::keymap::Keymap::from_config(&cfg.keys)
         .map_err(|e| cfg.error_at(&e.key, e.message, e.hint))?;
     Ok(cfg)
 }

@@ -18,6 +18,7 @@
 //! p95 is kept: `histogram_quantile` returns it when requests are slower than
 //! the largest bucket, which is the worst latency there is, not a missing one.
 
+use super::action::Check;
 use super::plan::{Plan, Status};
 use super::progress::{Running, in_released_wave, online, running};
 use super::wave;
@@ -485,6 +486,39 @@ impl Verdict {
             Verdict::Pass => Outcome::Pass.symbol(),
             Verdict::Failed { .. } | Verdict::Failing { .. } => Outcome::Fail.symbol(),
             Verdict::Inconclusive { .. } | Verdict::Pending => Outcome::Inconclusive.symbol(),
+        }
+    }
+}
+
+/// One short phrase, the same in the console and on the command line:
+/// `✔ pass`, `✖ failing 1/3`, `✖ FAILED 3/3`, `? inconclusive`, `… pending`.
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Verdict::Pass => f.write_str("✔ pass"),
+            Verdict::Failing {
+                failures, limit, ..
+            } => write!(f, "✖ failing {failures}/{limit}"),
+            Verdict::Failed {
+                failures, limit, ..
+            } => write!(f, "✖ FAILED {failures}/{limit}"),
+            Verdict::Inconclusive { .. } => f.write_str("? inconclusive"),
+            Verdict::Pending => f.write_str("… pending"),
+        }
+    }
+}
+
+/// The gate verdict as a pre-promotion check (failing and failed both fail;
+/// pending is inconclusive, never a pass).
+impl From<&Verdict> for Check {
+    fn from(v: &Verdict) -> Check {
+        match v {
+            Verdict::Pass => Check::Pass,
+            Verdict::Failing { reasons, .. } | Verdict::Failed { reasons, .. } => {
+                Check::Fail(reasons.join("; "))
+            }
+            Verdict::Inconclusive { reasons } => Check::Inconclusive(reasons.join("; ")),
+            Verdict::Pending => Check::Inconclusive("the gates have not been evaluated yet".into()),
         }
     }
 }

@@ -8,19 +8,16 @@
 pub mod backend;
 pub mod color;
 pub mod handover;
-pub mod keymap;
 mod shell;
 pub mod theme;
 pub mod views;
 
-pub use views::verdict_text;
-
+use crate::app::keymap::{Key, KeyCode};
 use crate::app::{App, Event};
 use crate::runtime::{Flow, Frontend, Runtime};
 use crate::tui::theme::Theme;
 use crossterm::event::{self as ct, KeyEventKind, KeyModifiers};
 use crossterm::{execute, terminal};
-use keymap::{Key, KeyCode};
 use ratatui::Terminal;
 use std::io::{self, IsTerminal, Stdout};
 use std::path::PathBuf;

@@ -10,10 +10,10 @@ mod remote;
 mod rollouts;
 mod tables;
 
+use crate::app::keymap::Action;
 use crate::app::{App, DataState, Level, Mode, ViewKind};
 use crate::format;
 use crate::text::sanitize;
-use crate::tui::keymap::Action;
 use crate::tui::theme::{Role, Theme};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -21,7 +21,6 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Row, Table, Wrap};
 
-pub use rollouts::verdict_text;
 pub use tables::table_rows_for;
 
 /// The smallest terminal the current view is usable in (columns, rows):

@@ -55,20 +55,6 @@ fn verdict_short(v: &Verdict) -> String {
     }
 }
 
-pub fn verdict_text(v: &Verdict) -> String {
-    match v {
-        Verdict::Pass => "✔ pass".into(),
-        Verdict::Failing {
-            failures, limit, ..
-        } => format!("✖ failing {failures}/{limit}"),
-        Verdict::Failed {
-            failures, limit, ..
-        } => format!("✖ FAILED {failures}/{limit}"),
-        Verdict::Inconclusive { .. } => "? inconclusive".into(),
-        Verdict::Pending => "… pending".into(),
-    }
-}
-
 /// What the rollout needs next; a release that does not verify says so first,
 /// since no promote will go through until it does.
 fn needs_cell(app: &App, e: &RolloutEntry, theme: &Theme) -> Cell<'static> {
@@ -466,7 +452,7 @@ pub fn draw_detail(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, name
     let mut gl = vec![Line::from(vec![
         Span::styled("verdict ", muted),
         Span::styled(
-            verdict_text(&e.verdict),
+            e.verdict.to_string(),
             match e.verdict {
                 Verdict::Pass => theme.style(Role::HealthUp),
                 Verdict::Failing { .. } | Verdict::Failed { .. } => theme.style(Role::HealthDown),

@@ -3,6 +3,7 @@
 //! `--config`, `--theme` and `--read-only` are global: accepted before or after
 //! any subcommand.
 
+use crate::app::keymap::Keymap;
 use crate::app::{App, Settings};
 use crate::config::Config;
 use crate::fleet::{Device, Fleet, Rollup};
@@ -11,9 +12,11 @@ use crate::metrics::SourceConfig;
 use crate::metrics::def::Figure;
 use crate::metrics::{ScrapeOptions, Source};
 use crate::text::sanitize;
-use crate::tui::keymap::Keymap;
 use crate::tui::theme::Theme;
 use clap::{Args, Parser, Subcommand};
+
+pub mod remote;
+pub mod rollout;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -255,17 +258,17 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             reference,
             key,
             json,
-        }) => crate::cli_remote::verify(&cli, reference, key, *json).await,
-        Some(Command::Tunnels { json }) => crate::cli_remote::tunnels(&cli, *json).await,
+        }) => crate::cli::remote::verify(&cli, reference, key, *json).await,
+        Some(Command::Tunnels { json }) => crate::cli::remote::tunnels(&cli, *json).await,
         Some(Command::Ssh { device, command }) => {
-            crate::cli_remote::ssh(&cli, device, command).await
+            crate::cli::remote::ssh(&cli, device, command).await
         }
-        Some(Command::Rollout(r)) => crate::cli_rollout::run(&cli, r).await,
+        Some(Command::Rollout(r)) => crate::cli::rollout::run(&cli, r).await,
         Some(Command::Gate {
             name,
             watch,
             auto_abort,
-        }) => crate::cli_rollout::gate(&cli, name, *watch, *auto_abort).await,
+        }) => crate::cli::rollout::gate(&cli, name, *watch, *auto_abort).await,
         Some(Command::Themes) => themes(),
         Some(Command::Rules) => {
             let cfg = load_config(&cli)?;

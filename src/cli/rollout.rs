@@ -345,7 +345,7 @@ fn gate_checks(plan: &Plan, fleet: Option<&Fleet>, now: SystemTime) -> (Check, O
     let mut h = GateHistory::new();
     h.observe(plan, fleet, now);
     let v = h.verdict(plan);
-    (crate::app::rollouts_gate_check(&v), Some(v))
+    (Check::from(&v), Some(v))
 }
 
 fn show_json(plan: &Plan, fleet: Option<&Fleet>) -> Value {
@@ -639,7 +639,7 @@ pub async fn gate(
             }
         }
         let verdict = history.verdict(&plan);
-        crate::outln!("verdict: {}", crate::tui::verdict_text(&verdict));
+        crate::outln!("verdict: {}", verdict);
         crate::outln!("signature: {}", signature_line(&signature));
         let failed = matches!(verdict, Verdict::Failed { .. });
         if failed && auto_abort {
