@@ -1,4 +1,5 @@
 use clap::Parser;
+use fleetdeck::cli::Exit;
 use fleetdeck::errln;
 use std::process::ExitCode;
 
@@ -16,29 +17,25 @@ fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => {
             errln!("fleetdeck: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+            return Exit::Failed.into();
         }
     };
     if demo {
         demo_signals(&runtime);
     }
-    let code = match runtime.block_on(fleetdeck::cli::run(cli)) {
-        Ok(code) => code,
+    let exit = match runtime.block_on(fleetdeck::cli::run(cli)) {
+        Ok(exit) => exit,
         Err(e) => {
             // Written with errln!: a terminal that went away (EIO) must not
             // turn the exit into a panic.
             errln!("fleetdeck: {}", e.message);
-            if e.message == fleetdeck::tui::NO_TTY {
-                ExitCode::from(2)
-            } else {
-                ExitCode::from(e.code)
-            }
+            e.exit
         }
     };
     // Tasks still running (a blocked read, a worker) must not delay the exit.
     runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     fleetdeck::sim::remove_demo_dir();
-    code
+    exit.into()
 }
 
 /// SIGTERM, SIGHUP or SIGINT while the demo sets up or shuts down (the

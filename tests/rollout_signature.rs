@@ -371,12 +371,12 @@ async fn the_demo_shows_a_signed_and_an_unsigned_release_and_installs_only_the_r
     use fleetdeck::signature::policy::ReleaseVerifier;
     let dir = tempfile::tempdir().expect("tempdir");
     let repo = dir.path().join("gitops");
-    fleetdeck::cli::demo_repo(&repo).expect("demo repository");
+    fleetdeck::sim::demo::create_repo(&repo).expect("demo repository");
     let sim = SimHandle::start(
         SimOptions {
             devices: 40,
             sites: 4,
-            unsigned: vec![fleetdeck::cli::DEMO_UNSIGNED.into()],
+            unsigned: vec![fleetdeck::sim::demo::UNSIGNED.into()],
             rollout_repo: Some(repo.clone()),
             agent_poll: Duration::from_millis(200),
             install_time: Duration::from_millis(600),
@@ -387,7 +387,7 @@ async fn the_demo_shows_a_signed_and_an_unsigned_release_and_installs_only_the_r
     .await
     .expect("simulator");
     let mut cfg = fleetdeck::config::Config::default();
-    fleetdeck::cli::demo_trust(&mut cfg, &sim, dir.path()).expect("demo trust");
+    fleetdeck::sim::demo::add_trust(&mut cfg, &sim, dir.path()).expect("demo trust");
     assert_eq!(cfg.signing.keys, [dir.path().join("cosign.pub")]);
     let verifier =
         ReleaseVerifier::from_config(&cfg.signing, &cfg.registry).expect("the demo's trust loads");

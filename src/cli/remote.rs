@@ -1,14 +1,15 @@
 //! Headless `verify`, `tunnels` and `ssh`: thin wrappers over the signature and
 //! remote modules, with the same config and data path as the console.
+//! `ssh DEVICE -- COMMAND` exits with the remote command's status (255 when
+//! SSH itself failed); otherwise the table in [`super::exit`].
 
-use crate::cli::{Cli, CliError, fail, load_config, refresh_once};
+use super::setup::{load_config, open_source, refresh_once};
+use super::{Cli, CliError, Exit};
 use crate::config::Config;
 use crate::fleet::Fleet;
-use crate::metrics::Source;
 use crate::metrics::SourceConfig;
 use crate::remote::{ssh, wireguard};
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 /// `fleetdeck verify REF [--key FILE]... [--json]`: exit 0 only when the policy is satisfied.
@@ -17,41 +18,39 @@ pub async fn verify(
     reference: &str,
     keys: &[PathBuf],
     json: bool,
-) -> Result<ExitCode, CliError> {
+) -> Result<Exit, CliError> {
     let cfg = load_config(cli)?;
-    let mut trust =
-        crate::signature::Trust::load(&cfg.signing).map_err(|e| fail(e.to_string(), 2))?;
+    let mut trust = crate::signature::Trust::load(&cfg.signing).map_err(|e| Exit::Usage.with(e))?;
     for k in keys {
         trust
             .add_key_file(k)
-            .map_err(|e| fail(format!("--key: {e}"), 2))?;
+            .map_err(|e| Exit::Usage.with(format!("--key: {e}")))?;
     }
     let client = crate::signature::registry::RegistryClient::new(&cfg.registry)
-        .map_err(|e| fail(e.to_string(), 2))?;
+        .map_err(|e| Exit::Usage.with(e))?;
     let report = crate::signature::verify(reference, &trust, &client, SystemTime::now())
         .await
-        .map_err(|e| fail(e.to_string(), 1))?;
+        .map_err(|e| Exit::Failed.with(e))?;
     if json {
         crate::out::json(&report)?;
     } else {
         crate::out!("{}", crate::signature::report_text(&report));
     }
     Ok(if report.verified {
-        ExitCode::SUCCESS
+        Exit::Ok
     } else {
-        ExitCode::from(1)
+        Exit::Failed
     })
 }
 
 /// One look at the fleet (device addresses come from its labels and targets).
 async fn fleet(cfg: &Config) -> Result<Fleet, CliError> {
     if matches!(cfg.source, SourceConfig::Unset) {
-        return Err(fail(
-            "a metric source is needed to know the devices: add a [source] table",
-            2,
-        ));
+        return Err(
+            Exit::Usage.with("a metric source is needed to know the devices: add a [source] table")
+        );
     }
-    let mut source = Source::from_config(&cfg.source).map_err(|e| fail(e.to_string(), 2))?;
+    let mut source = open_source(cfg)?;
     // One scrape is enough for identities and addresses.
     let (fleet, _) = refresh_once(cfg, &mut source, Duration::ZERO).await?;
     Ok(fleet)
@@ -61,18 +60,17 @@ async fn read_interface(cfg: &Config) -> Result<wireguard::InterfaceStatus, CliE
     let remote = cfg.remote.clone();
     tokio::task::spawn_blocking(move || wireguard::read_configured(&remote))
         .await
-        .map_err(|e| fail(format!("reading the WireGuard interface: {e}"), 1))?
-        .map_err(|e| fail(e.to_string(), 1))
+        .map_err(|e| Exit::Failed.with(format!("reading the WireGuard interface: {e}")))?
+        .map_err(|e| Exit::Failed.with(e))
 }
 
 /// `fleetdeck tunnels [--json]`.
-pub async fn tunnels(cli: &Cli, json: bool) -> Result<ExitCode, CliError> {
+pub async fn tunnels(cli: &Cli, json: bool) -> Result<Exit, CliError> {
     let cfg = load_config(cli)?;
     if cfg.remote.wireguard_interface.is_none() {
-        return Err(fail(
-            "no WireGuard interface configured: set [remote] wireguard_interface",
-            2,
-        ));
+        return Err(
+            Exit::Usage.with("no WireGuard interface configured: set [remote] wireguard_interface")
+        );
     }
     let iface = read_interface(&cfg).await?;
     let fleet = fleet(&cfg).await?;
@@ -87,48 +85,41 @@ pub async fn tunnels(cli: &Cli, json: bool) -> Result<ExitCode, CliError> {
     } else {
         crate::out!("{}", wireguard::tunnels_text(&iface, &rows));
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Ok)
 }
 
 /// `fleetdeck ssh DEVICE [-- COMMAND...]`.
-pub async fn ssh(cli: &Cli, device: &str, command: &[String]) -> Result<ExitCode, CliError> {
+pub async fn ssh(cli: &Cli, device: &str, command: &[String]) -> Result<Exit, CliError> {
     let cfg = load_config(cli)?;
     if cfg.read_only && !cfg.remote.allow_shell_read_only {
-        return Err(fail(
-            "read-only mode: shells are disabled ([remote] allow_shell_read_only = false)",
-            4,
-        ));
+        return Err(Exit::Refused
+            .with("read-only mode: shells are disabled ([remote] allow_shell_read_only = false)"));
     }
     let fleet = fleet(&cfg).await?;
     // The device name is repeated back in messages: cut and made visible.
     let shown = crate::text::echo(device);
     let Some(d) = fleet.device(device) else {
-        return Err(fail(
-            format!(
-                "unknown device '{shown}': not in the fleet of {}",
-                crate::text::sanitize(&fleet.source)
-            ),
-            2,
-        ));
+        return Err(Exit::Usage.with(format!(
+            "unknown device '{shown}': not in the fleet of {}",
+            crate::text::sanitize(&fleet.source)
+        )));
     };
-    let target = crate::remote::ssh_target(&d.sample, &cfg.remote).map_err(|e| fail(e, 2))?;
+    let target =
+        crate::remote::ssh_target(&d.sample, &cfg.remote).map_err(|e| Exit::Usage.with(e))?;
     let addr: std::net::IpAddr = target.host.parse().map_err(|_| {
-        fail(
-            format!("'{}' is not an IP address", crate::text::echo(&target.host)),
-            2,
-        )
+        Exit::Usage.with(format!(
+            "'{}' is not an IP address",
+            crate::text::echo(&target.host)
+        ))
     })?;
     if cfg.remote.wireguard_interface.is_some() {
         let iface = read_interface(&cfg).await?;
         match wireguard::tunnel_for(&iface, Some(addr), SystemTime::now()) {
             wireguard::Tunnel::Live { .. } => {}
             wireguard::Tunnel::NoPeer { address } if !cfg.remote.allow_offline_shell => {
-                return Err(fail(
-                    format!(
-                        "no tunnel to {shown}: no WireGuard peer routes {address}; set [remote] allow_offline_shell = true to try anyway (like the console's y)"
-                    ),
-                    1,
-                ));
+                return Err(Exit::Failed.with(format!(
+                    "no tunnel to {shown}: no WireGuard peer routes {address}; set [remote] allow_offline_shell = true to try anyway (like the console's y)"
+                )));
             }
             t if !cfg.remote.allow_offline_shell => {
                 let why = match &t {
@@ -136,12 +127,9 @@ pub async fn ssh(cli: &Cli, device: &str, command: &[String]) -> Result<ExitCode
                     other => other.label().to_string(),
                 };
                 let why = crate::text::sanitize(&why);
-                return Err(fail(
-                    format!(
-                        "the tunnel to {shown} is not live ({why}); set [remote] allow_offline_shell = true to try anyway"
-                    ),
-                    1,
-                ));
+                return Err(Exit::Failed.with(format!(
+                    "the tunnel to {shown} is not live ({why}); set [remote] allow_offline_shell = true to try anyway"
+                )));
             }
             _ => {}
         }
@@ -150,8 +138,8 @@ pub async fn ssh(cli: &Cli, device: &str, command: &[String]) -> Result<ExitCode
     if !command.is_empty() {
         let code = ssh::run_command(&target, &opts, command)
             .await
-            .map_err(|e| fail(e.to_string(), ssh::EXIT_SSH_FAILED as u8))?;
-        return Ok(ExitCode::from(code.clamp(0, 255) as u8));
+            .map_err(|e| Exit::passthrough(ssh::EXIT_SSH_FAILED).with(e))?;
+        return Ok(Exit::passthrough(code));
     }
     let (cols, rows) = crossterm::terminal::size().unwrap_or((80, 24));
     let (resizer, rx) = crate::tui::handover::forward_resizes();
@@ -169,8 +157,8 @@ pub async fn ssh(cli: &Cli, device: &str, command: &[String]) -> Result<ExitCode
                 "\nfleetdeck: session with {shown} ended: {}",
                 crate::text::sanitize(&end.reason)
             );
-            Ok(ExitCode::from(end.process_code().clamp(0, 255) as u8))
+            Ok(Exit::passthrough(end.process_code()))
         }
-        Err(e) => Err(fail(e.to_string(), ssh::EXIT_SSH_FAILED as u8)),
+        Err(e) => Err(Exit::passthrough(ssh::EXIT_SSH_FAILED).with(e)),
     }
 }

@@ -2,57 +2,45 @@
 //! and `gate`. Same backend as the console: plans from the git store, progress
 //! and gates from one refresh of the configured metric source.
 //!
-//! Exit codes: 0 done / gates pass and the release verifies; 1 error / gates
-//! failed / the release's signature does not verify; 2 bad config or usage
-//! (an unreadable trust key included); 3 gates or signature inconclusive;
-//! 4 action refused (read-only, gates, soak, signature, conflict with another
-//! operator).
+//! Exits ([`super::exit`]): 0 done / gates pass and the release verifies;
+//! 1 error / gates failed / the release's signature does not verify; 2 bad
+//! config or usage (an unreadable trust key included); 3 gates or signature
+//! inconclusive; 4 action refused (read-only, gates, soak, signature,
+//! conflict with another operator, not confirmed).
 //!
 //! The signature check is [`ReleaseVerifier::verify_release`] on the plan's
 //! new release (image, and model when it is an OCI reference), the same
 //! policy the console applies.
 
-use crate::cli::{ActionArgs, Cli, CliError, RolloutCommand, fail, load_config, refresh_once};
+use super::setup::{load_config, open_source, operator, refresh_once};
+use super::{ActionArgs, Cli, CliError, Exit, RolloutCommand};
 use crate::config::Config;
 use crate::fleet::Fleet;
 use crate::format;
-use crate::metrics::Source;
 use crate::metrics::SourceConfig;
 use crate::rollout::action::{ActionKind, ActionRequest, Check, PromoteChecks};
 use crate::rollout::gate::{GateHistory, Outcome, Verdict, evaluate};
 use crate::rollout::plan::{DigestRef, Plan, ReleaseSpec, format_duration};
 use crate::rollout::progress::progress;
-use crate::rollout::store::{Store, StoreError};
+use crate::rollout::store::Store;
 use crate::signature::SignatureError;
 use crate::signature::policy::{ReleaseVerdict, ReleaseVerifier};
 use crate::text::sanitize;
 use serde_json::{Value, json};
 use std::io::{BufRead, IsTerminal};
-use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
-
-const REFUSED: u8 = 4;
-const INCONCLUSIVE: u8 = 3;
 
 async fn open_store(cfg: &Config) -> Result<Store, CliError> {
     if cfg.rollout.repo.is_none() {
-        return Err(fail(
+        return Err(Exit::Usage.with(
             "no rollout repository configured: add [rollout] repo = \"PATH or URL\" to the config (see config.example.toml)",
-            2,
         ));
     }
+    // Any failure to open it is exit 1, whatever the store error says
+    // (unlike the other store operations, see `From<StoreError>`).
     Store::open(&cfg.rollout)
         .await
-        .map_err(|e| fail(e.to_string(), 1))
-}
-
-fn store_error(e: StoreError) -> CliError {
-    let code = match &e {
-        StoreError::Refused(_) | StoreError::Conflict { .. } => REFUSED,
-        StoreError::NotConfigured | StoreError::Invalid(_) => 2,
-        _ => 1,
-    };
-    fail(e.to_string(), code)
+        .map_err(|e| Exit::Failed.with(e))
 }
 
 /// One look at the fleet, when a metric source is configured.
@@ -60,13 +48,9 @@ async fn observe(cfg: &Config) -> Result<Option<Fleet>, CliError> {
     if matches!(cfg.source, SourceConfig::Unset) {
         return Ok(None);
     }
-    let mut source = Source::from_config(&cfg.source).map_err(|e| fail(e.to_string(), 2))?;
+    let mut source = open_source(cfg)?;
     let (fleet, _) = refresh_once(cfg, &mut source, Duration::from_secs(3)).await?;
     Ok(Some(fleet))
-}
-
-fn operator(cfg: &Config) -> String {
-    crate::cli::operator(cfg)
 }
 
 /// The trust config and registry client, or a config error (exit 2) naming
@@ -84,11 +68,7 @@ pub(crate) fn release_verifier(cfg: &Config) -> Result<ReleaseVerifier, CliError
             SignatureError::Registry(_) => "registry",
         };
         let hint = "fix the path or the file; `fleetdeck check-config` checks the rest".to_string();
-        fail(
-            cfg.error_at(key, sanitize(&e.to_string()).into_owned(), hint)
-                .to_string(),
-            2,
-        )
+        Exit::Usage.with(cfg.error_at(key, sanitize(&e.to_string()).into_owned(), hint))
     })
 }
 
@@ -140,7 +120,7 @@ fn signature_json(v: &ReleaseVerdict) -> Value {
     })
 }
 
-pub async fn run(cli: &Cli, cmd: &RolloutCommand) -> Result<ExitCode, CliError> {
+pub async fn run(cli: &Cli, cmd: &RolloutCommand) -> Result<Exit, CliError> {
     let cfg = load_config(cli)?;
     match cmd {
         RolloutCommand::Init {
@@ -154,28 +134,21 @@ pub async fn run(cli: &Cli, cmd: &RolloutCommand) -> Result<ExitCode, CliError> 
             // Everything is checked before anything is written: a bad value
             // is exit 2 with the option, the value (shown safely) and why.
             if !crate::rollout::plan::valid_name(name) {
-                return Err(fail(
-                    format!(
-                        "'{}' is not a rollout name: use letters, digits, '.', '_' and '-'",
-                        crate::text::echo(name)
-                    ),
-                    2,
-                ));
+                return Err(Exit::Usage.with(format!(
+                    "'{}' is not a rollout name: use letters, digits, '.', '_' and '-'",
+                    crate::text::echo(name)
+                )));
             }
             let parse = |what: &str, s: &str| {
                 DigestRef::parse(s).map_err(|e| {
-                    fail(
-                        format!("--{what}: {e}\n  hint: write REGISTRY/REPOSITORY@sha256:<64 lowercase hex digits>, e.g. registry.local/vision@sha256:…"),
-                        2,
-                    )
+                    Exit::Usage.with(format!("--{what}: {e}\n  hint: write REGISTRY/REPOSITORY@sha256:<64 lowercase hex digits>, e.g. registry.local/vision@sha256:…"))
                 })
             };
             for (what, v) in [("version", version), ("previous-version", previous_version)] {
                 crate::rollout::plan::check_version(v).map_err(|e| {
-                    fail(
-                        format!("--{what}: {e}\n  hint: one printable word, like 1.5.0"),
-                        2,
-                    )
+                    Exit::Usage.with(format!(
+                        "--{what}: {e}\n  hint: one printable word, like 1.5.0"
+                    ))
                 })?;
             }
             let release = ReleaseSpec {
@@ -191,17 +164,13 @@ pub async fn run(cli: &Cli, cmd: &RolloutCommand) -> Result<ExitCode, CliError> 
                 sbom: None,
             };
             if cfg.read_only {
-                return Err(fail(
+                return Err(Exit::Refused.with(
                     "read-only mode: rollout init is disabled (--read-only / read_only = true)",
-                    REFUSED,
                 ));
             }
             let store = open_store(&cfg).await?;
             let plan = Plan::new(name, release, prev);
-            let commit = store
-                .init(&plan, &operator(&cfg))
-                .await
-                .map_err(store_error)?;
+            let commit = store.init(&plan, &operator(&cfg)).await?;
             crate::outln!(
                 "created rollouts/{name}.toml ({} waves: {}) — commit {}{}",
                 plan.waves.len(),
@@ -213,12 +182,12 @@ pub async fn run(cli: &Cli, cmd: &RolloutCommand) -> Result<ExitCode, CliError> 
                 short_id(&commit.id),
                 if commit.pushed { ", pushed" } else { "" }
             );
-            Ok(ExitCode::SUCCESS)
+            Ok(Exit::Ok)
         }
         RolloutCommand::List { json } => {
             let store = open_store(&cfg).await?;
             let _ = store.sync().await;
-            let plans = store.list().await.map_err(store_error)?;
+            let plans = store.list().await?;
             if *json {
                 let v: Vec<Value> = plans
                     .iter()
@@ -271,12 +240,12 @@ pub async fn run(cli: &Cli, cmd: &RolloutCommand) -> Result<ExitCode, CliError> 
                     }
                 }
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(Exit::Ok)
         }
         RolloutCommand::Show { name, json } => {
             let store = open_store(&cfg).await?;
             let _ = store.sync().await;
-            let plan = store.read(name).await.map_err(store_error)?;
+            let plan = store.read(name).await?;
             let verifier = release_verifier(&cfg)?;
             let fleet = observe(&cfg).await?;
             let signature = verifier.verify_release(&plan.release).await;
@@ -287,7 +256,7 @@ pub async fn run(cli: &Cli, cmd: &RolloutCommand) -> Result<ExitCode, CliError> 
             } else {
                 crate::out!("{}", show_text(&plan, fleet.as_ref(), &signature));
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(Exit::Ok)
         }
         RolloutCommand::Promote(a) => act(&cfg, ActionKind::Promote, a).await,
         RolloutCommand::Halt(a) => act(&cfg, ActionKind::Halt, a).await,
@@ -475,29 +444,28 @@ fn show_text(plan: &Plan, fleet: Option<&Fleet>, signature: &ReleaseVerdict) -> 
 /// Asks on the terminal; refuses when there is none and --yes was not given.
 fn confirm(question: &str) -> Result<bool, CliError> {
     if !std::io::stdin().is_terminal() {
-        return Err(fail("not a terminal: confirm with --yes", 2));
+        return Err(Exit::Usage.with("not a terminal: confirm with --yes"));
     }
     crate::out::stderr_str(&format!("{question}\nType 'yes' to continue: "));
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| Exit::Failed.with(e))?;
     Ok(line.trim() == "yes")
 }
 
-async fn act(cfg: &Config, kind: ActionKind, a: &ActionArgs) -> Result<ExitCode, CliError> {
+async fn act(cfg: &Config, kind: ActionKind, a: &ActionArgs) -> Result<Exit, CliError> {
     if cfg.read_only {
-        return Err(fail(
-            format!(
-                "read-only mode: rollout {} is disabled (--read-only / read_only = true)",
-                kind.key()
-            ),
-            REFUSED,
-        ));
+        return Err(Exit::Refused.with(format!(
+            "read-only mode: rollout {} is disabled (--read-only / read_only = true)",
+            kind.key()
+        )));
     }
     if a.force && a.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
-        return Err(fail(
-            "--force needs --reason TEXT: the reason is recorded in the commit",
-            2,
-        ));
+        return Err(
+            Exit::Usage.with("--force needs --reason TEXT: the reason is recorded in the commit")
+        );
     }
     let verifier = if kind == ActionKind::Promote {
         Some(release_verifier(cfg)?)
@@ -505,8 +473,8 @@ async fn act(cfg: &Config, kind: ActionKind, a: &ActionArgs) -> Result<ExitCode,
         None
     };
     let store = open_store(cfg).await?;
-    store.sync().await.map_err(store_error)?;
-    let plan = store.read(&a.name).await.map_err(store_error)?;
+    store.sync().await?;
+    let plan = store.read(&a.name).await?;
     let now = SystemTime::now();
     let (gates, _) = if kind == ActionKind::Promote && plan.state.wave > 0 {
         let fleet = observe(cfg).await?;
@@ -557,13 +525,10 @@ async fn act(cfg: &Config, kind: ActionKind, a: &ActionArgs) -> Result<ExitCode,
         } else {
             signature.as_str()
         };
-        fail(
-            format!(
-                "refused: {}{signature}{hint}",
-                sanitize_long(&r.to_string())
-            ),
-            REFUSED,
-        )
+        Exit::Refused.with(format!(
+            "refused: {}{signature}{hint}",
+            sanitize_long(&r.to_string())
+        ))
     })?;
     let what = format!(
         "{} {}: {} wave {} → {} wave {}{signature}",
@@ -576,9 +541,9 @@ async fn act(cfg: &Config, kind: ActionKind, a: &ActionArgs) -> Result<ExitCode,
     );
     if !a.yes && !confirm(&what)? {
         crate::errln!("cancelled");
-        return Ok(ExitCode::from(REFUSED));
+        return Ok(Exit::Refused);
     }
-    let (plan, commit) = store.act(&request, &checks).await.map_err(store_error)?;
+    let (plan, commit) = store.act(&request, &checks).await?;
     crate::outln!(
         "{what} — commit {}{}",
         short_id(&commit.id),
@@ -589,33 +554,27 @@ async fn act(cfg: &Config, kind: ActionKind, a: &ActionArgs) -> Result<ExitCode,
         }
     );
     let _ = plan;
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Ok)
 }
 
 /// `fleetdeck gate NAME [--watch] [--auto-abort]`.
-pub async fn gate(
-    cli: &Cli,
-    name: &str,
-    watch: bool,
-    auto_abort: bool,
-) -> Result<ExitCode, CliError> {
+pub async fn gate(cli: &Cli, name: &str, watch: bool, auto_abort: bool) -> Result<Exit, CliError> {
     let cfg = load_config(cli)?;
     if auto_abort && cfg.read_only {
-        return Err(fail("read-only mode: --auto-abort is disabled", REFUSED));
+        return Err(Exit::Refused.with("read-only mode: --auto-abort is disabled"));
     }
     if matches!(cfg.source, SourceConfig::Unset) {
-        return Err(fail(
-            "gates need a metric source: add a [source] table to the config",
-            2,
-        ));
+        return Err(
+            Exit::Usage.with("gates need a metric source: add a [source] table to the config")
+        );
     }
     let verifier = release_verifier(&cfg)?;
     let store = open_store(&cfg).await?;
-    let mut source = Source::from_config(&cfg.source).map_err(|e| fail(e.to_string(), 2))?;
+    let mut source = open_source(&cfg)?;
     let mut history = GateHistory::new();
     loop {
         let _ = store.sync().await;
-        let plan = store.read(name).await.map_err(store_error)?;
+        let plan = store.read(name).await?;
         let (fleet, _) = refresh_once(&cfg, &mut source, Duration::from_secs(3)).await?;
         // Cached by digest: a verified release is not re-verified on every round.
         let signature = verifier.verify_release(&plan.release).await;
@@ -666,10 +625,10 @@ pub async fn gate(
                 }
                 Err(e) => crate::errln!("fleetdeck: automatic abort of {} failed: {e}", plan.name),
             }
-            return Ok(ExitCode::from(1));
+            return Ok(Exit::Failed);
         }
         if !watch || plan.state.status != crate::rollout::plan::Status::Progressing {
-            return Ok(ExitCode::from(gate_exit(&verdict, &signature.check())));
+            return Ok(gate_exit(&verdict, &signature.check()));
         }
         let _ = latest_outcome(&history);
         tokio::time::sleep(plan.gates.interval.min(Duration::from_secs(3600))).await;
@@ -678,15 +637,15 @@ pub async fn gate(
 
 /// 0 only when the gates pass and the release verifies; a failure of either
 /// is 1; otherwise an inconclusive one is 3.
-fn gate_exit(verdict: &Verdict, signature: &Check) -> u8 {
+fn gate_exit(verdict: &Verdict, signature: &Check) -> Exit {
     let gates_failed = matches!(verdict, Verdict::Failed { .. } | Verdict::Failing { .. });
     let gates_unknown = matches!(verdict, Verdict::Inconclusive { .. } | Verdict::Pending);
     match signature {
-        _ if gates_failed => 1,
-        Check::Fail(_) => 1,
-        _ if gates_unknown => INCONCLUSIVE,
-        Check::Inconclusive(_) | Check::NotApplicable => INCONCLUSIVE,
-        Check::Pass => 0,
+        _ if gates_failed => Exit::Failed,
+        Check::Fail(_) => Exit::Failed,
+        _ if gates_unknown => Exit::Inconclusive,
+        Check::Inconclusive(_) | Check::NotApplicable => Exit::Inconclusive,
+        Check::Pass => Exit::Ok,
     }
 }
 
@@ -715,7 +674,7 @@ mod tests {
             (Verdict::Pending, Check::Fail("unsigned".into()), 1),
         ];
         for (v, c, want) in cases {
-            assert_eq!(gate_exit(&v, &c), want, "{v:?} {c:?}");
+            assert_eq!(gate_exit(&v, &c).code(), want, "{v:?} {c:?}");
         }
     }
 }

@@ -13,11 +13,14 @@
 //! - [`registry`]: the read-only OCI registry serving every release's image
 //!   and model, with cosign signatures, an SBOM and an attestation, on its own
 //!   loopback port ([`SimHandle::registry_addr`]).
+//! - [`demo`]: the world `fleetdeck demo` sets up around the simulator
+//!   (rollout repository, inventory, trust, the config pointing at them).
 //!
 //! Everything is deterministic from [`SimOptions::seed`] except wall-clock time
 //! and the registry's signing key (random per start; release digests are not).
 
 mod agent;
+pub mod demo;
 mod device;
 mod exposition;
 pub mod fleet;
