@@ -2,9 +2,8 @@
 //!
 //! Module map (backends never import ratatui or crossterm):
 //!
-//! - [`cli`]      clap arguments and the headless subcommands (`status`, `check-config`, `sim`, `demo`).
-//! - [`cli_remote`]  the headless `verify`, `tunnels` and `ssh`.
-//! - [`cli_rollout`] the headless rollout commands (`rollout …`, `gate`).
+//! - [`cli`]      clap arguments, the exit codes ([`cli::Exit`]) and every subcommand
+//!   (`cli::remote`: `verify`, `tunnels`, `ssh`; `cli::rollout`: `rollout …`, `gate`).
 //! - [`config`]   TOML → [`config::Config`], one file per section; errors carry file:line:column, the key and a fix.
 //! - [`diag`]     located errors for TOML files (config, themes, plans) from toml's spans; durations.
 //! - [`text`]     sanitising of every string that came from outside before it reaches a screen.
@@ -13,12 +12,12 @@
 //! - [`history`]  bounded in-memory history of every figure (direct-scrape sparklines).
 //! - [`metrics`]  the metric sources (Prometheus HTTP API, direct scrape) behind one interface.
 //! - [`remote`]   WireGuard tunnel status per device (and SSH over the tunnel).
-//! - [`rollout`]  rollout plans in a git repo, waves, gates, progress, actions.
+//! - [`rollout`]  rollout plans in a git repo, waves, gates, progress, drift, actions.
 //! - [`signature`] OCI registry client, cosign signature / attestation / SBOM verification, reports.
 //! - [`sim`]      the simulated fleet used by the demo, the tests and the benchmarks.
-//! - [`app`]      state + `update(event) -> effects`; no I/O.
+//! - [`app`]      state + `update(event) -> effects`, the keymap; no I/O.
 //! - [`runtime`]  the workers (tokio tasks doing the I/O, one result in flight each) and the effect loop.
-//! - [`tui`]      terminal guard, event loop, keymap, views, theme files → styles (`tui::theme`).
+//! - [`tui`]      terminal guard, event loop, key conversion, views, theme files → styles (`tui::theme`).
 
 pub mod app;
 pub mod cli;

@@ -1,6 +1,6 @@
-//! The command line: arguments ([`args`]), the one table of exit codes
-//! ([`exit`]), what every command starts from ([`setup`]), and the commands:
-//! the console and the demo ([`console`]), `status` ([`status`]), `verify`,
+//! The command line: arguments (`args`), the one table of exit codes
+//! ([`exit`]), what every command starts from (`setup`), and the commands:
+//! the console and the demo (`console`), `status` (`status`), `verify`,
 //! `tunnels` and `ssh` ([`remote`]), `rollout …` and `gate` ([`rollout`]);
 //! `sim`, `check-config`, `rules` and `themes` are here.
 //!

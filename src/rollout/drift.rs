@@ -74,3 +74,62 @@ pub fn detect(
     }
     drift
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::{DeviceSample, Fleet, Release, Snapshot, Thresholds};
+    use std::time::SystemTime;
+
+    fn fleet(devices: &[(&str, Option<(&str, &str)>)]) -> Fleet {
+        let devices = devices
+            .iter()
+            .map(|(id, rel)| {
+                let mut s = DeviceSample::new(id, "ams-1", "vision");
+                s.release = rel.map(|(image, model)| Release {
+                    version: "1.5.0".into(),
+                    release: "vision-1.5.0".into(),
+                    image_digest: image.into(),
+                    model_digest: model.into(),
+                });
+                s
+            })
+            .collect();
+        let snap = Snapshot {
+            source: "test".into(),
+            taken_at: SystemTime::UNIX_EPOCH,
+            devices,
+        };
+        Fleet::build(snap, None, &Thresholds::default())
+    }
+
+    #[test]
+    fn unknown_and_unverified_digests_are_drift() {
+        let f = fleet(&[
+            ("known", Some(("sha256:a", "sha256:m"))),
+            ("unknown", Some(("sha256:x", "sha256:m"))),
+            ("unsigned", Some(("sha256:b", ""))),
+            ("silent", None),
+        ]);
+        let known: HashMap<String, (Part, String)> = [
+            ("sha256:a", (Part::Image, "r/vision@sha256:a")),
+            ("sha256:b", (Part::Image, "r/vision@sha256:b")),
+        ]
+        .into_iter()
+        .map(|(d, (p, r))| (d.to_string(), (p, r.to_string())))
+        .collect();
+        let verified = |r: &str| match r {
+            "r/vision@sha256:a" => Some(true),
+            "r/vision@sha256:b" => Some(false),
+            _ => None,
+        };
+        let d = detect(&f.devices, &known, verified);
+        assert_eq!(d.len(), 2, "{d:?}");
+        assert_eq!(d.get("unknown"), Some(&Drift::Unknown(Part::Image)));
+        assert_eq!(d.get("unsigned"), Some(&Drift::Unverified(Part::Image)));
+        // No rollout names a model: the model digest is not looked at.
+        assert!(!d.contains_key("known"));
+        // Nothing is known: nothing is flagged.
+        assert!(detect(&f.devices, &HashMap::new(), verified).is_empty());
+    }
+}
