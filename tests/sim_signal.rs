@@ -1,6 +1,5 @@
 //! `fleetdeck sim`'s entry point: inventory on disk, then a clean exit on SIGTERM.
-//! Its own test binary, because it signals its own process.
-
+//! Its own test binary (not in tests/it.rs), because it signals its own process.
 #![cfg(unix)]
 
 use std::net::SocketAddr;

@@ -7,7 +7,6 @@
 //! Dropping an [`Sshd`] kills the server and every session process it forked.
 
 use std::fs;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -81,7 +80,6 @@ pub fn fingerprint(pub_key: &Path) -> String {
 /// A running sshd and its files.
 pub struct Sshd {
     pub dir: tempfile::TempDir,
-    pub addr: String,
     pub port: u16,
     /// Network namespace it runs in, if any.
     pub netns: Option<String>,
@@ -135,7 +133,6 @@ impl Sshd {
         let _ = fs::create_dir_all("/run/sshd");
         let mut sshd = Sshd {
             dir,
-            addr: addr.to_string(),
             port,
             netns: netns.map(str::to_string),
             config,
@@ -384,13 +381,4 @@ pub fn silent_listener(addr: &str) -> (std::net::TcpListener, u16) {
     let l = std::net::TcpListener::bind((addr, 0)).expect("bind");
     let port = l.local_addr().expect("addr").port();
     (l, port)
-}
-
-/// Whether something accepts TCP connections on `addr:port`.
-pub fn accepts(addr: &str, port: u16) -> bool {
-    format!("{addr}:{port}")
-        .parse()
-        .ok()
-        .and_then(|sa| TcpStream::connect_timeout(&sa, Duration::from_millis(200)).ok())
-        .is_some()
 }
