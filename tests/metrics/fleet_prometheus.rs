@@ -4,6 +4,7 @@
 //! mid-session: the console's worker reports the failure and keeps the data.
 
 use crate::support;
+use crate::support::run::{CHILD_LIMIT, Deadline as _};
 
 use fleetdeck::app::Event;
 use fleetdeck::sim::{SimHandle, SimOptions};
@@ -20,7 +21,7 @@ fn status_json(config: &Path) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_fleetdeck"))
         .args(["status", "--json", "--sample", "8s", "--config"])
         .arg(config)
-        .output()
+        .output_within(CHILD_LIMIT)
         .expect("run fleetdeck status");
     assert!(
         out.status.success(),
@@ -267,7 +268,7 @@ async fn prometheus_and_direct_scrape_agree_on_the_simulated_fleet() {
     let out = Command::new(env!("CARGO_BIN_EXE_fleetdeck"))
         .args(["status", "--config"])
         .arg(&prom_cfg)
-        .output()
+        .output_within(CHILD_LIMIT)
         .expect("run");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);

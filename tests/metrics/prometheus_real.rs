@@ -9,6 +9,7 @@
 #![allow(clippy::disallowed_macros)]
 
 use crate::support;
+use crate::support::run::{CHILD_LIMIT, Deadline as _};
 
 use fleetdeck::fleet::Reach;
 use fleetdeck::metrics::def::{Figure, MetricDefs};
@@ -425,7 +426,7 @@ fn recording_rules_pass_promtool() {
         .arg("check")
         .arg("rules")
         .arg(&path)
-        .output()
+        .output_within(CHILD_LIMIT)
         .expect("run promtool");
     assert!(
         out.status.success(),

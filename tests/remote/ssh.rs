@@ -12,6 +12,7 @@
 #![allow(clippy::disallowed_macros)]
 
 use crate::support;
+use crate::support::run::{CHILD_LIMIT, Deadline as _};
 
 use fleetdeck::remote::known_hosts::{self, HostKeyStatus};
 use fleetdeck::remote::ssh::{
@@ -193,7 +194,7 @@ async fn unknown_host_key_is_refused_then_accepted_hashed_and_bracketed() {
         .arg("-H")
         .arg("-f")
         .arg(&hashed)
-        .output()
+        .output_within(CHILD_LIMIT)
         .unwrap();
     assert!(st.status.success(), "{st:?}");
     let text = std::fs::read_to_string(&hashed).unwrap();
@@ -624,7 +625,7 @@ async fn timing_connect_to_prompt_against_plain_ssh() {
                 &format!("root@{ADDR}"),
                 "true",
             ])
-            .output()
+            .output_within(CHILD_LIMIT)
             .unwrap();
         assert!(st.status.success(), "{st:?}");
         plain.push(start.elapsed());

@@ -17,6 +17,7 @@
 #![allow(clippy::disallowed_macros)]
 
 use crate::support;
+use crate::support::run::{CHILD_LIMIT, Deadline as _};
 
 use fleetdeck::app::{App, AskKind, Effect, Event, HostKeyProblem, Mode};
 use fleetdeck::remote::ssh::{self, HostKeyPolicy, Options, SshError, Target};
@@ -130,7 +131,7 @@ fn show(out: &Output) -> String {
 #[test]
 fn fleetdeck_ssh_runs_commands_through_the_tunnel_and_refuses_dead_tunnels() {
     require_sshd();
-    let lab = WgLab::start(1);
+    let lab = WgLab::start();
     let tunnel_ip = lab.device_tunnel_ip.to_string();
     let sshd = Sshd::start_on(&tunnel_ip, 22, Some(&lab.ns));
     let (_, silent_ip) = lab.add_silent_peer();
@@ -303,7 +304,7 @@ async fn echo(target: &Target, opts: &Options, word: &str) -> Result<String, Ssh
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_host_key_accepted_in_the_app_is_recorded_and_not_asked_again() {
     require_sshd();
-    let lab = WgLab::start(2);
+    let lab = WgLab::start();
     let tunnel_ip = lab.device_tunnel_ip.to_string();
     let mut sshd = Sshd::start_on(&tunnel_ip, 22, Some(&lab.ns));
     let dir = tempfile::tempdir().expect("tempdir");
@@ -470,7 +471,7 @@ async fn next_tunnels(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tunnel_worker_reads_the_real_interface_and_follows_the_fleet() {
     use fleetdeck::remote::wireguard::Tunnel;
-    let lab = WgLab::start(3);
+    let lab = WgLab::start();
     let (_, silent_ip) = lab.add_silent_peer();
     let remote = fleetdeck::config::RemoteConfig {
         wireguard_interface: Some(lab.host_if.clone()),
@@ -610,7 +611,7 @@ fn stats(name: &str, mut ms: Vec<f64>) {
 #[test]
 fn timing_fleetdeck_ssh_against_plain_ssh_through_the_tunnel() {
     require_sshd();
-    let lab = WgLab::start(4);
+    let lab = WgLab::start();
     let tunnel_ip = lab.device_tunnel_ip.to_string();
     let sshd = Sshd::start_on(&tunnel_ip, 22, Some(&lab.ns));
     let dir = tempfile::tempdir().expect("tempdir");
@@ -634,7 +635,7 @@ fn timing_fleetdeck_ssh_against_plain_ssh_through_the_tunnel() {
     let out = fleetdeck_ssh(&config, &["pi-tunnel", "--", "true"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let out = plain_ssh(&sshd, &known_hosts, &tunnel_ip, "true")
-        .output()
+        .output_within(CHILD_LIMIT)
         .expect("run ssh");
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
 
@@ -660,13 +661,13 @@ fn timing_fleetdeck_ssh_against_plain_ssh_through_the_tunnel() {
             .arg("--config")
             .arg(&config)
             .arg("tunnels")
-            .output()
+            .output_within(CHILD_LIMIT)
             .expect("run fleetdeck tunnels");
         before_ssh.push(t.elapsed().as_secs_f64() * 1000.0);
         assert_eq!(out.status.code(), Some(0), "{}", show(&out));
         let t = std::time::Instant::now();
         let out = curve(&mut plain_ssh(&sshd, &known_hosts, &tunnel_ip, "true"))
-            .output()
+            .output_within(CHILD_LIMIT)
             .expect("run ssh");
         theirs_curve.push(t.elapsed().as_secs_f64() * 1000.0);
         assert_eq!(out.status.code(), Some(0), "{}", show(&out));
@@ -676,7 +677,7 @@ fn timing_fleetdeck_ssh_against_plain_ssh_through_the_tunnel() {
         assert_eq!(out.status.code(), Some(0), "{}", show(&out));
         let t = std::time::Instant::now();
         let out = plain_ssh(&sshd, &known_hosts, &tunnel_ip, "true")
-            .output()
+            .output_within(CHILD_LIMIT)
             .expect("run ssh");
         theirs.push(t.elapsed().as_secs_f64() * 1000.0);
         assert_eq!(out.status.code(), Some(0), "{}", show(&out));
@@ -699,7 +700,11 @@ fn timing_fleetdeck_ssh_against_plain_ssh_through_the_tunnel() {
     );
 
     // hyperfine's view of the same, when it is installed (not required).
-    if Command::new("hyperfine").arg("--version").output().is_ok() {
+    if Command::new("hyperfine")
+        .arg("--version")
+        .output_within(CHILD_LIMIT)
+        .is_ok()
+    {
         let ssh = plain_ssh(&sshd, &known_hosts, &tunnel_ip, "true");
         let ssh_line: Vec<String> = std::iter::once("ssh".to_string())
             .chain(ssh.get_args().map(|a| format!("'{}'", a.to_string_lossy())))
@@ -714,7 +719,7 @@ fn timing_fleetdeck_ssh_against_plain_ssh_through_the_tunnel() {
             .arg(&ours)
             .arg(ssh_line.join(" "))
             .env_remove("SSH_AUTH_SOCK")
-            .output()
+            .output_within(Duration::from_secs(300))
             .expect("run hyperfine");
         eprintln!("{}", text(&out.stdout));
     } else {

@@ -6,6 +6,7 @@
 #![allow(clippy::disallowed_macros)]
 
 use crate::support;
+use crate::support::run::{CHILD_LIMIT, Deadline as _};
 
 use fleetdeck::fleet::{DeviceSample, Fleet, Snapshot, Thresholds};
 use fleetdeck::remote::wireguard::{
@@ -74,7 +75,7 @@ fn device_peer(status: &InterfaceStatus, key: &str) -> PeerStatus {
 
 #[test]
 fn real_tunnel_is_live_and_counts_bytes_through_it() {
-    let lab = WgLab::start(1);
+    let lab = WgLab::start();
     let status = read_interface(&lab.host_if).expect("read the lab's interface");
     assert_eq!(status.name, lab.host_if);
     assert_eq!(status.backend, "userspace");
@@ -99,7 +100,7 @@ fn real_tunnel_is_live_and_counts_bytes_through_it() {
     let device_ip = lab.device_tunnel_ip.to_string();
     let ping = Command::new("ping")
         .args(["-c", "3", "-W", "1", "-i", "0.2", &device_ip])
-        .output()
+        .output_within(CHILD_LIMIT)
         .expect("ping is not installed: apt-get install iputils-ping");
     assert!(
         ping.status.success(),
@@ -206,7 +207,7 @@ fn real_tunnel_is_live_and_counts_bytes_through_it() {
 fn the_lab_cleans_up_after_a_failing_test() {
     let names = std::sync::Mutex::new(None);
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let lab = WgLab::start(2);
+        let lab = WgLab::start();
         *names.lock().unwrap_or_else(|e| e.into_inner()) =
             Some((lab.ns.clone(), lab.host_if.clone(), lab.device_if.clone()));
         panic!("a failing assertion");
@@ -218,7 +219,7 @@ fn the_lab_cleans_up_after_a_failing_test() {
         .expect("the lab started");
     let netns = Command::new("ip")
         .args(["netns", "list"])
-        .output()
+        .output_within(CHILD_LIMIT)
         .expect("ip");
     assert!(
         !String::from_utf8_lossy(&netns.stdout).contains(&ns),
@@ -226,7 +227,7 @@ fn the_lab_cleans_up_after_a_failing_test() {
     );
     let link = Command::new("ip")
         .args(["link", "show", &host_if])
-        .output()
+        .output_within(CHILD_LIMIT)
         .expect("ip");
     assert!(!link.status.success(), "interface {host_if} left behind");
     for i in [&host_if, &device_if] {
@@ -235,7 +236,7 @@ fn the_lab_cleans_up_after_a_failing_test() {
     }
     let procs = Command::new("pgrep")
         .args(["-f", &format!("wireguard-go -f {host_if}")])
-        .output()
+        .output_within(CHILD_LIMIT)
         .expect("pgrep");
     assert!(
         procs.stdout.is_empty(),
@@ -250,7 +251,7 @@ const READ_AS_OTHER: &str = "FDK_WG_READ_AS_OTHER_USER";
 
 #[test]
 fn permission_denied_names_the_socket() {
-    let lab = WgLab::start(3);
+    let lab = WgLab::start();
     let exe = std::env::current_exe().expect("the test binary's path");
     // wireguard-go's socket is root-only: read it again as `nobody`.
     let out = Command::new("setpriv")
@@ -258,12 +259,12 @@ fn permission_denied_names_the_socket() {
         .arg(&exe)
         .args([
             "--exact",
-            "reads_the_interface_as_another_user",
+            &format!("{}::reads_the_interface_as_another_user", test_module()),
             "--ignored",
             "--nocapture",
         ])
         .env(READ_AS_OTHER, &lab.host_if)
-        .output()
+        .output_within(CHILD_LIMIT)
         .expect("setpriv (util-linux) runs the test binary as nobody");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -580,4 +581,11 @@ fn text_output_is_sanitised() {
     assert!(text.contains("1.5 KiB"), "{text}");
     assert!(text.contains("5.0 MiB"), "{text}");
     assert!(text.contains("198.51.100.7:51820"), "{text}");
+}
+
+/// This module's path as the test harness names tests (`remote::wireguard`).
+fn test_module() -> &'static str {
+    module_path!()
+        .split_once("::")
+        .map_or(module_path!(), |(_, m)| m)
 }

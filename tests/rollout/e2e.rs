@@ -8,6 +8,7 @@
 //!   failure_limit × interval (plus a scrape), and the devices go back.
 
 use crate::support;
+use crate::support::run::{CHILD_LIMIT, Deadline as _};
 
 use fleetdeck::rollout::plan::{Plan, Status};
 use fleetdeck::sim::{BadRelease, SimHandle, SimOptions, release_spec_for};
@@ -101,7 +102,7 @@ fn fleetdeck(config: &Path, args: &[&str]) -> (i32, String, String) {
         .arg("--config")
         .arg(config)
         .args(args)
-        .output()
+        .output_within(CHILD_LIMIT)
         .expect("run fleetdeck");
     (
         out.status.code().unwrap_or(-1),

@@ -5,6 +5,8 @@
 // through crate::out (clippy.toml).
 #![allow(clippy::disallowed_macros)]
 
+use crate::support::git::git;
+use crate::support::run::{CHILD_LIMIT, Deadline as _};
 use fleetdeck::config::RolloutConfig;
 use fleetdeck::rollout::action::{ActionKind, ActionRequest, Check, PromoteChecks, Refusal};
 use fleetdeck::rollout::plan::{DigestRef, Plan, ReleaseSpec, Status};
@@ -16,23 +18,6 @@ use tempfile::TempDir;
 
 const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
-
-/// Runs git in `dir` (test scaffolding: a failure is a broken test).
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("LC_ALL", "C")
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?} in {}: {}",
-        dir.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn cfg(repo: &Path) -> RolloutConfig {
     RolloutConfig {
@@ -124,7 +109,7 @@ fn commits(origin: &Path) -> usize {
     let out = Command::new("git")
         .args(["rev-list", "--count", "refs/heads/main"])
         .current_dir(origin)
-        .output()
+        .output_within(CHILD_LIMIT)
         .expect("git runs");
     String::from_utf8_lossy(&out.stdout)
         .trim()

@@ -2,11 +2,11 @@
 //! promotion to everyone, abort, offline devices, stuck installs, bad
 //! releases and malformed plans.
 
+use crate::support::git::git;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fleetdeck::rollout::plan::{Plan, Status};
@@ -18,32 +18,6 @@ use fleetdeck::sim::{
 const PLAN: &str = "vision-1.5.0";
 /// Every wait is bounded by this.
 const DEADLINE: Duration = Duration::from_secs(30);
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args([
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "-c",
-            "commit.gpgsign=false",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?} in {}: {}",
-        dir.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// A work-tree repository in a temporary directory (with an optional bare
 /// remote the simulator reads instead).

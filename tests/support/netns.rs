@@ -21,7 +21,7 @@
 //! mod support;
 //! use support::netns::WgLab;
 //!
-//! let lab = WgLab::start(1);               // waits for the first handshake (bounded)
+//! let lab = WgLab::start();                // waits for the first handshake (bounded)
 //! // lab.host_if:           read it with fleetdeck::remote::wireguard::read_interface
 //! // lab.device_tunnel_ip:  connect here from the test process (root namespace)
 //! let cfg = lab.dir.join("sshd_config");  // lab.dir: a private scratch dir, removed on drop
@@ -43,6 +43,7 @@
 //! `wireguard-go`; a missing one fails the test with the command to install
 //! it — never a silent skip.
 
+use super::run::{CHILD_LIMIT, Deadline as _};
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
@@ -101,9 +102,12 @@ impl WgLab {
     /// address, persistent-keepalive 1), addresses, links up — the namespace
     /// side first, so the host's first initiation finds it ready (otherwise the
     /// first handshake waits ~5 s for a retry). Returns once the host has seen
-    /// a handshake, bounded by [`HANDSHAKE_TIMEOUT`]. `n` distinguishes labs
-    /// within one test process.
-    pub fn start(n: u8) -> WgLab {
+    /// a handshake, bounded by [`HANDSHAKE_TIMEOUT`]. `n`, a counter, keeps the
+    /// labs of one test process (tests run in parallel threads) apart.
+    pub fn start() -> WgLab {
+        static LABS: AtomicU8 = AtomicU8::new(1);
+        let n = LABS.fetch_add(1, Ordering::SeqCst);
+        assert!(n < 200, "too many labs in one test process");
         preflight();
         sweep_stale();
         let pid = std::process::id();
@@ -365,7 +369,7 @@ fn preflight() {
             .arg(if tool == "ip" { "-V" } else { "--version" })
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .status()
+            .status_within(CHILD_LIMIT)
             .is_ok();
         if !found {
             missing.push(tool);

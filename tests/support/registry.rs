@@ -28,6 +28,7 @@
 //!
 //! Only loopback addresses are used; every wait is bounded.
 
+use super::run::{CHILD_LIMIT, Deadline as _};
 use super::tls::{ServerCert, TestCa};
 use super::token::{ISSUER, SERVICE, TokenIssuer};
 use base64::Engine as _;
@@ -176,7 +177,7 @@ impl Registry {
             let htpasswd = dir.path().join("htpasswd");
             let out = Command::new("htpasswd")
                 .args(["-Bbn", user, password])
-                .output()
+                .output_within(CHILD_LIMIT)
                 .unwrap_or_else(|e| {
                     if e.kind() == std::io::ErrorKind::NotFound {
                         panic!("{MISSING_HTPASSWD}")
@@ -918,7 +919,7 @@ pub fn openssl_verifies(public_pem: &Path, msg: &[u8], sig: &[u8]) -> bool {
         .arg("-signature")
         .arg(&s)
         .arg(&m)
-        .output()
+        .output_within(CHILD_LIMIT)
         .unwrap_or_else(|e| openssl_missing(e));
     out.status.success()
 }
@@ -935,7 +936,7 @@ fn openssl_missing(e: std::io::Error) -> ! {
 fn openssl(args: &[&str]) {
     let out = Command::new("openssl")
         .args(args)
-        .output()
+        .output_within(CHILD_LIMIT)
         .unwrap_or_else(|e| openssl_missing(e));
     assert!(
         out.status.success(),
@@ -948,7 +949,7 @@ fn openssl(args: &[&str]) {
 fn openssl_output(args: &[&str]) -> Vec<u8> {
     let out = Command::new("openssl")
         .args(args)
-        .output()
+        .output_within(CHILD_LIMIT)
         .unwrap_or_else(|e| openssl_missing(e));
     assert!(
         out.status.success(),

@@ -6,6 +6,7 @@
 //! ssh-add). Runs as root (user `root`, `PermitRootLogin prohibit-password`).
 //! Dropping an [`Sshd`] kills the server and every session process it forked.
 
+use super::run::{CHILD_LIMIT, Deadline as _};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -22,7 +23,7 @@ fn which(cmd: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {cmd}")])
         .stdout(Stdio::null())
-        .status()
+        .status_within(CHILD_LIMIT)
         .map(|s| s.success())
         .unwrap_or(false)
 }
@@ -50,7 +51,7 @@ pub fn keygen(path: &Path, passphrase: &str) -> PathBuf {
         ])
         .arg(path)
         .stdin(Stdio::null())
-        .status()
+        .status_within(CHILD_LIMIT)
         .expect("run ssh-keygen");
     assert!(status.success(), "ssh-keygen failed for {}", path.display());
     path.to_path_buf()
@@ -68,7 +69,7 @@ pub fn fingerprint(pub_key: &Path) -> String {
     let out = Command::new("ssh-keygen")
         .arg("-lf")
         .arg(pub_key)
-        .output()
+        .output_within(CHILD_LIMIT)
         .expect("run ssh-keygen -lf");
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     text.split_whitespace()
@@ -286,7 +287,7 @@ fn signal(pid: u32, sig: &str) {
     let _ = Command::new("kill")
         .args([sig, &pid.to_string()])
         .stderr(Stdio::null())
-        .status();
+        .status_within(CHILD_LIMIT);
 }
 
 /// All processes below `pid` (children first level first), from /proc.
@@ -361,7 +362,7 @@ impl Agent {
                 .arg(key)
                 .env("SSH_AUTH_SOCK", &agent.socket)
                 .stdin(Stdio::null())
-                .status()
+                .status_within(CHILD_LIMIT)
                 .expect("run ssh-add");
             assert!(status.success(), "ssh-add {} failed", key.display());
         }

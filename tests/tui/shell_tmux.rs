@@ -22,153 +22,14 @@
 #![allow(clippy::disallowed_macros)]
 
 use crate::support;
+use crate::support::run::{CHILD_LIMIT, Deadline as _};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use support::netns::WgLab;
 use support::sshd::{self, Sshd};
-
-// ---- tmux (as in tests/tui_tmux.rs) ------------------------------------------
-
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(name: &str, width: u16, height: u16) -> Tmux {
-        let socket = format!("fleetdeck-shell-{}-{name}", std::process::id());
-        let t = Tmux { socket };
-        let ok = Command::new("tmux")
-            .args([
-                "-L",
-                &t.socket,
-                "-f",
-                "/dev/null",
-                "new-session",
-                "-d",
-                "-s",
-                "t",
-            ])
-            .args(["-x", &width.to_string(), "-y", &height.to_string()])
-            .args([
-                "env",
-                "-i",
-                "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
-                "TERM=xterm-256color",
-                "HOME=/nonexistent",
-                "PS1=local$ ",
-                "bash",
-                "--norc",
-                "--noprofile",
-            ])
-            .status()
-            .expect("tmux is not installed: apt-get install -y tmux");
-        assert!(ok.success(), "tmux new-session failed");
-        t
-    }
-
-    fn send(&self, keys: &[&str]) {
-        let ok = Command::new("tmux")
-            .args(["-L", &self.socket, "send-keys", "-t", "t"])
-            .args(keys)
-            .status()
-            .expect("tmux send-keys");
-        assert!(ok.success());
-    }
-
-    /// Types a line literally and presses Enter.
-    fn line(&self, text: &str) {
-        self.send(&["-l", text]);
-        self.send(&["Enter"]);
-    }
-
-    fn capture(&self) -> String {
-        self.capture_args(&[])
-    }
-
-    /// The screen with colours and attributes as escape sequences.
-    fn capture_styled(&self) -> String {
-        self.capture_args(&["-e"])
-    }
-
-    fn capture_args(&self, extra: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .args(["-L", &self.socket, "capture-pane", "-p", "-t", "t"])
-            .args(extra)
-            .output()
-            .expect("tmux capture-pane");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn display(&self, format: &str) -> String {
-        let out = Command::new("tmux")
-            .args([
-                "-L",
-                &self.socket,
-                "display-message",
-                "-p",
-                "-t",
-                "t",
-                format,
-            ])
-            .output()
-            .expect("tmux display-message");
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    fn wait_for(&self, text: &str, timeout: Duration) -> String {
-        self.wait_until(&format!("{text:?}"), timeout, |s| s.contains(text))
-    }
-
-    /// Polls the screen every 5 ms until `pred` holds; panics with the screen.
-    fn wait_until(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let s = self.capture();
-            if pred(&s) {
-                return s;
-            }
-            if Instant::now() > deadline {
-                panic!("{what} did not appear within {timeout:?}; screen:\n{s}");
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        // Kill what the pane's shell started first (fleetdeck, ssh), then the server.
-        let pid = self.display("#{pane_pid}");
-        if !pid.is_empty() {
-            let _ = Command::new("pkill").args(["-KILL", "-P", &pid]).status();
-        }
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .status();
-        // kill-server leaves the socket file behind.
-        let dir = std::env::var_os("TMUX_TMPDIR").unwrap_or_else(|| "/tmp".into());
-        let uid = real_uid();
-        let _ = std::fs::remove_file(
-            std::path::Path::new(&dir)
-                .join(format!("tmux-{uid}"))
-                .join(&self.socket),
-        );
-    }
-}
-
-/// The real uid, from /proc (tmux names its socket dir after it).
-fn real_uid() -> String {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|l| l.split_whitespace().next().map(str::to_string))
-        })
-        .unwrap_or_else(|| "0".into())
-}
+use support::tmux::Tmux;
 
 // ---- the lab -----------------------------------------------------------------
 
@@ -178,7 +39,10 @@ fn require_tools() {
         "/usr/sbin/sshd, ssh or ssh-keygen missing: apt-get install -y openssh-server openssh-client"
     );
     assert!(
-        Command::new("tmux").arg("-V").output().is_ok(),
+        Command::new("tmux")
+            .arg("-V")
+            .output_within(CHILD_LIMIT)
+            .is_ok(),
         "tmux missing: apt-get install -y tmux"
     );
 }
@@ -194,9 +58,9 @@ struct Setup {
 }
 
 /// `trusted`: known_hosts lists the server's key already.
-fn setup(n: u8, trusted: bool) -> Setup {
+fn setup(trusted: bool) -> Setup {
     require_tools();
-    let lab = WgLab::start(n);
+    let lab = WgLab::start();
     let tunnel_ip = lab.device_tunnel_ip.to_string();
     let sshd = Sshd::start_on(&tunnel_ip, 22, Some(&lab.ns));
     let (_, silent_ip) = lab.add_silent_peer();
@@ -302,8 +166,8 @@ fn prompt_shown(screen: &str, local: bool) -> bool {
 
 #[test]
 fn s_opens_a_shell_over_the_tunnel_and_exit_restores_the_console() {
-    let s = setup(1, true);
-    let t = Tmux::start("e2e", 140, 40);
+    let s = setup(true);
+    let t = Tmux::start(140, 40, &["PS1=local$ "]).poll_every(Duration::from_millis(5));
     open_console(&t, &s.config);
 
     // Select pi-tunnel (second row: all down, id order).
@@ -440,8 +304,8 @@ fn s_opens_a_shell_over_the_tunnel_and_exit_restores_the_console() {
 
 #[test]
 fn unknown_host_key_is_asked_in_the_tui_recorded_and_dead_tunnels_are_questioned() {
-    let s = setup(2, false);
-    let t = Tmux::start("hostkey", 140, 40);
+    let s = setup(false);
+    let t = Tmux::start(140, 40, &["PS1=local$ "]).poll_every(Duration::from_millis(5));
     open_console(&t, &s.config);
     t.send(&["j"]);
     t.wait_until("pi-tunnel selected", Duration::from_secs(5), |_| {

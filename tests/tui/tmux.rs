@@ -4,127 +4,14 @@
 //!
 //! Needs tmux (`apt-get install tmux`; the README's test command installs it).
 
+use crate::support::run::{CHILD_LIMIT, Deadline as _};
+use crate::support::tmux::Tmux;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-
-struct Tmux {
-    socket: String,
-}
-
-/// Each session gets its own tmux server: tests run in parallel, and two of
-/// them at one width used to collide ("duplicate session").
-static SESSIONS: AtomicUsize = AtomicUsize::new(0);
-
-impl Tmux {
-    fn start(width: u16, height: u16) -> Tmux {
-        Tmux::start_with(width, height, &[])
-    }
-
-    /// A session whose shell has `env` (NAME=value) on top of a clean environment.
-    fn start_with(width: u16, height: u16, env: &[&str]) -> Tmux {
-        let n = SESSIONS.fetch_add(1, Ordering::SeqCst);
-        let socket = format!("fleetdeck-test-{}-{n}", std::process::id());
-        let t = Tmux { socket };
-        let ok = Command::new("tmux")
-            .args([
-                "-L",
-                &t.socket,
-                "-f",
-                "/dev/null",
-                "new-session",
-                "-d",
-                "-s",
-                "t",
-            ])
-            .args(["-x", &width.to_string(), "-y", &height.to_string()])
-            .args([
-                "env",
-                "-i",
-                "PATH=/usr/bin:/bin",
-                "TERM=xterm-256color",
-                "HOME=/nonexistent",
-            ])
-            .args(env)
-            .args(["bash", "--norc", "--noprofile"])
-            .status()
-            .expect("tmux is not installed: apt-get install tmux (scripts/test.sh does this)");
-        assert!(ok.success(), "tmux new-session failed");
-        t
-    }
-
-    fn send(&self, keys: &[&str]) {
-        let ok = Command::new("tmux")
-            .args(["-L", &self.socket, "send-keys", "-t", "t"])
-            .args(keys)
-            .status()
-            .expect("tmux send-keys");
-        assert!(ok.success());
-    }
-
-    fn capture(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["-L", &self.socket, "capture-pane", "-p", "-t", "t"])
-            .output()
-            .expect("tmux capture-pane");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn display(&self, format: &str) -> String {
-        let out = Command::new("tmux")
-            .args([
-                "-L",
-                &self.socket,
-                "display-message",
-                "-p",
-                "-t",
-                "t",
-                format,
-            ])
-            .output()
-            .expect("tmux display-message");
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    /// Waits until the screen contains `text`; panics with the screen otherwise.
-    fn wait_for(&self, text: &str, timeout: Duration) -> String {
-        self.wait_for_any(&[text], timeout)
-    }
-
-    /// Waits until the screen contains one of `texts`.
-    fn wait_for_any(&self, texts: &[&str], timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let s = self.capture();
-            if texts.iter().any(|t| s.contains(t)) {
-                return s;
-            }
-            if Instant::now() > deadline {
-                panic!("none of {texts:?} appeared within {timeout:?}; screen:\n{s}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        // Kill what the pane's shell started first: a console that outlives its
-        // terminal (see the closing note: it ignored SIGTERM) must not keep
-        // burning CPU after the test.
-        let pid = self.display("#{pane_pid}");
-        if !pid.is_empty() {
-            let _ = Command::new("pkill").args(["-KILL", "-P", &pid]).status();
-        }
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .status();
-    }
-}
 
 fn run_demo_session(width: u16, height: u16) {
     let bin = env!("CARGO_BIN_EXE_fleetdeck");
-    let t = Tmux::start(width, height);
+    let t = Tmux::start(width, height, &[]);
     t.send(&[
         &format!("{bin} demo --devices 60 --sites 4; echo EXIT=$?"),
         "Enter",
@@ -197,7 +84,7 @@ fn demo_end_to_end_250x70() {
 #[test]
 fn sigterm_restores_the_terminal() {
     let bin = env!("CARGO_BIN_EXE_fleetdeck");
-    let t = Tmux::start(100, 30);
+    let t = Tmux::start(100, 30, &[]);
     t.send(&[
         &format!("{bin} demo --devices 20 --sites 2 & sleep 0.2; fg; echo EXIT=$?"),
         "Enter",
@@ -207,7 +94,7 @@ fn sigterm_restores_the_terminal() {
     // The pane's shell is the parent; signal its fleetdeck child.
     let ok = Command::new("pkill")
         .args(["-TERM", "-P", &pid, "-f", "fleetdeck demo"])
-        .status()
+        .status_within(CHILD_LIMIT)
         .expect("pkill");
     assert!(ok.success(), "no fleetdeck process to signal");
     t.wait_for("EXIT=", Duration::from_secs(10));
@@ -224,7 +111,7 @@ fn child_of(parent: &str, pattern: &str) -> String {
     loop {
         let out = Command::new("pgrep")
             .args(["-P", parent, "-f", pattern])
-            .output()
+            .output_within(CHILD_LIMIT)
             .expect("pgrep (procps)");
         let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
         if !pid.is_empty() {
@@ -251,7 +138,9 @@ fn wait_ended(pid: &str, limit: Duration, what: &str) {
         std::thread::sleep(Duration::from_millis(50));
     }
     if !ended(pid) {
-        let _ = Command::new("kill").args(["-KILL", pid]).status();
+        let _ = Command::new("kill")
+            .args(["-KILL", pid])
+            .status_within(CHILD_LIMIT);
         panic!("fleetdeck (pid {pid}) did not exit within {limit:?} {what}");
     }
 }
@@ -271,7 +160,7 @@ fn a_console_whose_terminal_disappears_exits() {
     let bin = env!("CARGO_BIN_EXE_fleetdeck");
     let dir = tempfile::tempdir().expect("tempdir");
     let code_file = dir.path().join("code");
-    let t = Tmux::start(100, 30);
+    let t = Tmux::start(100, 30, &[]);
     // A wrapper that outlives the hang-up (it ignores it until fleetdeck has
     // ended) records fleetdeck's exit code; fleetdeck's own stdout and stderr
     // stay on the terminal that goes away.
@@ -296,9 +185,7 @@ fn a_console_whose_terminal_disappears_exits() {
         "the demo keeps its files in {:?}",
         demo_dir(&pid)
     );
-    let _ = Command::new("tmux")
-        .args(["-L", &t.socket, "kill-server"])
-        .status();
+    t.kill_server();
     wait_ended(
         &pid,
         Duration::from_secs(20),
@@ -324,7 +211,7 @@ fn a_console_whose_terminal_disappears_exits() {
 #[test]
 fn two_quick_sigterms_leave_no_demo_directory() {
     let bin = env!("CARGO_BIN_EXE_fleetdeck");
-    let t = Tmux::start(100, 30);
+    let t = Tmux::start(100, 30, &[]);
     t.send(&[
         &format!("{bin} demo --devices 20 --sites 2; echo EXIT=$?"),
         "Enter",
@@ -336,7 +223,7 @@ fn two_quick_sigterms_leave_no_demo_directory() {
     for _ in 0..2 {
         let ok = Command::new("kill")
             .args(["-TERM", &pid])
-            .status()
+            .status_within(CHILD_LIMIT)
             .expect("kill");
         assert!(ok.success());
         std::thread::sleep(Duration::from_millis(10));
@@ -352,7 +239,7 @@ fn two_quick_sigterms_leave_no_demo_directory() {
 #[test]
 fn a_sigterm_during_the_demo_setup_leaves_no_demo_directory() {
     let bin = env!("CARGO_BIN_EXE_fleetdeck");
-    let t = Tmux::start(100, 30);
+    let t = Tmux::start(100, 30, &[]);
     t.send(&[
         &format!("{bin} demo --devices 400 --sites 8; echo EXIT=$?"),
         "Enter",
@@ -367,7 +254,7 @@ fn a_sigterm_during_the_demo_setup_leaves_no_demo_directory() {
     }
     let ok = Command::new("kill")
         .args(["-TERM", &pid])
-        .status()
+        .status_within(CHILD_LIMIT)
         .expect("kill");
     assert!(ok.success());
     wait_ended(
@@ -487,7 +374,7 @@ fn line_separators_and_zero_width_labels_keep_the_screen_intact_160x48() {
     )
     .expect("write config");
 
-    let t = Tmux::start(160, 48);
+    let t = Tmux::start(160, 48, &[]);
     t.send(&[
         &format!("{bin} --config {}; echo EXIT=$?", config.display()),
         "Enter",
