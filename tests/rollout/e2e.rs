@@ -15,6 +15,7 @@ use fleetdeck::sim::{BadRelease, SimHandle, SimOptions, release_spec_for};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
+use support::config::{RegistryToml, signing_toml};
 use support::git::{git, origin_with_plan};
 use support::prometheus::PrometheusProcess;
 
@@ -80,11 +81,11 @@ async fn world(bad: Option<&str>, plan: &Plan) -> World {
             "[source]\nkind = \"prometheus\"\nurl = \"{}\"\njob = \"fleet\"\nrefresh = \"1s\"\n\n\
              [metrics.latency_p95]\nwindow = \"10s\"\n[metrics.error_rate]\nwindow = \"10s\"\n\
              [rollout]\nrepo = \"{}\"\nauthor_name = \"ops\"\nauthor_email = \"ops@test\"\n\
-             [signing]\nkeys = [\"{}\"]\n\
-             [registry]\ninsecure = [\"{registry}\"]\nmirrors = {{ \"registry.local\" = \"{registry}\" }}\n",
+             {}{}",
             prom.url,
             ops.display(),
-            key.display()
+            signing_toml(&[&key]),
+            RegistryToml::mirror(&registry.to_string()).to_toml(),
         ),
     )
     .expect("config");

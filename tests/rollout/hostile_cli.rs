@@ -16,6 +16,7 @@ use fleetdeck::rollout::plan::Plan;
 use fleetdeck::sim::{SimHandle, SimOptions, release_spec_for};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use support::config::{RegistryToml, signing_toml};
 use support::git::{git, origin_with_plan};
 
 const DEADLINE: Duration = Duration::from_secs(90);
@@ -197,12 +198,12 @@ async fn world() -> World {
         format!(
             "[source]\nkind = \"scrape\"\ninventory = \"{}\"\ntimeout = \"2s\"\n\n\
              [rollout]\nrepo = \"{}\"\ngit_timeout = \"30s\"\nauthor_name = \"ops\"\nauthor_email = \"ops@test\"\n\n\
-             [signing]\nkeys = [\"{}\"]\n\n\
-             [registry]\ninsecure = [\"{registry}\"]\ntimeout = \"5s\"\nmirrors = {{ \"registry.local\" = \"{registry}\" }}\n\n\
+             {}\n{}\n\
              [remote]\nwireguard_interface = \"wg-fd-absent\"\n",
             inventory.display(),
             ops.display(),
-            key.display(),
+            signing_toml(&[&key]),
+            RegistryToml::mirror(&registry).to_toml(),
         ),
     )
     .expect("config");

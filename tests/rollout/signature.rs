@@ -10,6 +10,7 @@ use fleetdeck::rollout::plan::Plan;
 use fleetdeck::sim::{SimHandle, SimOptions, release_spec_for};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use support::config::{RegistryToml, signing_toml};
 use support::git::{git, origin_with_plan};
 
 const UNSIGNED: &str = "1.5.1";
@@ -72,11 +73,10 @@ impl World {
         std::fs::write(
             &path,
             format!(
-                "{extra}\n[rollout]\nrepo = \"{}\"\nauthor_name = \"ops\"\nauthor_email = \"ops@test\"\n\n\
-                 [signing]\nkeys = [\"{}\"]\n\n[registry]\ninsecure = [\"{registry_addr}\"]\ntimeout = \"5s\"\n\
-                 mirrors = {{ \"registry.local\" = \"{registry_addr}\" }}\n",
+                "{extra}\n[rollout]\nrepo = \"{}\"\nauthor_name = \"ops\"\nauthor_email = \"ops@test\"\n\n{}\n{}",
                 self.ops.display(),
-                key.display()
+                signing_toml(&[key]),
+                RegistryToml::mirror(registry_addr).to_toml(),
             ),
         )
         .expect("config");

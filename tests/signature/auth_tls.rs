@@ -24,6 +24,7 @@ use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+use support::config::{RegistryToml, password_file};
 use support::registry::*;
 use support::tls::TestCa;
 use support::token::{SERVICE, TokenIssuer, TokenPolicy, TokenServer};
@@ -90,21 +91,18 @@ fn write_token_config(
     tokens: &TokenServer,
     creds: Option<(&str, &str)>,
 ) -> String {
-    let mut text = format!(
-        "[registry]\ninsecure = [\"{}\", \"{}\"]\ntimeout = \"5s\"\n",
-        reg.addr, tokens.addr
-    );
-    if let Some((user, password)) = creds {
-        let pw = dir.join("registry-password");
-        std::fs::write(&pw, password).expect("write password file");
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-        text.push_str(&format!(
-            "\n[registry.auth.\"{}\"]\nusername = \"{user}\"\npassword_file = \"{}\"\n",
-            reg.addr,
-            pw.display()
-        ));
+    let text = RegistryToml {
+        insecure: vec![reg.addr.clone(), tokens.addr.clone()],
+        basic: creds.map(|(user, password)| {
+            (
+                reg.addr.clone(),
+                user.to_string(),
+                password_file(dir, password),
+            )
+        }),
+        ..Default::default()
     }
+    .to_toml();
     let path = dir.join("fleetdeck.toml");
     std::fs::write(&path, text).expect("write config");
     path.display().to_string()

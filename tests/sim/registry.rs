@@ -6,6 +6,7 @@
 // through crate::out (clippy.toml).
 #![allow(clippy::disallowed_macros)]
 
+use crate::support::config::{RegistryToml, signing_toml};
 use fleetdeck::config::RegistryConfig;
 use fleetdeck::rollout::action::Check;
 use fleetdeck::signature::policy::ReleaseVerifier;
@@ -36,21 +37,19 @@ async fn start_sim() -> SimHandle {
 /// A config trusting `key` (when given) and reaching `registry.local` through
 /// the simulator's registry (listed as insecure when `insecure`).
 fn write_config(dir: &Path, sim: &SimHandle, key: Option<&Path>, insecure: bool) -> PathBuf {
-    let addr = sim.registry_addr();
-    let keys = key.map_or(String::new(), |k| format!("keys = [\"{}\"]\n", k.display()));
-    let insecure = if insecure {
-        format!("insecure = [\"{addr}\"]\n")
-    } else {
-        String::new()
+    let addr = sim.registry_addr().to_string();
+    let signing = key.map_or("[signing]\n".to_string(), |k| signing_toml(&[k]));
+    let registry = RegistryToml {
+        insecure: if insecure {
+            vec![addr.clone()]
+        } else {
+            Vec::new()
+        },
+        mirror: Some(addr),
+        ..Default::default()
     };
     let path = dir.join(format!("fleetdeck-{}.toml", rand_name(dir)));
-    std::fs::write(
-        &path,
-        format!(
-            "[signing]\n{keys}\n[registry]\n{insecure}timeout = \"5s\"\nmirrors = {{ \"registry.local\" = \"{addr}\" }}\n"
-        ),
-    )
-    .expect("config");
+    std::fs::write(&path, format!("{signing}\n{}", registry.to_toml())).expect("config");
     path
 }
 
