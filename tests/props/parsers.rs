@@ -19,7 +19,7 @@
 //!
 //! Case counts are kept small enough for the normal `cargo test` run (a few
 //! seconds per property in a debug build). `PROPTEST_CASES=20000 cargo test
-//! --test props_parsers` runs every property that many times.
+//! --test it props::` runs every property that many times.
 // Measurements and progress go to the test log; fleetdeck's own output goes
 // through crate::out (clippy.toml).
 #![allow(clippy::disallowed_macros)]

@@ -447,8 +447,8 @@ async fn independently_made_signatures_pass_sigstores_verifier_too() {
 /// Rewrites tests/fixtures/sigstore/independent/ with this crate's test
 /// helpers (then scripts/sigstore-fixtures asks sigstore about them; the
 /// README there has the whole procedure). Run only on purpose:
-/// `FLEETDECK_WRITE_SIGSTORE_FIXTURES=1 cargo test --test signature_sigstore
-/// -- --ignored --exact write_independent_fixtures`.
+/// `FLEETDECK_WRITE_SIGSTORE_FIXTURES=1 cargo test --test it -- --ignored
+/// --exact signature::sigstore::write_independent_fixtures`.
 #[tokio::test]
 #[ignore = "writes fixtures: see tests/fixtures/sigstore/README.md"]
 async fn write_independent_fixtures() {

@@ -1,8 +1,6 @@
 //! A tiny exporter for the scrape tests: fixed replies per path on 127.0.0.1:0,
 //! counting requests in flight.
 
-#![allow(dead_code)] // each test file uses a different part
-
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 use hyper::body::{Frame, Incoming};
