@@ -31,7 +31,7 @@ use fleetdeck::history::History;
 use fleetdeck::metrics::def::{Figure, MetricDefs};
 use fleetdeck::metrics::prometheus::PrometheusSource;
 use fleetdeck::metrics::{LabelNames, PrometheusOptions, ScrapeOptions, Source, promql};
-use fleetdeck::theme::Theme;
+use fleetdeck::tui::theme::Theme;
 use fleetdeck::tui::keymap::{Key, KeyCode, Keymap};
 use fleetdeck::tui::views;
 use ratatui::backend::CrosstermBackend;
@@ -601,13 +601,13 @@ fn tunnel_status(theme: &Theme, now: SystemTime, n: usize) {
         15,
         || {
             let t = Instant::now();
-            let r = fleetdeck::tunnel_worker::reading(&iface, &fleet, Some("tunnel_ip"), now);
+            let r = fleetdeck::runtime::tunnels::reading(&iface, &fleet, Some("tunnel_ip"), now);
             let d = t.elapsed();
             assert_eq!(r.tunnels.len(), n);
             d
         },
     );
-    let reading = fleetdeck::tunnel_worker::reading(&iface, &fleet, Some("tunnel_ip"), now);
+    let reading = fleetdeck::runtime::tunnels::reading(&iface, &fleet, Some("tunnel_ip"), now);
     let mut app = app_with(n, sites(n));
     app.tunnels.interface = Some("wg-fleet".into());
     app.update(Event::Tunnels {

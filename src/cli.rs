@@ -4,14 +4,15 @@
 //! any subcommand.
 
 use crate::app::{App, Settings};
-use crate::config::{Config, SourceConfig};
+use crate::config::Config;
 use crate::fleet::{Device, Fleet, Rollup};
 use crate::format;
+use crate::metrics::SourceConfig;
 use crate::metrics::def::Figure;
 use crate::metrics::{ScrapeOptions, Source};
 use crate::text::sanitize;
-use crate::theme::Theme;
 use crate::tui::keymap::Keymap;
+use crate::tui::theme::Theme;
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -332,7 +333,7 @@ fn load_keymap(cfg: &Config) -> Result<Keymap, CliError> {
 
 fn load_theme(cfg: &Config) -> Result<Theme, CliError> {
     let theme = cfg
-        .load_theme(crate::theme::user_theme_dir().as_deref())
+        .load_theme(crate::tui::theme::user_theme_dir().as_deref())
         .map_err(|e| fail(e.to_string(), 2))?;
     Ok(if Theme::no_color_requested() {
         theme.without_colors()
@@ -352,11 +353,11 @@ fn check_config(cli: &Cli) -> Result<ExitCode, CliError> {
         .path
         .as_ref()
         .map_or("no config file; built-in defaults".to_string(), |p| {
-            crate::config::echo_path(p)
+            crate::diag::echo_path(p)
         });
     let source = match &cfg.source {
-        SourceConfig::Prometheus(p) => format!("prometheus {}", crate::config::echo(&p.url)),
-        SourceConfig::Scrape(s) => format!("scrape {}", crate::config::echo_path(&s.inventory)),
+        SourceConfig::Prometheus(p) => format!("prometheus {}", crate::diag::echo(&p.url)),
+        SourceConfig::Scrape(s) => format!("scrape {}", crate::diag::echo_path(&s.inventory)),
         SourceConfig::Unset => "no source (only `fleetdeck demo` will run)".into(),
     };
     crate::outln!("{what}: ok ({source})");
@@ -366,8 +367,8 @@ fn check_config(cli: &Cli) -> Result<ExitCode, CliError> {
 /// `themes`: built-in and user themes, one per line. A user theme's name is
 /// its file name: echoed (escapes visible, cut), never printed raw.
 fn themes() -> Result<ExitCode, CliError> {
-    for t in Theme::available(crate::theme::user_theme_dir().as_deref()) {
-        crate::outln!("{}", crate::config::echo(&t));
+    for t in Theme::available(crate::tui::theme::user_theme_dir().as_deref()) {
+        crate::outln!("{}", crate::diag::echo(&t));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -378,7 +379,7 @@ pub(crate) async fn refresh_once(
     source: &mut Source,
     sample: Duration,
 ) -> Result<(Fleet, Vec<String>), CliError> {
-    let deadline = crate::workers::refresh_deadline(cfg.default_timeout(), Duration::ZERO);
+    let deadline = crate::runtime::refresh_deadline(cfg.default_timeout(), Duration::ZERO);
     let mut snap = refresh_within(source, deadline).await?;
     if source.needs_warmup() {
         // Rates and quantiles need a second scrape; a few seconds of requests
@@ -391,7 +392,7 @@ pub(crate) async fn refresh_once(
 }
 
 fn parse_dur_arg(s: &str) -> Result<Duration, String> {
-    crate::config::parse_duration(s)
+    crate::diag::parse_duration(s)
 }
 
 async fn refresh_within(
@@ -676,7 +677,7 @@ pub fn demo_repo(repo: &std::path::Path) -> std::io::Result<()> {
 async fn console(_cli: &Cli, cfg: Config, source: Source) -> Result<ExitCode, CliError> {
     let keymap = load_keymap(&cfg)?;
     let theme = load_theme(&cfg)?;
-    let user_dir = crate::theme::user_theme_dir();
+    let user_dir = crate::tui::theme::user_theme_dir();
     let settings = Settings {
         read_only: cfg.read_only,
         stale_after: cfg.thresholds.stale_after.max(cfg.refresh * 3),
@@ -707,49 +708,31 @@ async fn console(_cli: &Cli, cfg: Config, source: Source) -> Result<ExitCode, Cl
         .as_deref()
         .map(|n| crate::text::sanitize(n).into_owned());
     app.tunnels.allow_offline_shell = cfg.remote.allow_offline_shell;
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let tunnels = crate::tunnel_worker::spawn(&cfg.remote, crate::tunnel_worker::EVERY, tx.clone());
+    let mut runtime = crate::runtime::Runtime::new();
+    runtime.start_tunnels(&cfg.remote, crate::runtime::tunnels::EVERY);
     // The console is useful without rollouts: a repository that cannot be
     // opened is shown as an error in the rollouts view, not a refusal to start.
-    let rollouts = if cfg.rollout.repo.is_some() {
+    if cfg.rollout.repo.is_some() {
         match crate::rollout::store::Store::open(&cfg.rollout).await {
-            Ok(store) => Some(crate::workers::spawn_rollouts(
-                Arc::new(store),
-                cfg.refresh.max(Duration::from_secs(5)),
-                tx.clone(),
-            )),
-            Err(e) => {
-                app.rollouts.error = Some(e.to_string());
-                None
+            Ok(store) => {
+                runtime.start_rollouts(Arc::new(store), cfg.refresh.max(Duration::from_secs(5)))
             }
+            Err(e) => app.rollouts.error = Some(e.to_string()),
         }
-    } else {
-        None
-    };
-    let history_client = source.history_client();
-    let deadline = crate::workers::refresh_deadline(cfg.default_timeout(), cfg.refresh);
-    let refresher = crate::workers::spawn_refresh(
-        source,
-        cfg.thresholds.clone(),
-        cfg.refresh,
-        deadline,
-        tx.clone(),
-    );
+    }
+    if let Some(client) = source.history_client() {
+        runtime.start_history(client);
+    }
+    runtime.start_verify(Arc::new(verifier));
+    let deadline = crate::runtime::refresh_deadline(cfg.default_timeout(), cfg.refresh);
+    runtime.start_refresh(source, cfg.thresholds.clone(), cfg.refresh, deadline);
     let parts = crate::tui::LoopParts {
         theme,
         no_color: Theme::no_color_requested(),
         user_theme_dir: user_dir,
-        refresh_now: Arc::clone(&refresher.now),
-        refresh_ack: Some(refresher.ack()),
-        history_client,
-        events: rx,
-        events_tx: tx,
-        rollouts,
         remote: cfg.remote.clone(),
-        verifier: Some(Arc::new(verifier)),
-        tunnels,
+        runtime,
     };
     crate::tui::run(app, parts).await?;
-    drop(refresher);
     Ok(ExitCode::SUCCESS)
 }

@@ -2,9 +2,10 @@
 //! remote modules, with the same config and data path as the console.
 
 use crate::cli::{Cli, CliError, fail, load_config, refresh_once};
-use crate::config::{Config, SourceConfig};
+use crate::config::Config;
 use crate::fleet::Fleet;
 use crate::metrics::Source;
+use crate::metrics::SourceConfig;
 use crate::remote::{ssh, wireguard};
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -13,10 +13,11 @@
 //! policy the console applies.
 
 use crate::cli::{ActionArgs, Cli, CliError, RolloutCommand, fail, load_config, refresh_once};
-use crate::config::{Config, SourceConfig};
+use crate::config::Config;
 use crate::fleet::Fleet;
 use crate::format;
 use crate::metrics::Source;
+use crate::metrics::SourceConfig;
 use crate::rollout::action::{ActionKind, ActionRequest, Check, PromoteChecks};
 use crate::rollout::gate::{GateHistory, Outcome, Verdict, evaluate};
 use crate::rollout::plan::{DigestRef, Plan, ReleaseSpec, format_duration};
@@ -297,7 +298,7 @@ pub async fn run(cli: &Cli, cmd: &RolloutCommand) -> Result<ExitCode, CliError> 
 }
 
 /// The rollout name of a plan file that did not load: its file stem, shown safely.
-fn invalid_name(e: &crate::config::ConfigError) -> String {
+fn invalid_name(e: &crate::diag::ConfigError) -> String {
     let stem = std::path::Path::new(&e.file)
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())

@@ -133,6 +133,35 @@ pub fn read_text_capped(path: &Path, cap: u64) -> Result<String, ReadError> {
     })
 }
 
+/// Why a file could not be read, without its name (the caller names it).
+pub fn read_reason(e: &ReadError) -> String {
+    match e {
+        ReadError::Io { source, .. } => source.to_string(),
+        ReadError::NotRegular { kind, .. } => format!("not a regular file ({kind})"),
+        ReadError::TooLarge { size, cap, .. } => {
+            format!("larger than {cap} bytes ({size} bytes); is this the right file?")
+        }
+        ReadError::NotUtf8 { .. } => "not UTF-8 text".to_string(),
+    }
+}
+
+/// Reads a PEM CA bundle (`ca_file`) as the HTTP clients do: a regular file
+/// under [`cap::KEY`] with at least one certificate. The error says why, not
+/// which file (the caller names it).
+pub fn load_ca_bundle(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
+    let pem = read_capped(path, cap::KEY).map_err(|e| read_reason(&e))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+        format!(
+            "not PEM certificates ({})",
+            crate::diag::tame(&e.to_string())
+        )
+    })?;
+    if certs.is_empty() {
+        return Err("no PEM certificate (-----BEGIN CERTIFICATE-----) in it".into());
+    }
+    Ok(certs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -126,7 +126,7 @@ impl Health {
     }
 }
 
-/// Health thresholds (DESIGN.md defaults).
+/// Health thresholds (defaults: docs/ARCHITECTURE.md, "Contracts").
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Thresholds {
     /// p95 latency above this (seconds) is degraded.

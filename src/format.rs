@@ -122,6 +122,43 @@ pub fn utc(t: std::time::SystemTime) -> String {
         .unwrap_or_else(|| secs.to_string())
 }
 
+/// `812 B`, `4.2 KiB`, `1.3 MiB`, `2.0 GiB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = UNITS[0];
+    for u in &UNITS[1..] {
+        if v < 1024.0 {
+            break;
+        }
+        v /= 1024.0;
+        unit = u;
+    }
+    format!("{v:.1} {unit}")
+}
+
+/// `sha256:0123456789ab…`: enough of a digest to recognise it. Digests come
+/// from devices and registries: cut by characters, never inside one.
+pub fn short_digest(d: &str) -> String {
+    match d.strip_prefix("sha256:") {
+        Some(hex) if hex.chars().nth(12).is_some() => {
+            format!("sha256:{}…", hex.chars().take(12).collect::<String>())
+        }
+        _ => d.to_string(),
+    }
+}
+
+/// `repo@sha256:0123456789ab…`: a reference with its digest shortened.
+pub fn short_reference(reference: &str) -> String {
+    match reference.split_once('@') {
+        Some((repo, digest)) => format!("{repo}@{}", short_digest(digest)),
+        None => reference.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,5 +197,39 @@ mod tests {
             utc(std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
             "2023-11-14T22:13:20Z"
         );
+    }
+
+    #[test]
+    fn bytes_use_binary_units() {
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(1023), "1023 B");
+        assert_eq!(bytes(1024), "1.0 KiB");
+        assert_eq!(bytes(4300), "4.2 KiB");
+        assert_eq!(bytes(3 << 30), "3.0 GiB");
+        assert_eq!(bytes(u64::MAX), "16777216.0 TiB");
+    }
+
+    #[test]
+    fn digests_are_shortened_safely() {
+        assert_eq!(
+            short_digest("sha256:0123456789abcdef0123"),
+            "sha256:0123456789ab…"
+        );
+        assert_eq!(short_digest("sha256:é"), "sha256:é");
+        // A multi-byte character across byte 12 used to panic the draw.
+        assert_eq!(
+            short_digest("sha256:abcdefghijké\u{2028}xyz"),
+            "sha256:abcdefghijké…"
+        );
+        assert_eq!(
+            short_reference("r.local/x@sha256:0123456789abcdef0123"),
+            "r.local/x@sha256:0123456789ab…"
+        );
+        // Byte slicing here used to panic on a multi-byte character.
+        assert_eq!(
+            short_reference("r.local/x@sha256:ééééééééééééé"),
+            "r.local/x@sha256:éééééééééééé…"
+        );
+        assert_eq!(short_reference("r.local/x:1.0"), "r.local/x:1.0");
     }
 }

@@ -5,7 +5,8 @@
 //! - [`cli`]      clap arguments and the headless subcommands (`status`, `check-config`, `sim`, `demo`).
 //! - [`cli_remote`]  the headless `verify`, `tunnels` and `ssh`.
 //! - [`cli_rollout`] the headless rollout commands (`rollout …`, `gate`).
-//! - [`config`]   TOML → [`config::Config`]; errors carry file:line:column, the key and a fix.
+//! - [`config`]   TOML → [`config::Config`], one file per section; errors carry file:line:column, the key and a fix.
+//! - [`diag`]     located errors for TOML files (config, themes, plans) from toml's spans; durations.
 //! - [`text`]     sanitising of every string that came from outside before it reaches a screen.
 //! - [`fleet`]    devices, sites, groups, health and roll-ups: the model every view reads.
 //! - [`format`]   how figures, ages and times are written for people.
@@ -15,17 +16,16 @@
 //! - [`rollout`]  rollout plans in a git repo, waves, gates, progress, actions.
 //! - [`signature`] OCI registry client, cosign signature / attestation / SBOM verification, reports.
 //! - [`sim`]      the simulated fleet used by the demo, the tests and the benchmarks.
-//! - [`theme`]    theme files (every role optional) → styles; `NO_COLOR`.
 //! - [`app`]      state + `update(event) -> effects`; no I/O.
-//! - [`workers`]  tokio tasks that do the I/O and post owned results back to the app loop.
-//! - [`tunnel_worker`] reads the WireGuard interface every few seconds, posts tunnel status per device.
-//! - [`tui`]      terminal guard, event loop, keymap, views.
+//! - [`runtime`]  the workers (tokio tasks doing the I/O, one result in flight each) and the effect loop.
+//! - [`tui`]      terminal guard, event loop, keymap, views, theme files → styles (`tui::theme`).
 
 pub mod app;
 pub mod cli;
 pub mod cli_remote;
 pub mod cli_rollout;
 pub mod config;
+pub mod diag;
 pub mod files;
 pub mod fleet;
 pub mod format;
@@ -34,10 +34,8 @@ pub mod metrics;
 pub mod out;
 pub mod remote;
 pub mod rollout;
+pub mod runtime;
 pub mod signature;
 pub mod sim;
 pub mod text;
-pub mod theme;
 pub mod tui;
-pub mod tunnel_worker;
-pub mod workers;

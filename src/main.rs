@@ -7,7 +7,7 @@ fn main() -> ExitCode {
     // The demo's temporary directory goes on every way out (docs/ARCHITECTURE.md).
     let demo = matches!(cli.command, Some(fleetdeck::cli::Command::Demo(_)));
     if demo {
-        // fleetdeck::sim::arm_demo_dir_cleanup();
+        fleetdeck::sim::arm_demo_dir_cleanup();
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -55,7 +55,7 @@ fn demo_signals(runtime: &tokio::runtime::Runtime) {
         runtime.spawn(async move {
             while s.recv().await.is_some() {
                 if !fleetdeck::tui::console_running() {
-                    fleetdeck::sim::remove_demo_dir();
+                    fleetdeck::sim::remove_demo_dir_settled();
                     std::process::exit(128 + kind.as_raw_value());
                 }
             }

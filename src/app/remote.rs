@@ -2,7 +2,7 @@
 //! the tunnel worker last read it), whether `s` may open a shell, and the
 //! two questions a shell can raise — "the tunnel is not live, open anyway?"
 //! and "unknown host key, accept and record it?". Pure, like the rest of the
-//! app: the interface is read by a worker ([`crate::tunnel_worker`]) and the
+//! app: the interface is read by a worker ([`crate::runtime::tunnels`]) and the
 //! shell is an [`Effect`] carried out by the terminal loop.
 
 use super::{App, Effect, Level, Mode, ViewKind};

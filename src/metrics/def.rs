@@ -216,7 +216,7 @@ impl MetricDef {
         self
     }
 
-    /// The built-in definition of a figure, matching DESIGN.md's table and the simulator.
+    /// The built-in definition of a figure, matching the simulator (docs/ARCHITECTURE.md, "Contracts").
     pub fn default_for(figure: Figure) -> MetricDef {
         use MetricKind::*;
         let quantile = |q: f64, m: &str| MetricDef {

@@ -83,6 +83,16 @@ pub struct ScrapeOptions {
     pub defs: MetricDefs,
 }
 
+/// Where metrics come from: built by `config` from `[source]`, `[labels]`
+/// and `[metrics]`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SourceConfig {
+    Prometheus(PrometheusOptions),
+    Scrape(ScrapeOptions),
+    /// No `[source]` table: only the demo and the simulator can run.
+    Unset,
+}
+
 /// Why a refresh failed. Texts are written for the operator.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -121,8 +131,7 @@ pub enum Source {
 
 impl Source {
     /// The source the config describes.
-    pub fn from_config(cfg: &crate::config::SourceConfig) -> Result<Source, SourceError> {
-        use crate::config::SourceConfig;
+    pub fn from_config(cfg: &SourceConfig) -> Result<Source, SourceError> {
         match cfg {
             SourceConfig::Prometheus(o) => Ok(Source::Prometheus(prometheus::PrometheusSource::new(o.clone())?)),
             SourceConfig::Scrape(o) => Ok(Source::Scrape(Box::new(scrape::ScrapeSource::new(o.clone())?))),

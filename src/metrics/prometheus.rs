@@ -83,9 +83,9 @@ impl PrometheusSource {
             .user_agent(concat!("fleetdeck/", env!("CARGO_PKG_VERSION")))
             .default_headers(headers);
         if let Some(path) = &opts.ca_file {
-            let what = format!("CA file {}", crate::config::echo_path(path));
+            let what = format!("CA file {}", crate::diag::echo_path(path));
             // Bounded, regular file only, same check as `check-config`.
-            let certs = crate::config::load_ca_bundle(path).map_err(|why| setup(&what, why))?;
+            let certs = crate::files::load_ca_bundle(path).map_err(|why| setup(&what, why))?;
             for cert in certs {
                 builder = builder.add_root_certificate(cert);
             }

@@ -840,7 +840,7 @@ mod tests {
                         "{t:?} {c} {n}: {b:?}"
                     );
                     assert!(
-                        b < crate::workers::refresh_deadline(t, Duration::ZERO),
+                        b < crate::runtime::refresh_deadline(t, Duration::ZERO),
                         "{t:?} {c} {n}"
                     );
                 }

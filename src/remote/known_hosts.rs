@@ -255,7 +255,7 @@ pub fn accept(path: &Path, host: &str, port: u16, key: &PublicKey) -> io::Result
         Ok(m) if !m.is_file() => {
             return Err(io::Error::other(format!(
                 "{} is not a regular file; point [remote] known_hosts at one",
-                crate::config::echo_path(path)
+                crate::diag::echo_path(path)
             )));
         }
         Ok(m) if m.len() == 0 => false,

@@ -527,9 +527,9 @@ fn display_path(p: &Path) -> String {
     if let Some(home) = std::env::var_os("HOME")
         && let Ok(rest) = p.strip_prefix(&home)
     {
-        return crate::config::echo(&format!("~/{}", rest.display())).into_owned();
+        return crate::diag::echo(&format!("~/{}", rest.display())).into_owned();
     }
-    crate::config::echo_path(p)
+    crate::diag::echo_path(p)
 }
 
 async fn authenticate(
@@ -573,7 +573,7 @@ async fn authenticate(
             Err(e) => {
                 tried.push(format!(
                     "{shown} (unreadable: {})",
-                    crate::config::read_reason(&e)
+                    crate::files::read_reason(&e)
                 ));
                 continue;
             }

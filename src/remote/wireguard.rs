@@ -567,8 +567,8 @@ pub fn tunnels_text(iface: &InterfaceStatus, rows: &[(String, Tunnel)]) -> Strin
                     .as_deref()
                     .map(|e| sanitize(e).into_owned())
                     .unwrap_or_else(|| "-".into()),
-                bytes(peer.rx_bytes),
-                bytes(peer.tx_bytes),
+                crate::format::bytes(peer.rx_bytes),
+                crate::format::bytes(peer.tx_bytes),
                 sanitize(&peer.public_key).into_owned(),
             ],
             None => {
@@ -610,24 +610,6 @@ pub fn tunnels_text(iface: &InterfaceStatus, rows: &[(String, Tunnel)]) -> Strin
         out.push('\n');
     }
     out
-}
-
-/// `812 B`, `4.2 KiB`, `1.3 MiB`, `2.0 GiB`.
-fn bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut v = n as f64 / 1024.0;
-    let mut unit = UNITS[0];
-    for u in &UNITS[1..] {
-        if v < 1024.0 {
-            break;
-        }
-        v /= 1024.0;
-        unit = u;
-    }
-    format!("{v:.1} {unit}")
 }
 
 fn ser_time<S: serde::Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {

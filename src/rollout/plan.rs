@@ -4,7 +4,7 @@
 //!
 //! Errors name the file, line:column and the key, like the config's.
 
-use crate::config::{ConfigError, Dur, locate};
+use crate::diag::{ConfigError, Dur, locate};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::Path;
@@ -310,7 +310,7 @@ impl Plan {
     /// into the message that reports it.
     pub fn parse(text: &str, file: &Path) -> Result<Plan, ConfigError> {
         let file_name = crate::text::sanitize(&file.to_string_lossy()).into_owned();
-        let result = crate::config::deserialize::<Plan>(text, &file_name)
+        let result = crate::diag::deserialize::<Plan>(text, &file_name)
             .and_then(|plan| plan.validate(text, &file_name, file).map(|()| plan));
         result.map_err(safe_error)
     }
@@ -413,10 +413,10 @@ impl Plan {
         for (i, w) in self.waves.iter().enumerate() {
             // Waves are an array of tables: point at the i-th [[waves]] header.
             let key = format!("waves[{i}]");
-            // Located only on error: scanning the text for every wave made
+            // Located only on error: finding the spans for every wave made
             // loading a plan quadratic in its size.
             let located = |message: String, hint: &str| {
-                let (line, column) = nth_header(text, "[[waves]]", i).unwrap_or((0, 0));
+                let (line, column) = locate(text, &key).unwrap_or((0, 0));
                 ConfigError {
                     file: file_name.to_string(),
                     line,
@@ -426,15 +426,15 @@ impl Plan {
                     hint: hint.to_string(),
                 }
             };
+            // At the field's key in this wave, else at the wave's header.
             let field_err = |field: String, message: String| {
-                let (line, column) = locate_in_table(text, "[[waves]]", i, field_key(&field))
-                    .or_else(|| nth_header(text, "[[waves]]", i))
-                    .unwrap_or((0, 0));
+                let key = format!("waves[{i}].{field}");
+                let (line, column) = locate(text, &key).unwrap_or((0, 0));
                 ConfigError {
                     file: file_name.to_string(),
                     line,
                     column,
-                    key: format!("waves[{i}].{field}"),
+                    key,
                     message,
                     hint: "wave names, sites and groups are one line of printable text, at most 128 characters".into(),
                 }
@@ -548,34 +548,6 @@ pub fn valid_name(s: &str) -> bool {
         && s.len() <= 100
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-}
-
-fn nth_header(text: &str, header: &str, n: usize) -> Option<(usize, usize)> {
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| l.trim_start().starts_with(header))
-        .nth(n)
-        .map(|(i, l)| (i + 1, l.len() - l.trim_start().len() + 1))
-}
-
-/// The `[[header]]` table number `n`, then the line of `key = ...` inside it.
-fn locate_in_table(text: &str, header: &str, n: usize, key: &str) -> Option<(usize, usize)> {
-    let (start, _) = nth_header(text, header, n)?;
-    text.lines()
-        .enumerate()
-        .skip(start)
-        .take_while(|(_, l)| !l.trim_start().starts_with('['))
-        .find(|(_, l)| {
-            l.trim_start()
-                .strip_prefix(key)
-                .is_some_and(|r| r.trim_start().starts_with('='))
-        })
-        .map(|(i, l)| (i + 1, l.len() - l.trim_start().len() + 1))
-}
-
-/// `sites[2]` → `sites`.
-fn field_key(field: &str) -> &str {
-    field.split('[').next().unwrap_or(field)
 }
 
 /// The error with every field shown safely: a plan file is outside text, and

@@ -27,7 +27,8 @@
 
 use super::action::{self, ActionRequest, CommitMessage, PromoteChecks, Refusal};
 use super::plan::{Plan, format_duration, valid_name};
-use crate::config::{ConfigError, RolloutConfig};
+use crate::config::RolloutConfig;
+use crate::diag::ConfigError;
 use crate::text::Clean;
 use crate::text::{echo, echo_path};
 use std::path::{Path, PathBuf};

@@ -51,7 +51,7 @@ pub enum Desired {
     Previous,
 }
 
-/// DESIGN.md: the new release when the device is in a released wave and the
+/// The desired release: the new one when the device is in a released wave and the
 /// rollout is not aborted; otherwise the previous one.
 pub fn desired(plan: &Plan, id: &str, site: &str, group: &str) -> Desired {
     if plan.state.status == Status::Aborted {

@@ -1,7 +1,9 @@
 //! Keyless cosign signatures, verified offline: a short-lived signing
 //! certificate (Fulcio-style) that must chain to the configured roots and
 //! name a trusted identity, and a Rekor bundle whose signed entry timestamp
-//! proves when the signature was logged.
+//! proves when the signature was logged. The X.509 path is validated by
+//! rustls-webpki with only the configured roots as trust anchors
+//! (docs/ARCHITECTURE.md, "Keyless signatures").
 //!
 //! Every check yields a [`CheckLine`] whose reason an SRE can act on; the
 //! signature is verified only when every line is ok (fail closed).
@@ -16,8 +18,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use p256::pkcs8::{DecodePublicKey as _, EncodePublicKey as _};
+use rustls_pki_types::{CertificateDer, SignatureVerificationAlgorithm, UnixTime};
 use serde::Deserialize;
-use sha2::{Digest as _, Sha256, Sha384};
+use sha2::{Digest as _, Sha256};
 use x509_parser::certificate::X509Certificate;
 use x509_parser::prelude::FromDer as _;
 
@@ -28,10 +31,31 @@ use crate::config::Identity;
 const OID_FULCIO_ISSUER_V1: &str = "1.3.6.1.4.1.57264.1.1";
 /// Fulcio's OIDC issuer extension, v2: the issuer URL as a DER UTF8String.
 const OID_FULCIO_ISSUER_V2: &str = "1.3.6.1.4.1.57264.1.8";
-const OID_ECDSA_SHA256: &str = "1.2.840.10045.4.3.2";
-const OID_ECDSA_SHA384: &str = "1.2.840.10045.4.3.3";
-/// Longest leaf → intermediates → root path we follow; Fulcio's is 3.
-const MAX_CHAIN_DEPTH: usize = 5;
+/// id-kp-codeSigning (1.3.6.1.5.5.7.3.3), the OID's DER content as webpki takes it.
+const EKU_CODE_SIGNING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x03];
+/// Signatures a chain may use: ECDSA P-256/P-384 with SHA-256/384 (Fulcio
+/// signs with P-384).
+static CHAIN_ALGORITHMS: &[&dyn SignatureVerificationAlgorithm] = &[
+    webpki::ring::ECDSA_P256_SHA256,
+    webpki::ring::ECDSA_P256_SHA384,
+    webpki::ring::ECDSA_P384_SHA256,
+    webpki::ring::ECDSA_P384_SHA384,
+];
+/// The extensions webpki processes (key usage, subject alternative name,
+/// basic constraints, name constraints, CRL distribution points, extended
+/// key usage); it refuses a certificate with any other critical extension.
+const UNDERSTOOD_EXTENSIONS: &[&str] = &[
+    "2.5.29.15",
+    "2.5.29.17",
+    "2.5.29.19",
+    "2.5.29.30",
+    "2.5.29.31",
+    "2.5.29.37",
+];
+/// How far [`name_walk`] follows names to word a refusal; webpki itself
+/// allows at most six intermediates.
+const MAX_WALK: usize = 8;
+const NO_CHAIN: &str = "certificate does not chain to a trusted root";
 
 const CHECK_CERTIFICATE: &str = "certificate";
 const CHECK_VALIDITY: &str = "validity";
@@ -166,10 +190,10 @@ pub fn verify_keyless(
     }
     // A root that does not parse can vouch for nothing; it is left out, and
     // "no usable roots" is reported when none is left.
-    let roots: Vec<X509Certificate> = trust
+    let roots: Vec<(&[u8], X509Certificate)> = trust
         .roots
         .iter()
-        .filter_map(|der| parse_der(der).ok())
+        .filter_map(|der| parse_der(der).ok().map(|cert| (der.as_slice(), cert)))
         .collect();
 
     let subject = certificate_subject(&leaf);
@@ -182,47 +206,40 @@ pub fn verify_keyless(
     };
 
     let mut lines = Vec::with_capacity(5);
-    let path = if trust.roots.is_empty() {
-        lines.push(line(
-            CHECK_CERTIFICATE,
-            false,
-            "no trusted roots configured ([signing] roots)",
-        ));
-        None
+    let chain = if trust.roots.is_empty() {
+        Chain::refused("no trusted roots configured ([signing] roots)")
     } else if roots.is_empty() {
-        lines.push(line(
-            CHECK_CERTIFICATE,
-            false,
-            "none of the [signing] roots is a readable certificate",
-        ));
-        None
+        Chain::refused("none of the [signing] roots is a readable certificate")
     } else {
-        match build_path(&leaf, &pool, &roots) {
-            Ok(path) => {
-                let top = path.last().map(|c| c.subject().to_string());
-                lines.push(line(
-                    CHECK_CERTIFICATE,
-                    true,
-                    format!(
-                        "chains to trusted root '{}'",
-                        top.unwrap_or_else(|| "?".into())
-                    ),
-                ));
-                Some(path)
-            }
-            Err(why) => {
-                lines.push(line(CHECK_CERTIFICATE, false, why));
-                None
-            }
-        }
+        verify_chain(
+            &ChainInput {
+                leaf_der: &leaf_ders[0],
+                leaf: &leaf,
+                pool_ders: &pool_ders,
+                pool: &pool,
+                roots: &roots,
+            },
+            check_at,
+        )
     };
+    lines.push(chain.certificate);
 
-    lines.push(validity_check(
-        &leaf,
-        path.as_deref().unwrap_or(&[]),
-        check_at,
-        check_at_source,
-    ));
+    let mut validity = validity_check(&leaf, &chain.issuers, check_at, check_at_source);
+    if let Some(why) = chain.refused_at_check_time
+        && validity.ok
+    {
+        // webpki's word is final: the path it found valid at another time
+        // is not the one it refused at this time (fail closed).
+        validity = line(
+            CHECK_VALIDITY,
+            false,
+            format!(
+                "{why}, checked at {} ({check_at_source})",
+                rfc3339(check_at)
+            ),
+        );
+    }
+    lines.push(validity);
     lines.push(identity_check(
         subject.as_deref(),
         issuer.as_deref(),
@@ -489,80 +506,185 @@ fn parse_der(der: &[u8]) -> Result<X509Certificate<'_>, String> {
     }
 }
 
-/// Finds leaf → intermediates (from the annotation) → trusted root, every
-/// link a verified signature by a CA certificate. Returns the issuers.
-fn build_path<'c, 'a>(
-    leaf: &'c X509Certificate<'a>,
-    pool: &'c [X509Certificate<'a>],
-    roots: &'c [X509Certificate<'a>],
-) -> Result<Vec<&'c X509Certificate<'a>>, String> {
-    if let Some(why) = leaf_usage_problem(leaf) {
-        return Err(why);
-    }
-    let mut path: Vec<&X509Certificate> = Vec::new();
-    let mut current = leaf;
-    let mut detail = String::new();
-    for _ in 0..MAX_CHAIN_DEPTH {
-        for root in roots {
-            if current.issuer().as_raw() != root.subject().as_raw() {
-                continue;
-            }
-            match issued_by(current, root) {
-                Ok(()) => {
-                    path.push(root);
-                    return Ok(path);
-                }
-                Err(e) => detail = e,
-            }
-        }
-        let mut next = None;
-        for candidate in pool {
-            if current.issuer().as_raw() != candidate.subject().as_raw()
-                || path.iter().any(|p| p.as_raw() == candidate.as_raw())
-                || candidate.as_raw() == current.as_raw()
-            {
-                continue;
-            }
-            match issued_by(current, candidate) {
-                Ok(()) => {
-                    next = Some(candidate);
-                    break;
-                }
-                Err(e) => detail = e,
-            }
-        }
-        match next {
-            Some(n) => {
-                path.push(n);
-                current = n;
-            }
-            None => break,
-        }
-    }
-    let mut why = format!(
-        "certificate does not chain to a trusted root (issued by '{}')",
-        current.issuer()
-    );
-    if detail.is_empty() {
-        why.push_str(": no such issuer in the chain annotation or [signing] roots");
-    } else {
-        why.push_str(": ");
-        why.push_str(&detail);
-    }
-    Err(why)
+/// The configured roots and the annotations' certificates, for [`verify_chain`].
+struct ChainInput<'c> {
+    leaf_der: &'c [u8],
+    leaf: &'c X509Certificate<'c>,
+    /// Candidate intermediates from the signature's annotations: an attacker
+    /// chooses them, so they are only ever candidates, never trusted.
+    pool_ders: &'c [Vec<u8>],
+    pool: &'c [X509Certificate<'c>],
+    /// The configured roots that parse, with their DER: the only trust anchors.
+    roots: &'c [(&'c [u8], X509Certificate<'c>)],
 }
 
-/// A signing certificate must not be a CA, and when it restricts its use it
-/// must allow code signing (as cosign requires).
+/// What path validation decided, for the certificate and validity lines.
+struct Chain<'c> {
+    certificate: CheckLine,
+    /// The verified path's issuers, the leaf's issuer first and the
+    /// configured root last; empty when no path was accepted.
+    issuers: Vec<&'c X509Certificate<'c>>,
+    /// webpki refused the path at the checking time because a certificate
+    /// was not valid then: the validity line must fail, whatever else it finds.
+    refused_at_check_time: Option<String>,
+}
+
+impl Chain<'_> {
+    fn refused(why: impl Into<String>) -> Self {
+        Chain {
+            certificate: line(CHECK_CERTIFICATE, false, why),
+            issuers: Vec::new(),
+            refused_at_check_time: None,
+        }
+    }
+}
+
+/// X.509 path validation by rustls-webpki (docs/ARCHITECTURE.md, "Keyless
+/// signatures"): leaf → candidate intermediates from the annotations → one
+/// of the configured roots, enforcing basic constraints, path length, name
+/// constraints, unknown critical extensions, the code-signing extended key
+/// usage and every certificate's validity at `at`.
+///
+/// When webpki refuses only because a certificate is not valid at `at`, the
+/// path is judged again at the leaf's issuance, so that the certificate line
+/// still says whether it chains and the validity line says when it was not
+/// valid; the signature fails either way.
+fn verify_chain<'c>(input: &ChainInput<'c>, at: i64) -> Chain<'c> {
+    let leaf = input.leaf;
+    if let Some(why) = leaf_usage_problem(leaf) {
+        return Chain::refused(why);
+    }
+    let leaf_der = CertificateDer::from(input.leaf_der);
+    let end_entity = match webpki::EndEntityCert::try_from(&leaf_der) {
+        Ok(ee) => ee,
+        Err(webpki::Error::UnsupportedCriticalExtension) => {
+            return Chain::refused(format!(
+                "certificate has a critical extension that cannot be processed ({})",
+                unknown_critical_extensions(leaf).join(", ")
+            ));
+        }
+        Err(e) => return Chain::refused(format!("malformed certificate ({e:?})")),
+    };
+
+    let root_ders: Vec<CertificateDer> = input
+        .roots
+        .iter()
+        .map(|(der, _)| CertificateDer::from(*der))
+        .collect();
+    let mut anchors = Vec::with_capacity(root_ders.len());
+    let mut anchor_roots = Vec::with_capacity(root_ders.len());
+    for (der, (_, root)) in root_ders.iter().zip(input.roots) {
+        if let Ok(anchor) = webpki::anchor_from_trusted_cert(der) {
+            anchors.push(anchor);
+            anchor_roots.push(root);
+        }
+    }
+    if anchors.is_empty() {
+        return Chain::refused(
+            "none of the [signing] roots can be a trust anchor (not an X.509 v3 certificate)",
+        );
+    }
+    let intermediates: Vec<CertificateDer> = input
+        .pool_ders
+        .iter()
+        .map(|der| CertificateDer::from(der.as_slice()))
+        .collect();
+
+    // The verified path as our parsed certificates: intermediates come from
+    // the pool webpki was given, the anchor is one of the configured roots.
+    let verify = |unix: i64| -> Result<Vec<&'c X509Certificate<'c>>, webpki::Error> {
+        let path = end_entity.verify_for_usage(
+            CHAIN_ALGORITHMS,
+            &anchors,
+            &intermediates,
+            unix_time(unix),
+            webpki::KeyUsage::required_if_present(EKU_CODE_SIGNING),
+            None,
+            None,
+        )?;
+        let mut issuers = Vec::new();
+        for cert in path.intermediate_certificates() {
+            let der = cert.der();
+            if let Some(i) = input
+                .pool_ders
+                .iter()
+                .position(|d| d.as_slice() == der.as_ref())
+            {
+                issuers.push(&input.pool[i]);
+            }
+        }
+        if let Some(i) = anchors.iter().position(|a| std::ptr::eq(a, path.anchor())) {
+            issuers.push(anchor_roots[i]);
+        }
+        Ok(issuers)
+    };
+
+    let walk = name_walk(input);
+    let (issuers, refused_at_check_time) = match verify(at) {
+        Ok(issuers) => (issuers, None),
+        Err(e @ (webpki::Error::CertExpired { .. } | webpki::Error::CertNotValidYet { .. })) => {
+            let why = describe_time_refusal(&e);
+            match verify(leaf.validity().not_before.timestamp()) {
+                Ok(issuers) => (issuers, Some(why)),
+                Err(e) => {
+                    return Chain {
+                        certificate: line(CHECK_CERTIFICATE, false, describe_refusal(&e, &walk)),
+                        issuers: Vec::new(),
+                        refused_at_check_time: Some(why),
+                    };
+                }
+            }
+        }
+        Err(e) => return Chain::refused(describe_refusal(&e, &walk)),
+    };
+
+    // What webpki leaves to its caller: the configured root must be a CA,
+    // and no issuer's key usage may forbid signing certificates.
+    if let Some(why) = issuers.iter().find_map(|c| issuer_usage_problem(c)) {
+        return Chain {
+            certificate: line(CHECK_CERTIFICATE, false, format!("{NO_CHAIN}: {why}")),
+            issuers: Vec::new(),
+            refused_at_check_time,
+        };
+    }
+    let Some(root) = issuers.last() else {
+        // Not reached: webpki returns a path only with an anchor.
+        return Chain::refused(format!("{NO_CHAIN}: no configured root in the path"));
+    };
+    Chain {
+        certificate: line(
+            CHECK_CERTIFICATE,
+            true,
+            format!("chains to trusted root '{}'", root.subject()),
+        ),
+        issuers,
+        refused_at_check_time,
+    }
+}
+
+fn unix_time(unix: i64) -> UnixTime {
+    UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+        u64::try_from(unix).unwrap_or(0),
+    ))
+}
+
+/// A signing certificate must say it is for code signing (as Fulcio's do),
+/// and when it restricts its key usage it must allow digital signatures.
 fn leaf_usage_problem(leaf: &X509Certificate) -> Option<String> {
     match leaf.extended_key_usage() {
-        Ok(Some(eku)) if !(eku.value.code_signing || eku.value.any) => {
+        Ok(Some(eku)) if eku.value.code_signing => {}
+        Ok(Some(_)) => {
             return Some(
                 "certificate is not for code signing (extended key usage lacks codeSigning)".into(),
             );
         }
+        Ok(None) => {
+            return Some(
+                "certificate is not for code signing (no extended key usage extension; codeSigning is required)"
+                    .into(),
+            );
+        }
         Err(e) => return Some(format!("malformed certificate: extended key usage ({e})")),
-        _ => {}
     }
     match leaf.key_usage() {
         Ok(Some(ku)) if !ku.value.digital_signature() => {
@@ -573,53 +695,216 @@ fn leaf_usage_problem(leaf: &X509Certificate) -> Option<String> {
     }
 }
 
-/// `cert` was signed by `issuer`, and `issuer` may issue certificates.
-fn issued_by(cert: &X509Certificate, issuer: &X509Certificate) -> Result<(), String> {
-    let issuer_name = issuer.subject();
+/// Checks on an issuer in a verified path that webpki does not make: trust
+/// anchors are not checked for basicConstraints, and key usage of CAs is
+/// ignored.
+fn issuer_usage_problem(issuer: &X509Certificate) -> Option<String> {
+    let name = issuer.subject();
     match issuer.basic_constraints() {
         Ok(Some(bc)) if bc.value.ca => {}
-        _ => return Err(format!("'{issuer_name}' is not a CA (basicConstraints)")),
+        _ => return Some(format!("'{name}' is not a CA (basicConstraints)")),
     }
-    if let Ok(Some(ku)) = issuer.key_usage()
-        && !ku.value.key_cert_sign()
-    {
-        return Err(format!(
-            "'{issuer_name}' may not sign certificates (key usage lacks keyCertSign)"
-        ));
+    match issuer.key_usage() {
+        Ok(Some(ku)) if !ku.value.key_cert_sign() => Some(format!(
+            "'{name}' may not sign certificates (key usage lacks keyCertSign)"
+        )),
+        Err(e) => Some(format!("'{name}' has a malformed key usage ({e})")),
+        _ => None,
     }
-    if cert.signature_algorithm.algorithm != cert.tbs_certificate.signature.algorithm {
-        return Err("the certificate's two signature algorithm fields disagree".into());
-    }
-    let alg = cert.signature_algorithm.algorithm.to_id_string();
-    let tbs = cert.tbs_certificate.as_ref();
-    let digest: Vec<u8> = match alg.as_str() {
-        OID_ECDSA_SHA256 => Sha256::digest(tbs).to_vec(),
-        OID_ECDSA_SHA384 => Sha384::digest(tbs).to_vec(),
-        other => {
-            return Err(format!(
-                "unsupported signature algorithm {other} (ECDSA with SHA-256/384 only)"
-            ));
-        }
-    };
-    verify_prehash(issuer.public_key().raw, &digest, &cert.signature_value.data).map_err(|e| {
-        format!("signature by '{issuer_name}' does not verify{e} (another CA of the same name?)")
-    })
 }
 
-/// ECDSA over a digest with a P-256 or P-384 key given as SPKI DER. The
-/// error is a detail to append (empty when the signature simply is wrong).
-fn verify_prehash(spki: &[u8], digest: &[u8], sig_der: &[u8]) -> Result<(), String> {
-    use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
-    const MALFORMED: &str = ": malformed ECDSA signature";
-    if let Ok(key) = p256::ecdsa::VerifyingKey::from_public_key_der(spki) {
-        let sig = p256::ecdsa::Signature::from_der(sig_der).map_err(|_| MALFORMED.to_string())?;
-        return key.verify_prehash(digest, &sig).map_err(|_| String::new());
+/// The chain by names alone — leaf, annotation certificates, then a
+/// configured root — used only to say which certificate webpki's refusal
+/// is about. Nothing here is verified or trusted.
+struct Walk<'c> {
+    certs: Vec<&'c X509Certificate<'c>>,
+    end: WalkEnd,
+}
+
+/// Why [`name_walk`] stopped.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WalkEnd {
+    /// At a configured root of the right name.
+    Root,
+    /// At a self-signed certificate from the annotations.
+    SelfSigned,
+    /// No certificate of the issuer's name in the annotations or roots.
+    Missing,
+    /// The issuer's name is one already walked.
+    Loop,
+    /// [`MAX_WALK`] certificates.
+    TooLong,
+}
+
+fn name_walk<'c>(input: &ChainInput<'c>) -> Walk<'c> {
+    let mut certs = vec![input.leaf];
+    let mut current = input.leaf;
+    let end = loop {
+        if certs.len() >= MAX_WALK {
+            break WalkEnd::TooLong;
+        }
+        let issuer = current.issuer().as_raw();
+        if certs.len() > 1 && current.subject().as_raw() == issuer {
+            break WalkEnd::SelfSigned;
+        }
+        if let Some((_, root)) = input
+            .roots
+            .iter()
+            .find(|(_, r)| r.subject().as_raw() == issuer)
+        {
+            certs.push(root);
+            break WalkEnd::Root;
+        }
+        if certs.iter().any(|c| c.subject().as_raw() == issuer) {
+            break WalkEnd::Loop;
+        }
+        match input.pool.iter().find(|c| c.subject().as_raw() == issuer) {
+            Some(next) => {
+                certs.push(next);
+                current = next;
+            }
+            None => break WalkEnd::Missing,
+        }
+    };
+    Walk { certs, end }
+}
+
+/// Critical extensions webpki does not process (it refuses the certificate).
+fn unknown_critical_extensions(cert: &X509Certificate) -> Vec<String> {
+    cert.extensions()
+        .iter()
+        .filter(|e| e.critical)
+        .map(|e| e.oid.to_id_string())
+        .filter(|oid| !UNDERSTOOD_EXTENSIONS.contains(&oid.as_str()))
+        .collect()
+}
+
+fn describe_time_refusal(e: &webpki::Error) -> String {
+    let at = |t: &UnixTime| rfc3339(i64::try_from(t.as_secs()).unwrap_or(i64::MAX));
+    match e {
+        webpki::Error::CertExpired { not_after, .. } => {
+            format!("a certificate in the chain expired at {}", at(not_after))
+        }
+        webpki::Error::CertNotValidYet { not_before, .. } => format!(
+            "a certificate in the chain is not yet valid: valid from {}",
+            at(not_before)
+        ),
+        other => format!("a certificate in the chain is not valid ({other:?})"),
     }
-    if let Ok(key) = p384::ecdsa::VerifyingKey::from_public_key_der(spki) {
-        let sig = p384::ecdsa::Signature::from_der(sig_der).map_err(|_| MALFORMED.to_string())?;
-        return key.verify_prehash(digest, &sig).map_err(|_| String::new());
+}
+
+/// Words for webpki's refusal of the path, naming the certificate it is
+/// about when the names along `walk` (see [`name_walk`]) tell.
+fn describe_refusal(e: &webpki::Error, walk: &Walk) -> String {
+    use webpki::Error as E;
+    let (end, walk) = (walk.end, walk.certs.as_slice());
+    let issuers = walk.get(1..).unwrap_or_default();
+    let route: String = issuers
+        .iter()
+        .map(|c| format!(" → '{}'", c.subject()))
+        .collect();
+    let named = |find: &dyn Fn(usize, &X509Certificate) -> Option<String>, otherwise: &str| {
+        let found = issuers.iter().enumerate().find_map(|(i, c)| find(i, c));
+        format!("{NO_CHAIN}: {}", found.unwrap_or_else(|| otherwise.into()))
+    };
+    match e {
+        E::UnknownIssuer => match (end, walk.last()) {
+            (WalkEnd::SelfSigned, Some(top)) => format!(
+                "{NO_CHAIN}: the chain ends at '{}', a root that came with the signature and is not one of the [signing] roots",
+                top.subject()
+            ),
+            (WalkEnd::Missing, Some(top)) => format!(
+                "{NO_CHAIN} (issued by '{}'): no such issuer in the chain annotation or [signing] roots",
+                top.issuer()
+            ),
+            (WalkEnd::Loop, Some(top)) => format!(
+                "{NO_CHAIN}: the chain annotation loops back to '{}' without reaching a [signing] root",
+                top.issuer()
+            ),
+            _ => format!("{NO_CHAIN}: no path along certificate{route} was accepted"),
+        },
+        E::InvalidSignatureForPublicKey => format!(
+            "{NO_CHAIN}: a signature along certificate{route} does not verify (another CA of the same name?)"
+        ),
+        E::SignatureAlgorithmMismatch => {
+            format!("{NO_CHAIN}: a certificate's two signature algorithm fields disagree")
+        }
+        E::UnsupportedSignatureAlgorithmContext(_)
+        | E::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => format!(
+            "{NO_CHAIN}: unsupported signature algorithm along certificate{route} (ECDSA P-256/P-384 with SHA-256/384 only)"
+        ),
+        E::PathLenConstraintViolated => named(
+            &|i, c| {
+                let limit = c.basic_constraints().ok()??.value.path_len_constraint?;
+                (usize::try_from(limit).ok()? < i).then(|| {
+                    format!(
+                        "path length constraint violated: '{}' allows {limit} intermediate CA(s) below it (pathLenConstraint) but the chain has {i}",
+                        c.subject()
+                    )
+                })
+            },
+            "path length constraint violated: a CA's pathLenConstraint allows fewer intermediate CAs below it",
+        ),
+        E::NameConstraintViolation => named(
+            &|_, c| {
+                c.name_constraints().ok()??;
+                Some(format!(
+                    "name constraints violated: the certificate's names are outside the name constraints of '{}' (e-mail, URI and directory-name constraints cannot be evaluated and always refuse)",
+                    c.subject()
+                ))
+            },
+            "name constraints violated by the certificate's names",
+        ),
+        E::UnsupportedCriticalExtension => named(
+            &|_, c| {
+                let unknown = unknown_critical_extensions(c);
+                (!unknown.is_empty()).then(|| {
+                    format!(
+                        "'{}' has a critical extension that cannot be processed ({})",
+                        c.subject(),
+                        unknown.join(", ")
+                    )
+                })
+            },
+            "a certificate in the chain has a critical extension that cannot be processed",
+        ),
+        E::EndEntityUsedAsCa => named(
+            &|_, c| match c.basic_constraints() {
+                Ok(Some(bc)) if bc.value.ca => None,
+                _ => Some(format!("'{}' is not a CA (basicConstraints)", c.subject())),
+            },
+            "an issuer in the chain is not a CA (basicConstraints)",
+        ),
+        E::CaUsedAsEndEntity => {
+            "certificate is a CA certificate (basicConstraints), not a signing certificate".into()
+        }
+        E::RequiredEkuNotFoundContext(_) | E::EmptyEkuExtension => named(
+            &|_, c| match c.extended_key_usage() {
+                Ok(Some(eku)) if !eku.value.code_signing => Some(format!(
+                    "'{}' may not issue code-signing certificates (its extended key usage lacks codeSigning)",
+                    c.subject()
+                )),
+                _ => None,
+            },
+            "an issuer's extended key usage lacks codeSigning",
+        ),
+        E::CertExpired { .. } | E::CertNotValidYet { .. } => {
+            format!(
+                "{NO_CHAIN}: {} when the signing certificate was issued",
+                describe_time_refusal(e)
+            )
+        }
+        E::InvalidCertValidity => format!(
+            "{NO_CHAIN}: a certificate along certificate{route} is valid from after it expires"
+        ),
+        E::MaximumPathDepthExceeded
+        | E::MaximumSignatureChecksExceeded
+        | E::MaximumPathBuildCallsExceeded
+        | E::MaximumNameConstraintComparisonsExceeded => {
+            format!("{NO_CHAIN}: the chain is too long or too tangled to verify ({e:?})")
+        }
+        _ => format!("{NO_CHAIN}: refused by path validation ({e:?})"),
     }
-    Err(": its key is not ECDSA P-256 or P-384".into())
 }
 
 fn validity_check(
@@ -875,4 +1160,68 @@ fn hex(bytes: &[u8]) -> String {
             let _ = write!(s, "{b:02x}");
             s
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_signing_eku_constant_is_the_oid() {
+        let oid = x509_parser::der_parser::oid::Oid::from(&[1, 3, 6, 1, 5, 5, 7, 3, 3]).unwrap();
+        assert_eq!(oid.as_bytes(), EKU_CODE_SIGNING);
+    }
+
+    #[test]
+    fn times_before_the_epoch_clamp_to_it() {
+        assert_eq!(unix_time(-5).as_secs(), 0);
+        assert_eq!(unix_time(1_767_225_600).as_secs(), 1_767_225_600);
+    }
+
+    #[test]
+    fn time_refusals_say_when() {
+        let expired = webpki::Error::CertExpired {
+            time: unix_time(1_767_312_000),
+            not_after: unix_time(1_767_226_200),
+        };
+        assert_eq!(
+            describe_time_refusal(&expired),
+            "a certificate in the chain expired at 2026-01-01T00:10:00Z"
+        );
+        let early = webpki::Error::CertNotValidYet {
+            time: unix_time(0),
+            not_before: unix_time(1_767_225_600),
+        };
+        assert_eq!(
+            describe_time_refusal(&early),
+            "a certificate in the chain is not yet valid: valid from 2026-01-01T00:00:00Z"
+        );
+    }
+
+    #[test]
+    fn path_refusals_all_say_the_chain_is_refused() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["leaf.example".into()]).unwrap();
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::CodeSigning];
+        let der = params.self_signed(&key).unwrap().der().to_vec();
+        let leaf = parse_der(&der).unwrap();
+        let walk = Walk {
+            certs: vec![&leaf],
+            end: WalkEnd::Missing,
+        };
+        for e in [
+            webpki::Error::UnknownIssuer,
+            webpki::Error::PathLenConstraintViolated,
+            webpki::Error::NameConstraintViolation,
+            webpki::Error::EndEntityUsedAsCa,
+            webpki::Error::UnsupportedCriticalExtension,
+            webpki::Error::InvalidSignatureForPublicKey,
+            webpki::Error::MaximumPathDepthExceeded,
+            webpki::Error::BadDer,
+        ] {
+            let why = describe_refusal(&e, &walk);
+            assert!(why.starts_with(NO_CHAIN), "{e:?}: {why}");
+        }
+        assert!(unknown_critical_extensions(&leaf).is_empty());
+    }
 }

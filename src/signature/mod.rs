@@ -90,7 +90,7 @@ impl Trust {
             for re in [&id.subject_regex, &id.issuer_regex].into_iter().flatten() {
                 crate::config::check_regex(re).map_err(|e| SignatureError::BadIdentity {
                     index,
-                    detail: format!("regex '{}': {e}", crate::config::echo(re)),
+                    detail: format!("regex '{}': {e}", crate::diag::echo(re)),
                 })?;
             }
             if id.subject.is_none() && id.subject_regex.is_none() {
@@ -169,7 +169,7 @@ pub fn load_public_key(path: &Path, what: &'static str) -> Result<VerifyingKey, 
     let pem = read_text(path, what)?;
     VerifyingKey::from_public_key_pem(pem.trim()).map_err(|e| SignatureError::BadFile {
         what,
-        path: crate::config::echo_path(path),
+        path: crate::diag::echo_path(path),
         detail: format!("not a PEM ECDSA P-256 public key ({e})"),
     })
 }
@@ -181,7 +181,7 @@ pub fn load_root_certs(path: &Path) -> Result<Vec<Vec<u8>>, SignatureError> {
     if certs.is_empty() {
         return Err(SignatureError::BadFile {
             what: "trust root",
-            path: crate::config::echo_path(path),
+            path: crate::diag::echo_path(path),
             detail: "no BEGIN CERTIFICATE block".to_string(),
         });
     }
@@ -193,8 +193,8 @@ pub fn load_root_certs(path: &Path) -> Result<Vec<Vec<u8>>, SignatureError> {
 fn read_text(path: &Path, what: &'static str) -> Result<String, SignatureError> {
     crate::files::read_text_capped(path, crate::files::cap::KEY).map_err(|e| SignatureError::Read {
         what,
-        path: crate::config::echo_path(path),
-        detail: crate::config::read_reason(&e),
+        path: crate::diag::echo_path(path),
+        detail: crate::files::read_reason(&e),
     })
 }
 

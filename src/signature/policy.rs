@@ -49,7 +49,7 @@ impl ArtifactVerdict {
             Ok(r) => Check::Fail(format!(
                 "{} {}: {}",
                 self.part.key(),
-                short(&self.reference),
+                crate::format::short_reference(&self.reference),
                 r.reasons
                     .first()
                     .map_or("no signature verifies", String::as_str)
@@ -57,7 +57,7 @@ impl ArtifactVerdict {
             Err(e) => Check::Inconclusive(format!(
                 "{} {}: {e}",
                 self.part.key(),
-                short(&self.reference)
+                crate::format::short_reference(&self.reference)
             )),
         }
     }
@@ -213,14 +213,6 @@ pub fn oci_reference(r: &DigestRef) -> Option<String> {
     (parsed.registry != "docker.io" || r.repository.starts_with("docker.io/")).then_some(s)
 }
 
-/// `registry.local/fleet/vision:1.5.0@sha256:0123456789ab…` → without most of the digest.
-fn short(reference: &str) -> String {
-    match reference.split_once("@sha256:") {
-        Some((repo, hex)) => format!("{repo}@sha256:{}", &hex[..hex.len().min(12)]),
-        None => reference.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,7 +259,7 @@ mod tests {
         );
         let c = verdict(vec![(Part::Image, Ok(true)), (Part::Model, Ok(false))]).check();
         assert!(
-            matches!(&c, Check::Fail(w) if w.starts_with("model registry.local/fleet/model@sha256:aaaaaaaaaaaa: no signatures")),
+            matches!(&c, Check::Fail(w) if w.starts_with("model registry.local/fleet/model@sha256:aaaaaaaaaaaa…: no signatures")),
             "{c:?}"
         );
         let c = verdict(vec![

@@ -502,8 +502,8 @@ impl RegistryClient {
         if let Some(path) = &config.ca_file {
             // Bounded, regular file only, same check as `check-config`.
             let certs =
-                crate::config::load_ca_bundle(path).map_err(|detail| RegistryError::CaFile {
-                    path: crate::config::echo_path(path),
+                crate::files::load_ca_bundle(path).map_err(|detail| RegistryError::CaFile {
+                    path: crate::diag::echo_path(path),
                     detail,
                 })?;
             for c in certs {

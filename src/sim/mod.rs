@@ -470,6 +470,31 @@ pub fn remove_demo_dir() {
     }
 }
 
+/// [`remove_demo_dir`] for a signal during the demo's setup: a git child
+/// started by the setup may still be writing into the directory (and `git
+/// init` recreates it), so remove until it has stayed gone for 200 ms, at
+/// most 2 s. Never panics.
+pub fn remove_demo_dir_settled() {
+    use std::time::{Duration, Instant};
+    if !DEMO_DIR_ARMED.load(std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
+    let dir = demo_dir();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut gone_since: Option<Instant> = None;
+    while Instant::now() < deadline {
+        let _ = std::fs::remove_dir_all(&dir);
+        if dir.exists() {
+            gone_since = None;
+        } else if gone_since.get_or_insert_with(Instant::now).elapsed()
+            >= Duration::from_millis(200)
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// `fleetdeck sim`: start, write the inventory (and the registry's signing
 /// public key when asked), print a one-line summary to stderr, and serve
 /// until SIGINT or SIGTERM.

@@ -17,7 +17,7 @@
 //! Contrast is judged with the WCAG 2 relative luminance; the 16 ANSI colours
 //! count as xterm's default RGB values ([`ansi_rgb`]).
 
-use crate::theme::{Role, Theme};
+use crate::tui::theme::{Role, Theme};
 use ratatui::style::{Color, Style};
 
 /// What the terminal can draw.
@@ -344,7 +344,7 @@ mod tests {
 
     #[test]
     fn themes_brought_down_keep_no_colour_above_their_depth() {
-        for name in crate::theme::builtin_names() {
+        for name in crate::tui::theme::builtin_names() {
             let theme = Theme::load(name, None).expect("built-in theme");
             let t16 = for_depth(theme.clone(), ColorDepth::Ansi16);
             let t256 = for_depth(theme.clone(), ColorDepth::Ansi256);

@@ -2,7 +2,7 @@
 //! The same table dispatches keys and generates the `?` help, so the help can
 //! never disagree with what the keys do. Users remap any action in `[keys]`.
 
-use crate::config::echo;
+use crate::diag::echo;
 use std::collections::BTreeMap;
 use std::fmt;
 

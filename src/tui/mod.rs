@@ -1,21 +1,23 @@
 //! The terminal UI: terminal guard, input thread, event loop, keymap, views.
 //!
 //! The loop waits for input, worker results or a clock tick; drains a bounded
-//! batch of them into [`App::update`]; carries out the effects; then draws once.
-//! Drawing reads the app and never blocks.
+//! batch of them into the runtime's effect loop ([`Runtime::dispatch`]:
+//! [`App::update`], then every effect); then draws once. Drawing reads the
+//! app and never blocks.
 
 pub mod backend;
 pub mod color;
 pub mod handover;
 pub mod keymap;
 mod shell;
+pub mod theme;
 pub mod views;
 
 pub use views::verdict_text;
 
-use crate::app::{App, Effect, Event};
-use crate::metrics::prometheus::PrometheusSource;
-use crate::theme::Theme;
+use crate::app::{App, Event};
+use crate::runtime::{Flow, Frontend, Runtime};
+use crate::tui::theme::Theme;
 use crossterm::event::{self as ct, KeyEventKind, KeyModifiers};
 use crossterm::{execute, terminal};
 use keymap::{Key, KeyCode};
@@ -202,20 +204,10 @@ pub struct LoopParts {
     pub theme: Theme,
     pub no_color: bool,
     pub user_theme_dir: Option<PathBuf>,
-    pub refresh_now: Arc<tokio::sync::Notify>,
-    /// Tells the refresh worker a fleet was taken in (at most one in flight).
-    pub refresh_ack: Option<crate::workers::RefreshAck>,
-    pub history_client: Option<PrometheusSource>,
-    pub events: mpsc::UnboundedReceiver<Event>,
-    pub events_tx: mpsc::UnboundedSender<Event>,
-    /// The rollout repository's worker, when one is configured.
-    pub rollouts: Option<crate::workers::RolloutWorker>,
     /// How to reach devices (SSH over the tunnel).
     pub remote: crate::config::RemoteConfig,
-    /// Verifies release signatures ([signing], [registry]).
-    pub verifier: Option<Arc<crate::signature::policy::ReleaseVerifier>>,
-    /// The tunnel-status worker, when a WireGuard interface is configured.
-    pub tunnels: Option<crate::tunnel_worker::TunnelWorker>,
+    /// The workers and the effect loop.
+    pub runtime: Runtime,
 }
 
 /// Why the console does not start without a terminal (the CLI exits 2).
@@ -262,30 +254,58 @@ pub async fn run(mut app: App, mut parts: LoopParts) -> io::Result<()> {
             return Err(e);
         }
     };
-    let mut input = InputReader::start(parts.events_tx.clone());
+    let LoopParts {
+        mut theme,
+        no_color,
+        user_theme_dir,
+        remote,
+        mut runtime,
+    } = parts;
+    let events_tx = runtime.input_sender();
+    let mut input = InputReader::start(events_tx.clone());
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut batch: Vec<Event> = Vec::with_capacity(64);
-    let mut fleet_sent = Arc::new(crate::fleet::Fleet::default());
+    let mut front = Console {
+        guard: &mut guard,
+        input: &mut input,
+        events_tx: &events_tx,
+        remote: &remote,
+        theme: &mut theme,
+        user_theme_dir: user_theme_dir.as_deref(),
+        no_color,
+        depth,
+    };
 
     let result = loop {
-        let size = match guard.terminal.size() {
+        let size = match front.guard.terminal.size() {
             Ok(s) => s,
             Err(e) if terminal_gone(&e) => break Ok(()),
             Err(e) => break Err(e),
         };
         let rows = views::table_rows_for(&app, size.width, size.height);
+        let mut quit = false;
         if rows != app.viewport_rows {
-            app.update(Event::Viewport { rows });
+            let flow = runtime
+                .dispatch(&mut app, Event::Viewport { rows }, &mut front)
+                .await;
+            quit |= flow == Flow::Quit;
         }
-        if let Err(e) = guard.terminal.draw(|f| views::draw(f, &app, &parts.theme)) {
+        if let Err(e) = front
+            .guard
+            .terminal
+            .draw(|f| views::draw(f, &app, front.theme))
+        {
             if terminal_gone(&e) {
                 break Ok(());
             }
             break Err(e);
         }
+        if quit {
+            break Ok(());
+        }
         tokio::select! {
-            ev = parts.events.recv() => match ev {
+            ev = runtime.next() => match ev {
                 Some(ev) => batch.push(ev),
                 None => break Ok(()),
             },
@@ -296,111 +316,13 @@ pub async fn run(mut app: App, mut parts: LoopParts) -> io::Result<()> {
         }
         // Drain what else is waiting, bounded, then draw once.
         while batch.len() < 256 {
-            match parts.events.try_recv() {
-                Ok(ev) => batch.push(ev),
-                Err(_) => break,
+            match runtime.try_next() {
+                Some(ev) => batch.push(ev),
+                None => break,
             }
         }
-        let mut quit = false;
         for ev in batch.drain(..) {
-            if let (Event::Tunnels { .. }, Some(w)) = (&ev, &parts.tunnels) {
-                w.taken();
-            }
-            if let (Event::Fleet { .. }, Some(a)) = (&ev, &parts.refresh_ack) {
-                a.taken();
-            }
-            for effect in app.update(ev) {
-                match effect {
-                    Effect::Quit => quit = true,
-                    Effect::RefreshNow => parts.refresh_now.notify_one(),
-                    Effect::FetchHistory { device } => {
-                        if let Some(c) = &parts.history_client {
-                            crate::workers::spawn_history(
-                                c,
-                                device,
-                                app.settings.sparkline,
-                                parts.events_tx.clone(),
-                            );
-                        }
-                    }
-                    Effect::Shell { device } => {
-                        let ev = shell::open(
-                            &mut guard,
-                            &mut input,
-                            &parts.events_tx,
-                            &app,
-                            &parts.remote,
-                            device,
-                            None,
-                        )
-                        .await;
-                        app.update(ev);
-                    }
-                    Effect::ShellAcceptKey {
-                        device,
-                        fingerprint,
-                    } => {
-                        let ev = shell::open(
-                            &mut guard,
-                            &mut input,
-                            &parts.events_tx,
-                            &app,
-                            &parts.remote,
-                            device,
-                            Some(fingerprint),
-                        )
-                        .await;
-                        app.update(ev);
-                    }
-                    Effect::Verify { references } => {
-                        if let Some(v) = &parts.verifier {
-                            crate::workers::spawn_verify(
-                                Arc::clone(v),
-                                references,
-                                parts.events_tx.clone(),
-                            );
-                        }
-                    }
-                    Effect::LoadRollouts => {
-                        if let Some(r) = &parts.rollouts {
-                            r.reload.notify_one();
-                        }
-                    }
-                    Effect::Act { request, checks } => match &parts.rollouts {
-                        Some(r) => crate::workers::spawn_action(
-                            Arc::clone(&r.store),
-                            request,
-                            checks,
-                            parts.events_tx.clone(),
-                        ),
-                        None => {
-                            app.update(Event::ActionDone {
-                                rollout: request.rollout,
-                                result: Err(
-                                    "no rollout repository is configured ([rollout] repo)".into()
-                                ),
-                            });
-                        }
-                    },
-                    Effect::LoadTheme { name } => {
-                        let result = match Theme::load(&name, parts.user_theme_dir.as_deref()) {
-                            Ok(t) => {
-                                parts.theme = color::prepare(t, parts.no_color, depth);
-                                Ok(())
-                            }
-                            Err(e) => Err(e.to_string()),
-                        };
-                        app.update(Event::ThemeLoaded { name, result });
-                    }
-                }
-            }
-        }
-        // The tunnel worker matches devices of the fleet on screen.
-        if let Some(w) = &parts.tunnels
-            && !Arc::ptr_eq(&fleet_sent, &app.fleet)
-        {
-            fleet_sent = Arc::clone(&app.fleet);
-            w.set_fleet(Arc::clone(&fleet_sent));
+            quit |= runtime.dispatch(&mut app, ev, &mut front).await == Flow::Quit;
         }
         if quit {
             break Ok(());
@@ -414,6 +336,39 @@ pub async fn run(mut app: App, mut parts: LoopParts) -> io::Result<()> {
     // ends the process at once, and a cleanup that hangs cannot keep it alive.
     exit_watchdog();
     result
+}
+
+/// The terminal side of the effect loop: the shell handover and themes.
+struct Console<'a> {
+    guard: &'a mut TerminalGuard,
+    input: &'a mut InputReader,
+    events_tx: &'a mpsc::UnboundedSender<Event>,
+    remote: &'a crate::config::RemoteConfig,
+    theme: &'a mut Theme,
+    user_theme_dir: Option<&'a std::path::Path>,
+    no_color: bool,
+    depth: color::ColorDepth,
+}
+
+impl Frontend for Console<'_> {
+    async fn shell(&mut self, app: &App, device: String, accept: Option<String>) -> Event {
+        shell::open(
+            self.guard,
+            self.input,
+            self.events_tx,
+            app,
+            self.remote,
+            device,
+            accept,
+        )
+        .await
+    }
+
+    fn load_theme(&mut self, name: &str) -> Result<(), String> {
+        let t = Theme::load(name, self.user_theme_dir).map_err(|e| e.to_string())?;
+        *self.theme = color::prepare(t, self.no_color, self.depth);
+        Ok(())
+    }
 }
 
 /// After the console is closed: the process exits within a few seconds, or

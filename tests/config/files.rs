@@ -2,7 +2,8 @@
 //! fixture fails with an error naming the file, line:column, the key and a fix.
 //! The binary is run too, so `check-config` and the TUI refuse the same files.
 
-use fleetdeck::config::{Config, SourceConfig};
+use fleetdeck::config::Config;
+use fleetdeck::metrics::SourceConfig;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -156,7 +157,7 @@ const INVALID: &[(&str, usize, usize, &str, &[&str])] = &[
     (
         "bad-mirror.toml",
         4,
-        1,
+        13,
         "registry.mirrors.\"registry.local\"",
         &["mirror 'http://127.0.0.1:5000' has a scheme", "insecure"],
     ),
@@ -309,7 +310,7 @@ const REFUSED_AT_START: &[(&str, usize, usize, &str, &[&str])] = &[
     (
         "quit-j.toml",
         2,
-        1,
+        8,
         "keys.quit",
         &["'j' is already the key of 'down'"],
     ),

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use fleetdeck::theme::{Role, Theme, ThemeError, builtin_names};
+use fleetdeck::tui::theme::{Role, Theme, ThemeError, builtin_names};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier};

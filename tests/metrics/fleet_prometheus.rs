@@ -210,13 +210,11 @@ async fn prometheus_and_direct_scrape_agree_on_the_simulated_fleet() {
     let source = fleetdeck::metrics::Source::Prometheus(
         fleetdeck::metrics::prometheus::PrometheusSource::new(options).expect("source"),
     );
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let refresher = fleetdeck::workers::spawn_refresh(
+    let (refresher, mut rx) = fleetdeck::runtime::refresh::spawn(
         source,
         Default::default(),
         Duration::from_millis(500),
         Duration::from_secs(5),
-        tx,
     );
     let mut app = fleetdeck::app::App::new(
         fleetdeck::app::Settings {
@@ -240,7 +238,6 @@ async fn prometheus_and_direct_scrape_agree_on_the_simulated_fleet() {
         .expect("a refresh within 10 s")
         .expect("worker alive");
     app.update(first);
-    refresher.taken();
     assert_eq!(app.fleet.devices.len(), 60);
     assert_eq!(app.data, fleetdeck::app::DataState::Loaded);
     prom.stop();
@@ -253,11 +250,9 @@ async fn prometheus_and_direct_scrape_agree_on_the_simulated_fleet() {
         if let Event::Fleet { result: Err(e), .. } = &ev {
             let e = e.clone();
             app.update(ev);
-            refresher.taken();
             break e;
         }
         app.update(ev);
-        refresher.taken();
     };
     assert!(failed.contains("cannot reach"), "{failed}");
     assert!(app.is_stale());

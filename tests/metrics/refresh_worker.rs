@@ -1,7 +1,8 @@
-//! The refresh worker keeps at most one result in flight: while the app loop
-//! is away (an SSH session holds the terminal), fleets do not pile up in the
-//! channel; when the loop takes the last one in, a fresh refresh follows at
-//! once. Against the real simulator over loopback, scraped directly.
+//! The refresh worker keeps at most one result in flight (the runtime's
+//! worker rule, docs/ARCHITECTURE.md "Runtime"): while the app loop is away
+//! (an SSH session holds the terminal), fleets do not pile up in the channel
+//! and no refresh runs; when the loop takes the last one in, a fresh refresh
+//! follows at once. Against the real simulator over loopback, scraped directly.
 
 use fleetdeck::app::Event;
 use fleetdeck::metrics::{LabelNames, ScrapeOptions, Source};
@@ -34,14 +35,12 @@ async fn results_wait_for_the_app_instead_of_piling_up() {
         })
         .expect("scrape source"),
     ));
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    // Every 20 ms: without the hand-shake, dozens would queue up below.
-    let refresher = fleetdeck::workers::spawn_refresh(
+    // Every 20 ms: without the rule, dozens would queue up below.
+    let (_refresher, mut rx) = fleetdeck::runtime::refresh::spawn(
         source,
         Default::default(),
         Duration::from_millis(20),
         Duration::from_secs(5),
-        tx,
     );
     let first = tokio::time::timeout(Duration::from_secs(10), rx.recv())
         .await
@@ -51,20 +50,22 @@ async fn results_wait_for_the_app_instead_of_piling_up() {
         matches!(first, Event::Fleet { generation: 1, .. }),
         "{first:?}"
     );
-    // The loop is "away": nothing else arrives, however long it stays away.
+    // The loop is "away" (taking nothing in): one result in flight at most,
+    // however long it stays away, and no refresh is done for nobody.
     tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(rx.len(), 1, "fleets piled up while the loop was away");
+    let waiting = rx.try_recv().expect("the one result in flight");
     assert!(
-        rx.try_recv().is_err(),
-        "a second fleet was queued while the first was not taken in"
+        matches!(waiting, Event::Fleet { generation: 2, .. }),
+        "refreshes ran while the last result was not taken in: {waiting:?}"
     );
-    // Back: taking the first in brings the next refresh.
-    refresher.taken();
+    // Back: taking it in brings the next refresh (it fell due long ago).
     let next = tokio::time::timeout(Duration::from_secs(10), rx.recv())
         .await
-        .expect("the next refresh follows once the first was taken in")
+        .expect("the next refresh follows once the last was taken in")
         .expect("worker alive");
     assert!(
-        matches!(next, Event::Fleet { generation: 2, .. }),
+        matches!(next, Event::Fleet { generation: 3, .. }),
         "{next:?}"
     );
     sim.shutdown().await;

@@ -173,13 +173,11 @@ async fn the_refresh_worker_keeps_publishing_while_exporters_hang() {
     // Longer than a refresh with hung targets (about 2.7 s here): healthy
     // devices must be updated every `every`, not every `every` + a timeout.
     let every = Duration::from_secs(5);
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let refresher = fleetdeck::workers::spawn_refresh(
+    let (_refresher, mut rx) = fleetdeck::runtime::refresh::spawn(
         source,
         Default::default(),
         every,
-        fleetdeck::workers::refresh_deadline(TIMEOUT, every),
-        tx,
+        fleetdeck::runtime::refresh_deadline(TIMEOUT, every),
     );
     let mut last_taken = None;
     let mut published = Vec::new();
@@ -218,7 +216,6 @@ async fn the_refresh_worker_keeps_publishing_while_exporters_hang() {
             "refresh {generation} is not newer"
         );
         last_taken = fleet.taken_at;
-        refresher.taken();
     }
     // After the warm-up pair, refreshes start every `every` whatever they last.
     for (i, pair) in published.windows(2).enumerate().skip(1) {

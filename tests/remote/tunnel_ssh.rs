@@ -454,14 +454,12 @@ fn lab_fleet(devices: &[(&str, String)]) -> std::sync::Arc<fleetdeck::fleet::Fle
 
 /// The next reading the worker posts, taken in like the app loop does.
 async fn next_tunnels(
-    rx: &mut tokio::sync::mpsc::UnboundedReceiver<Event>,
-    worker: &fleetdeck::tunnel_worker::TunnelWorker,
+    rx: &mut fleetdeck::runtime::Inbox,
 ) -> Result<fleetdeck::app::TunnelReading, String> {
     let ev = tokio::time::timeout(Duration::from_secs(15), rx.recv())
         .await
         .expect("the worker posts within 15 s")
         .expect("the worker is alive");
-    worker.taken();
     match ev {
         Event::Tunnels { result } => result,
         other => panic!("unexpected event {other:?}"),
@@ -477,14 +475,11 @@ async fn the_tunnel_worker_reads_the_real_interface_and_follows_the_fleet() {
         wireguard_interface: Some(lab.host_if.clone()),
         ..Default::default()
     };
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let worker = fleetdeck::tunnel_worker::spawn(&remote, Duration::from_millis(300), tx)
+    let (worker, mut rx) = fleetdeck::runtime::tunnels::spawn(&remote, Duration::from_millis(300))
         .expect("a worker when an interface is configured");
 
     // Before any fleet: the interface is read, nothing to match.
-    let first = next_tunnels(&mut rx, &worker)
-        .await
-        .expect("the interface reads");
+    let first = next_tunnels(&mut rx).await.expect("the interface reads");
     assert_eq!(first.interface, lab.host_if);
     assert!(first.tunnels.is_empty());
 
@@ -495,9 +490,7 @@ async fn the_tunnel_worker_reads_the_real_interface_and_follows_the_fleet() {
         ("pi-nopeer", "10.99.0.1".into()),
     ]));
     let reading = loop {
-        let r = next_tunnels(&mut rx, &worker)
-            .await
-            .expect("the interface reads");
+        let r = next_tunnels(&mut rx).await.expect("the interface reads");
         if r.tunnels.len() == 3 {
             break r;
         }
@@ -542,13 +535,10 @@ async fn the_tunnel_worker_reads_the_real_interface_and_follows_the_fleet() {
         wireguard_interface: Some("fdk-missing0".into()),
         ..Default::default()
     };
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let worker = fleetdeck::tunnel_worker::spawn(&missing, Duration::from_millis(200), tx)
-        .expect("a worker");
+    let (worker, mut rx) =
+        fleetdeck::runtime::tunnels::spawn(&missing, Duration::from_millis(200)).expect("a worker");
     for _ in 0..2 {
-        let err = next_tunnels(&mut rx, &worker)
-            .await
-            .expect_err("no such interface");
+        let err = next_tunnels(&mut rx).await.expect_err("no such interface");
         assert!(
             err.contains("no WireGuard interface 'fdk-missing0'"),
             "{err}"
@@ -565,9 +555,8 @@ async fn the_tunnel_worker_reads_the_real_interface_and_follows_the_fleet() {
     drop(worker);
 
     // No interface configured: no worker at all.
-    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
     assert!(
-        fleetdeck::tunnel_worker::spawn(&Default::default(), Duration::from_secs(1), tx).is_none()
+        fleetdeck::runtime::tunnels::spawn(&Default::default(), Duration::from_secs(1)).is_none()
     );
 }
 

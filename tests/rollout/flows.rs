@@ -223,8 +223,8 @@ async fn a_confirmed_promote_becomes_one_pushed_commit() {
     let [Effect::Act { request, checks }] = &fx[..] else {
         panic!("{fx:?}")
     };
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    fleetdeck::workers::spawn_action(Arc::clone(&store), request.clone(), checks.clone(), tx);
+    let (actions, mut rx) = fleetdeck::runtime::actions::spawn(Arc::clone(&store));
+    actions.send((request.clone(), checks.clone()));
     let done = tokio::time::timeout(Duration::from_secs(30), rx.recv())
         .await
         .expect("the action finishes")

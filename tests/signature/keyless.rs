@@ -14,8 +14,9 @@ use p256::ecdsa::signature::Signer as _;
 use p256::ecdsa::{Signature, SigningKey};
 use p256::pkcs8::{DecodePrivateKey as _, EncodePublicKey as _};
 use rcgen::{
-    BasicConstraints, CertificateParams, CustomExtension, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, SanType, SignatureAlgorithm,
+    BasicConstraints, CertificateParams, CustomExtension, DnType, ExtendedKeyUsagePurpose,
+    GeneralSubtree, IsCa, Issuer, KeyPair, KeyUsagePurpose, NameConstraints, SanType,
+    SignatureAlgorithm,
 };
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
@@ -76,8 +77,12 @@ fn root(cn: &str, alg: &'static SignatureAlgorithm) -> Ca {
 }
 
 fn intermediate(cn: &str, parent: &Ca, is_ca: bool) -> Ca {
+    ca_signed_by(ca_params(cn, is_ca), parent)
+}
+
+/// A certificate made from `params`, issued by `parent`, that can issue in turn.
+fn ca_signed_by(params: CertificateParams, parent: &Ca) -> Ca {
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("intermediate key");
-    let params = ca_params(cn, is_ca);
     let cert = params
         .signed_by(&key, &parent.issuer)
         .expect("intermediate certificate");
@@ -95,7 +100,9 @@ struct LeafSpec {
     issuer_v2: Option<&'static str>,
     not_before: i64,
     not_after: i64,
-    eku: ExtendedKeyUsagePurpose,
+    /// No extended key usage extension at all when empty.
+    ekus: Vec<ExtendedKeyUsagePurpose>,
+    extensions: Vec<CustomExtension>,
 }
 
 impl Default for LeafSpec {
@@ -106,7 +113,8 @@ impl Default for LeafSpec {
             issuer_v2: None,
             not_before: T0,
             not_after: T0 + LIFETIME,
-            eku: ExtendedKeyUsagePurpose::CodeSigning,
+            ekus: vec![ExtendedKeyUsagePurpose::CodeSigning],
+            extensions: Vec::new(),
         }
     }
 }
@@ -123,7 +131,8 @@ fn leaf(spec: LeafSpec, ca: &Ca) -> Leaf {
     params.not_after = odt(spec.not_after);
     params.subject_alt_names = vec![spec.san];
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![spec.eku];
+    params.extended_key_usages = spec.ekus;
+    params.custom_extensions = spec.extensions;
     if let Some(issuer) = spec.issuer_v1 {
         params
             .custom_extensions
@@ -580,7 +589,7 @@ fn issuer_that_is_not_a_ca_fails() {
 #[test]
 fn leaf_not_for_code_signing_fails() {
     let w = world_with(LeafSpec {
-        eku: ExtendedKeyUsagePurpose::ServerAuth,
+        ekus: vec![ExtendedKeyUsagePurpose::ServerAuth],
         ..LeafSpec::default()
     });
     let outcome = verify_keyless(&input(&w), &trust(&w));
@@ -937,4 +946,400 @@ fn require_rekor_semantics() {
     let tampered = w.bundle.replace(&w.rekor.log_id, &"0".repeat(64));
     i.bundle_json = Some(&tampered);
     assert_fails(&verify_keyless(&i, &t), "rekor", "unknown Rekor log");
+}
+
+// Path validation (rustls-webpki): constraints the hand-built path ignored.
+
+/// A release whose leaf `issuer` issued, logged in Rekor inside the leaf's
+/// lifetime, checked a day later with `chain_pem` as the chain annotation
+/// and `roots` as the configured [signing] roots.
+fn verify_release(
+    spec: LeafSpec,
+    issuer: &Ca,
+    chain_pem: Option<&str>,
+    roots: Vec<Vec<u8>>,
+) -> Outcome {
+    let leaf = leaf(spec, issuer);
+    let rekor = rekor();
+    let signature_b64 = sign_b64(&leaf.key, PAYLOAD);
+    let bundle = bundle(
+        &rekor,
+        &hashedrekord(&signature_b64, &leaf.pem, PAYLOAD),
+        INTEGRATED,
+    );
+    let t = Trust {
+        keys: Vec::new(),
+        identities: vec![identity(SUBJECT, ISSUER)],
+        roots,
+        rekor_keys: vec![*rekor.key.verifying_key()],
+        require_rekor: true,
+    };
+    let i = KeylessInput {
+        payload: PAYLOAD,
+        signature_b64: &signature_b64,
+        cert_pem: &leaf.pem,
+        chain_pem,
+        bundle_json: Some(&bundle),
+        now: at(T0 + 86_400),
+    };
+    verify_keyless(&i, &t)
+}
+
+#[test]
+fn path_length_zero_intermediate_may_not_issue_a_ca() {
+    let root = root("test-root", &rcgen::PKCS_ECDSA_P384_SHA384);
+    let mut params = ca_params("pathlen-zero", true);
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    let pathlen_zero = ca_signed_by(params, &root);
+    let sub_ca = intermediate("sub-ca", &pathlen_zero, true);
+
+    // pathLenConstraint 0: it may issue leaves...
+    assert_verified(&verify_release(
+        LeafSpec::default(),
+        &pathlen_zero,
+        Some(&pathlen_zero.pem),
+        vec![root.der.clone()],
+    ));
+    // ...but not a CA that issues them.
+    let chain = format!("{}{}", sub_ca.pem, pathlen_zero.pem);
+    let outcome = verify_release(
+        LeafSpec::default(),
+        &sub_ca,
+        Some(&chain),
+        vec![root.der.clone()],
+    );
+    assert_fails(
+        &outcome,
+        "certificate",
+        "certificate does not chain to a trusted root: path length constraint violated: 'CN=pathlen-zero, O=fleetdeck tests' allows 0 intermediate CA(s) below it (pathLenConstraint) but the chain has 1",
+    );
+}
+
+#[test]
+fn name_constrained_ca_refuses_names_outside_its_constraints() {
+    let root = root("test-root", &rcgen::PKCS_ECDSA_P384_SHA384);
+    let constrained = |cn: &str, constraints: NameConstraints| {
+        let mut params = ca_params(cn, true);
+        params.name_constraints = Some(constraints);
+        ca_signed_by(params, &root)
+    };
+
+    // Permitted e-mail subtree that the leaf's release@example.com is outside of.
+    let other_domain = constrained(
+        "only-other-example",
+        NameConstraints {
+            permitted_subtrees: vec![GeneralSubtree::Rfc822Name("other.example".into())],
+            excluded_subtrees: Vec::new(),
+        },
+    );
+    let outcome = verify_release(
+        LeafSpec::default(),
+        &other_domain,
+        Some(&other_domain.pem),
+        vec![root.der.clone()],
+    );
+    assert_fails(
+        &outcome,
+        "certificate",
+        "certificate does not chain to a trusted root: name constraints violated: the certificate's names are outside the name constraints of 'CN=only-other-example, O=fleetdeck tests'",
+    );
+
+    // Excluded subtree that the leaf is inside of.
+    let excluding = constrained(
+        "no-example-com",
+        NameConstraints {
+            permitted_subtrees: Vec::new(),
+            excluded_subtrees: vec![GeneralSubtree::Rfc822Name("example.com".into())],
+        },
+    );
+    assert_fails(
+        &verify_release(
+            LeafSpec::default(),
+            &excluding,
+            Some(&excluding.pem),
+            vec![root.der.clone()],
+        ),
+        "certificate",
+        "name constraints violated",
+    );
+
+    // Constraints on DNS names only do not touch an e-mail identity.
+    let dns_only = constrained(
+        "dns-only",
+        NameConstraints {
+            permitted_subtrees: vec![GeneralSubtree::DnsName("example.org".into())],
+            excluded_subtrees: Vec::new(),
+        },
+    );
+    assert_verified(&verify_release(
+        LeafSpec::default(),
+        &dns_only,
+        Some(&dns_only.pem),
+        vec![root.der.clone()],
+    ));
+}
+
+#[test]
+fn unknown_critical_extension_in_the_leaf_fails() {
+    const UNKNOWN: &[u64] = &[1, 3, 6, 1, 4, 1, 99999, 1];
+    let extension = |critical: bool| {
+        // DER NULL: the content does not matter, only that nobody knows it.
+        let mut ext = CustomExtension::from_oid_content(UNKNOWN, vec![0x05, 0x00]);
+        ext.set_criticality(critical);
+        ext
+    };
+    let w = world();
+    let run = |critical: bool| {
+        verify_release(
+            LeafSpec {
+                extensions: vec![extension(critical)],
+                ..LeafSpec::default()
+            },
+            &w.intermediate,
+            Some(&w.intermediate.pem),
+            vec![w.root.der.clone()],
+        )
+    };
+    // Not critical: may be ignored.
+    assert_verified(&run(false));
+    assert_fails(
+        &run(true),
+        "certificate",
+        "certificate has a critical extension that cannot be processed (1.3.6.1.4.1.99999.1)",
+    );
+}
+
+#[test]
+fn leaf_without_the_code_signing_eku_fails() {
+    let w = world();
+    let run = |ekus: Vec<ExtendedKeyUsagePurpose>| {
+        verify_release(
+            LeafSpec {
+                ekus,
+                ..LeafSpec::default()
+            },
+            &w.intermediate,
+            Some(&w.intermediate.pem),
+            vec![w.root.der.clone()],
+        )
+    };
+    assert_fails(
+        &run(Vec::new()),
+        "certificate",
+        "certificate is not for code signing (no extended key usage extension; codeSigning is required)",
+    );
+    assert_fails(
+        &run(vec![ExtendedKeyUsagePurpose::Any]),
+        "certificate",
+        "certificate is not for code signing (extended key usage lacks codeSigning)",
+    );
+    assert_fails(
+        &run(vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ]),
+        "certificate",
+        "certificate is not for code signing (extended key usage lacks codeSigning)",
+    );
+    assert_verified(&run(vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::CodeSigning,
+    ]));
+}
+
+#[test]
+fn intermediate_whose_eku_excludes_code_signing_fails() {
+    let root = root("test-root", &rcgen::PKCS_ECDSA_P384_SHA384);
+    let mut params = ca_params("tls-only-ca", true);
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let tls_only = ca_signed_by(params, &root);
+    assert_fails(
+        &verify_release(
+            LeafSpec::default(),
+            &tls_only,
+            Some(&tls_only.pem),
+            vec![root.der.clone()],
+        ),
+        "certificate",
+        "'CN=tls-only-ca, O=fleetdeck tests' may not issue code-signing certificates (its extended key usage lacks codeSigning)",
+    );
+}
+
+#[test]
+fn root_supplied_only_in_the_annotation_is_not_trusted() {
+    let configured = root("fulcio-root", &rcgen::PKCS_ECDSA_P384_SHA384);
+
+    // The attacker's own root and intermediate, shipped with the signature.
+    let attacker_root = root("attacker-root", &rcgen::PKCS_ECDSA_P384_SHA384);
+    let attacker_ca = intermediate("attacker-intermediate", &attacker_root, true);
+    let chain = format!("{}{}", attacker_ca.pem, attacker_root.pem);
+    let outcome = verify_release(
+        LeafSpec::default(),
+        &attacker_ca,
+        Some(&chain),
+        vec![configured.der.clone()],
+    );
+    assert_fails(
+        &outcome,
+        "certificate",
+        "certificate does not chain to a trusted root: the chain ends at 'CN=attacker-root, O=fleetdeck tests', a root that came with the signature and is not one of the [signing] roots",
+    );
+    // Everything else about the release is fine: only the chain is refused.
+    assert!(
+        outcome
+            .0
+            .iter()
+            .filter(|l| l.name != "certificate")
+            .all(|l| l.ok),
+        "{:#?}",
+        outcome.0
+    );
+
+    // The same with the root in the certificate annotation itself.
+    let leaf_and_chain = leaf(LeafSpec::default(), &attacker_ca);
+    let cert_pem = format!(
+        "{}{}{}",
+        leaf_and_chain.pem, attacker_ca.pem, attacker_root.pem
+    );
+    let signature_b64 = sign_b64(&leaf_and_chain.key, PAYLOAD);
+    let t = Trust {
+        keys: Vec::new(),
+        identities: vec![identity(SUBJECT, ISSUER)],
+        roots: vec![configured.der.clone()],
+        rekor_keys: Vec::new(),
+        require_rekor: false,
+    };
+    let i = KeylessInput {
+        payload: PAYLOAD,
+        signature_b64: &signature_b64,
+        cert_pem: &cert_pem,
+        chain_pem: None,
+        bundle_json: None,
+        now: at(INTEGRATED),
+    };
+    assert_fails(
+        &verify_keyless(&i, &t),
+        "certificate",
+        "a root that came with the signature and is not one of the [signing] roots",
+    );
+
+    // An attacker root named like the configured one does not pass for it.
+    let lookalike = root("fulcio-root", &rcgen::PKCS_ECDSA_P384_SHA384);
+    let lookalike_ca = intermediate("attacker-intermediate", &lookalike, true);
+    let chain = format!("{}{}", lookalike_ca.pem, lookalike.pem);
+    assert_fails(
+        &verify_release(
+            LeafSpec::default(),
+            &lookalike_ca,
+            Some(&chain),
+            vec![configured.der.clone()],
+        ),
+        "certificate",
+        "certificate does not chain to a trusted root: a signature along certificate → 'CN=attacker-intermediate, O=fleetdeck tests' → 'CN=fulcio-root, O=fleetdeck tests' does not verify",
+    );
+}
+
+#[test]
+fn validity_is_judged_at_the_rekor_time_not_now() {
+    let w = world();
+    // Checked a day later: the leaf expired long ago, but Rekor vouches
+    // that it was signed two minutes into the leaf's lifetime.
+    let outcome = verify_keyless(&input(&w), &trust(&w));
+    assert_verified(&outcome);
+    assert!(
+        check(&outcome, "validity")
+            .reason
+            .contains("(the Rekor integrated time)")
+    );
+
+    // Without Rekor's word the same leaf is judged now, and refused; the
+    // chain itself is still reported as sound.
+    let mut t = trust(&w);
+    t.require_rekor = false;
+    let mut i = input(&w);
+    i.bundle_json = None;
+    let outcome = verify_keyless(&i, &t);
+    assert_fails(
+        &outcome,
+        "validity",
+        "certificate expired at 2026-01-01T00:10:00Z, checked at 2026-01-02T00:00:00Z (now)",
+    );
+    assert!(
+        check(&outcome, "certificate").ok,
+        "{:?}",
+        check(&outcome, "certificate")
+    );
+
+    // Logged before the leaf was valid.
+    let early = verify_release(
+        LeafSpec {
+            not_before: INTEGRATED + 60,
+            not_after: INTEGRATED + 60 + LIFETIME,
+            ..LeafSpec::default()
+        },
+        &w.intermediate,
+        Some(&w.intermediate.pem),
+        vec![w.root.der.clone()],
+    );
+    assert_fails(
+        &early,
+        "validity",
+        "certificate not yet valid: valid from 2026-01-01T00:03:00Z, checked at 2026-01-01T00:02:00Z (the Rekor integrated time)",
+    );
+}
+
+#[test]
+fn intermediate_expired_at_the_rekor_time_fails_validity() {
+    let root = root("test-root", &rcgen::PKCS_ECDSA_P384_SHA384);
+    let mut params = ca_params("short-lived-ca", true);
+    // Valid when the leaf was issued, expired when Rekor logged the signature.
+    params.not_after = odt(T0 + 60);
+    let short_lived = ca_signed_by(params, &root);
+    let outcome = verify_release(
+        LeafSpec::default(),
+        &short_lived,
+        Some(&short_lived.pem),
+        vec![root.der.clone()],
+    );
+    assert_fails(
+        &outcome,
+        "validity",
+        "issuer certificate 'CN=short-lived-ca, O=fleetdeck tests' expired at 2026-01-01T00:01:00Z, checked at 2026-01-01T00:02:00Z (the Rekor integrated time)",
+    );
+    assert!(check(&outcome, "certificate").ok);
+}
+
+#[test]
+fn intermediates_that_issue_each_other_fail_without_looping() {
+    // Two CAs, each certified by the other, neither reaching a configured
+    // root: path building must stop and refuse.
+    let key_a = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key a");
+    let key_b = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key b");
+    let same_key = |k: &KeyPair| KeyPair::try_from(k.serialized_der()).expect("key copy");
+    let issuer_a = Issuer::new(ca_params("loop-a", true), same_key(&key_a));
+    let issuer_b = Issuer::new(ca_params("loop-b", true), same_key(&key_b));
+    let cert_a = ca_params("loop-a", true)
+        .signed_by(&key_a, &issuer_b)
+        .expect("a by b");
+    let cert_b = ca_params("loop-b", true)
+        .signed_by(&key_b, &issuer_a)
+        .expect("b by a");
+    let a = Ca {
+        der: cert_a.der().to_vec(),
+        pem: cert_a.pem(),
+        issuer: issuer_a,
+    };
+    let chain = format!("{}{}", cert_a.pem(), cert_b.pem());
+    let configured = root("fulcio-root", &rcgen::PKCS_ECDSA_P384_SHA384);
+    let outcome = verify_release(
+        LeafSpec::default(),
+        &a,
+        Some(&chain),
+        vec![configured.der.clone()],
+    );
+    assert_fails(
+        &outcome,
+        "certificate",
+        "certificate does not chain to a trusted root: the chain annotation loops back to 'CN=loop-a, O=fleetdeck tests' without reaching a [signing] root",
+    );
 }

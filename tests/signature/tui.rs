@@ -32,12 +32,12 @@ fn spec(img: &Image, version: &str) -> ReleaseSpec {
 /// Carries out the app's `Effect::Verify` requests with the real worker and
 /// feeds every answer back, as the terminal loop does.
 async fn run_verify(app: &mut App, effects: Vec<Effect>, verifier: &Arc<ReleaseVerifier>) {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (worker, mut rx) = fleetdeck::runtime::verify::spawn(Arc::clone(verifier));
     let mut expected = 0;
     for e in effects {
         if let Effect::Verify { references } = e {
             expected += references.len();
-            fleetdeck::workers::spawn_verify(Arc::clone(verifier), references, tx.clone());
+            worker.request(references);
         }
     }
     for _ in 0..expected {

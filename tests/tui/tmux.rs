@@ -86,7 +86,13 @@ fn sigterm_restores_the_terminal() {
     let bin = env!("CARGO_BIN_EXE_fleetdeck");
     let t = Tmux::start(100, 30, &[]);
     t.send(&[
-        &format!("{bin} demo --devices 20 --sites 2 & sleep 0.2; fg; echo EXIT=$?"),
+        // Started in the background, it stops on its first terminal access
+        // (SIGTTOU); `fg` once it is stopped. A fixed `sleep 0.2; fg` raced
+        // with bash: a stop just before `fg` left the job stopped for good.
+        &format!(
+            "{bin} demo --devices 20 --sites 2 & \
+             until ps -o stat= -p $! | grep -q T; do sleep 0.05; done; fg; echo EXIT=$?"
+        ),
         "Enter",
     ]);
     t.wait_for("sites (2 of 2)", Duration::from_secs(20));

@@ -7,8 +7,8 @@ use crate::support::tunnels;
 
 use fixture::*;
 use fleetdeck::app::{App, Event};
-use fleetdeck::theme::Theme;
 use fleetdeck::tui::keymap::KeyCode;
+use fleetdeck::tui::theme::Theme;
 use fleetdeck::tui::views;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;

@@ -8,7 +8,7 @@ use crate::format;
 use crate::metrics::Point;
 use crate::metrics::def::Figure;
 use crate::text::sanitize;
-use crate::theme::{Role, Theme};
+use crate::tui::theme::{Role, Theme};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -117,8 +117,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, id: &str) {
             "{} ({})  image {}  model {}",
             sanitize(&r.version),
             sanitize(&r.release),
-            sanitize(&short_digest(&r.image_digest)),
-            sanitize(&short_digest(&r.model_digest))
+            sanitize(&crate::format::short_digest(&r.image_digest)),
+            sanitize(&crate::format::short_digest(&r.model_digest))
         ),
         None => "n/a".into(),
     };
@@ -213,17 +213,6 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, id: &str) {
     }
 }
 
-/// `sha256:0123456789ab…`. The digest is a label value from the device: cut
-/// by characters, never inside one.
-fn short_digest(d: &str) -> String {
-    match d.strip_prefix("sha256:") {
-        Some(hex) if hex.chars().nth(12).is_some() => {
-            format!("sha256:{}…", hex.chars().take(12).collect::<String>())
-        }
-        _ => d.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,19 +226,5 @@ mod tests {
             vec![1, 0, 100]
         );
         assert_eq!(scale(&[(0.0, 1.0), (1.0, 2.0), (2.0, 3.0)], 2).len(), 2);
-    }
-
-    #[test]
-    fn digests_are_shortened_safely() {
-        assert_eq!(
-            short_digest("sha256:0123456789abcdef0123"),
-            "sha256:0123456789ab…"
-        );
-        assert_eq!(short_digest("sha256:é"), "sha256:é");
-        // A multi-byte character across byte 12 used to panic the draw.
-        assert_eq!(
-            short_digest("sha256:abcdefghijké\u{2028}xyz"),
-            "sha256:abcdefghijké…"
-        );
     }
 }

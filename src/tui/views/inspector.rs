@@ -6,7 +6,7 @@
 use super::pane;
 use crate::app::{App, InspectTarget, Tone};
 use crate::text::sanitize;
-use crate::theme::{Role, Theme};
+use crate::tui::theme::{Role, Theme};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Modifier;

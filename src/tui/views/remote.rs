@@ -7,7 +7,7 @@ use crate::app::{App, Ask, AskKind, DeviceCol, TunnelView};
 use crate::format;
 use crate::remote::wireguard::Tunnel;
 use crate::text::sanitize;
-use crate::theme::{Role, Theme};
+use crate::tui::theme::{Role, Theme};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Modifier;
@@ -116,9 +116,9 @@ pub fn detail_lines(app: &App, id: &str, theme: &Theme) -> Vec<Line<'static>> {
                     ));
                     let second = Line::from(vec![
                         Span::styled("       rx ", muted),
-                        Span::styled(bytes(peer.rx_bytes), text),
+                        Span::styled(crate::format::bytes(peer.rx_bytes), text),
                         Span::styled("   tx ", muted),
-                        Span::styled(bytes(peer.tx_bytes), text),
+                        Span::styled(crate::format::bytes(peer.tx_bytes), text),
                         Span::styled("   keepalive ", muted),
                         Span::styled(
                             peer.keepalive.map_or("off".into(), |k| format!("{k}s")),
@@ -133,24 +133,6 @@ pub fn detail_lines(app: &App, id: &str, theme: &Theme) -> Vec<Line<'static>> {
             vec![Line::from(first)]
         }
     }
-}
-
-/// `812 B`, `4.2 KiB`, `1.3 MiB`.
-fn bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut v = n as f64 / 1024.0;
-    let mut unit = UNITS[0];
-    for u in &UNITS[1..] {
-        if v < 1024.0 {
-            break;
-        }
-        v /= 1024.0;
-        unit = u;
-    }
-    format!("{v:.1} {unit}")
 }
 
 /// The status line while a shell question is open.

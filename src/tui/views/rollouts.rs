@@ -9,7 +9,7 @@ use crate::rollout::gate::{Outcome, Verdict};
 use crate::rollout::plan::{DigestRef, ReleaseSpec, Status};
 use crate::rollout::progress::Cell as Progress;
 use crate::text::sanitize;
-use crate::theme::{Role, Theme};
+use crate::tui::theme::{Role, Theme};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};

@@ -7,7 +7,7 @@ use crate::fleet::{Device, Health, Rollup};
 use crate::format;
 use crate::metrics::def::Figure;
 use crate::text::sanitize;
-use crate::theme::{Role, Theme};
+use crate::tui::theme::{Role, Theme};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Modifier;

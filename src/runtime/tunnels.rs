@@ -1,6 +1,7 @@
 //! The tunnel worker: reads the fleet's WireGuard interface every few seconds
 //! (`[remote] wireguard_interface`), matches every device of the latest fleet
-//! to its peer, and posts [`Event::Tunnels`] to the app loop.
+//! to its peer, and posts [`Event::Tunnels`] to the app loop (one reading in
+//! flight at most: the rule of [`super::outbox`]).
 //!
 //! All of it runs off the UI thread: the read is a blocking call (netlink or
 //! the UAPI socket, bounded by [`wireguard::READ_TIMEOUT`]) and the matching
@@ -8,25 +9,22 @@
 //! probe. A missing interface or a permission problem is posted as an error
 //! message, never a crash.
 
+use super::{Inbox, outbox};
 use crate::app::{Event, TunnelReading};
 use crate::config::RemoteConfig;
 use crate::fleet::Fleet;
 use crate::remote::wireguard::{self, InterfaceStatus};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// How often the interface is read.
 pub const EVERY: Duration = Duration::from_secs(3);
 
-/// Handle to the tunnel task: give it each new fleet, tell it when a reading
-/// was taken in; dropping it stops it.
+/// Handle to the tunnel task: give it each new fleet; dropping it stops it.
 pub struct TunnelWorker {
     fleet: watch::Sender<Arc<Fleet>>,
-    /// A reading is posted and not yet taken in by the app loop.
-    pending: Arc<AtomicBool>,
     task: JoinHandle<()>,
 }
 
@@ -34,14 +32,6 @@ impl TunnelWorker {
     /// The devices to match from now on (cheap: an `Arc` clone).
     pub fn set_fleet(&self, fleet: Arc<Fleet>) {
         self.fleet.send_replace(fleet);
-    }
-
-    /// The app loop took the posted reading in: the next one may be posted.
-    /// Until then the worker keeps reading but posts nothing, so readings
-    /// (10,000 devices each) never pile up in the channel while the loop is
-    /// not draining it — during an SSH session, say.
-    pub fn taken(&self) {
-        self.pending.store(false, Ordering::Release);
     }
 }
 
@@ -70,20 +60,20 @@ pub fn reading(
 
 /// Starts the worker when an interface is configured (`None` otherwise).
 /// It reads every `every`, and re-matches as soon as a new fleet arrives
-/// (re-reading only when the last read is older than `every`).
-pub fn spawn(
-    remote: &RemoteConfig,
-    every: Duration,
-    tx: mpsc::UnboundedSender<Event>,
-) -> Option<TunnelWorker> {
+/// (re-reading only when the last read is older than `every`). While its
+/// last reading is not taken in (the loop is busy with an SSH session, say)
+/// it waits: readings of 10,000 devices never pile up.
+pub fn spawn(remote: &RemoteConfig, every: Duration) -> Option<(TunnelWorker, Inbox)> {
     let name = remote.wireguard_interface.clone()?;
     let label = remote.address_label.clone();
     let (fleet_tx, mut fleet_rx) = watch::channel(Arc::new(Fleet::default()));
-    let pending = Arc::new(AtomicBool::new(false));
-    let posted = Arc::clone(&pending);
+    let (out, inbox) = outbox();
     let task = tokio::spawn(async move {
         let mut last: Option<(Instant, Arc<InterfaceStatus>)> = None;
         loop {
+            let Some(permit) = out.reserve().await else {
+                return; // the app is gone
+            };
             let fleet = Arc::clone(&fleet_rx.borrow_and_update());
             let cached = last
                 .as_ref()
@@ -115,14 +105,7 @@ pub fn spawn(
                     Err(format!("the tunnel reader failed: {e}"))
                 }
             };
-            if tx.is_closed() {
-                return; // the app is gone
-            }
-            // One reading in flight at most: a newer one replaces a skipped one
-            // at the next turn, so nothing older than `every` is lost.
-            if !posted.swap(true, Ordering::AcqRel) && tx.send(Event::Tunnels { result }).is_err() {
-                return;
-            }
+            permit.send(Event::Tunnels { result });
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}
                 changed = fleet_rx.changed() => {
@@ -133,9 +116,11 @@ pub fn spawn(
             }
         }
     });
-    Some(TunnelWorker {
-        fleet: fleet_tx,
-        pending,
-        task,
-    })
+    Some((
+        TunnelWorker {
+            fleet: fleet_tx,
+            task,
+        },
+        inbox,
+    ))
 }

@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::config::echo;
+use crate::diag::{echo, line_col};
 use ratatui::style::{Color, Modifier, Style};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
@@ -32,14 +32,14 @@ const COLOR_HINT: &str = "expected a colour like '#ff8800', 'bright-red', 'reset
 
 /// The themes compiled into the binary, so it works from any directory.
 const BUILTINS: &[(&str, &str)] = &[
-    ("default", include_str!("../themes/default.toml")),
-    ("light", include_str!("../themes/light.toml")),
+    ("default", include_str!("../../themes/default.toml")),
+    ("light", include_str!("../../themes/light.toml")),
     (
         "high-contrast",
-        include_str!("../themes/high-contrast.toml"),
+        include_str!("../../themes/high-contrast.toml"),
     ),
-    ("colorblind", include_str!("../themes/colorblind.toml")),
-    ("ansi16", include_str!("../themes/ansi16.toml")),
+    ("colorblind", include_str!("../../themes/colorblind.toml")),
+    ("ansi16", include_str!("../../themes/ansi16.toml")),
 ];
 
 const BUILTIN_NAMES: &[&str] = &["default", "light", "high-contrast", "colorblind", "ansi16"];
@@ -165,8 +165,8 @@ impl fmt::Display for Location {
 pub enum ThemeError {
     #[error(
         "cannot read theme file '{}': {}",
-        crate::config::echo_path(path),
-        crate::config::read_reason(source)
+        crate::diag::echo_path(path),
+        crate::files::read_reason(source)
     )]
     Read {
         path: PathBuf,
@@ -201,7 +201,7 @@ pub enum ThemeError {
 
 /// Longest theme error message: one line (the console shows it in its status
 /// bar), values inside cut shorter; the CLI wraps its lists
-/// (`config::ConfigError`).
+/// (`diag::ConfigError`).
 const MESSAGE_MAX: usize = 1000;
 
 /// Theme names for a message: each echoed, at most 20 of them.
@@ -493,40 +493,33 @@ struct ThemeFile {
 }
 
 fn parse_file(src: &str, origin: &str) -> Result<ThemeFile, ThemeError> {
-    let deserializer = toml::Deserializer::parse(src).map_err(|err| {
-        let at = location(origin, src, err.span().map_or(0, |s| s.start));
-        ThemeError::Invalid {
-            at,
-            key: None,
-            message: format!(
-                "{}; fix the TOML syntax (strings need double quotes, inline tables look like {{ fg = \"red\", bold = true }})",
-                humanize(&crate::config::tame(err.message()))
-            ),
-        }
-    })?;
-    serde_path_to_error::deserialize(deserializer).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        let span = inner.span();
-        let start = span.as_ref().map_or(0, |s| s.start);
-        let message = inner.message().to_string();
-        // Make sure an unknown key is named itself, not only its enclosing table.
-        let spanned_key = span.as_ref().and_then(|s| src.get(s.clone())).map(|text| {
-            text.trim()
-                .trim_matches(|c| c == '"' || c == '\'')
-                .to_string()
-        });
-        let key = match (message.starts_with("unknown field"), spanned_key) {
-            (true, Some(bad)) if path == "." => bad,
-            (true, Some(bad)) if !path.ends_with(&format!(".{bad}")) && path != bad => {
-                format!("{path}.{bad}")
-            }
-            _ => path,
+    crate::diag::deserialize_located(src).map_err(|failure| {
+        // Not located (toml gave no span and the key is not written): the
+        // top of the file, as editors accept it.
+        let (line, column) = match (failure.line, failure.column) {
+            (0, _) => (1, 1),
+            at => at,
         };
-        ThemeError::Invalid {
-            at: location(origin, src, start),
-            key: (key != ".").then_some(key),
-            message: humanize(&crate::config::tame(&message)),
+        let at = Location {
+            origin: origin.to_string(),
+            line,
+            column,
+        };
+        let message = humanize(&crate::diag::tame(&failure.message));
+        if failure.syntax {
+            ThemeError::Invalid {
+                at,
+                key: None,
+                message: format!(
+                    "{message}; fix the TOML syntax (strings need double quotes, inline tables look like {{ fg = \"red\", bold = true }})"
+                ),
+            }
+        } else {
+            ThemeError::Invalid {
+                at,
+                key: (!failure.key.is_empty()).then_some(failure.key),
+                message,
+            }
         }
     })
 }
@@ -550,12 +543,9 @@ fn humanize(message: &str) -> String {
     }
 }
 
+/// Where `offset` of `src` is, for an error about `origin`.
 fn location(origin: &str, src: &str, offset: usize) -> Location {
-    let offset = offset.min(src.len());
-    let before = src.get(..offset).unwrap_or(src);
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
+    let (line, column) = line_col(src, offset);
     Location {
         origin: origin.to_string(),
         line,

@@ -1,0 +1,83 @@
+//! `[remote]`: WireGuard tunnels and SSH to devices.
+
+use super::Ctx;
+use crate::diag::{ConfigError, Dur};
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileRemote {
+    wireguard_interface: Option<String>,
+    address_label: Option<String>,
+    user: Option<String>,
+    port: Option<u16>,
+    identity_files: Option<Vec<PathBuf>>,
+    known_hosts: Option<PathBuf>,
+    connect_timeout: Option<Dur>,
+    keepalive: Option<Dur>,
+    allow_shell_read_only: Option<bool>,
+    allow_offline_shell: Option<bool>,
+}
+
+/// Remote access to devices (`[remote]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RemoteConfig {
+    /// The fleet's WireGuard interface (e.g. `wg-fleet`).
+    pub wireguard_interface: Option<String>,
+    /// Label holding a device's tunnel address; default: the host of its scrape target.
+    pub address_label: Option<String>,
+    pub user: String,
+    pub port: u16,
+    /// Private keys tried after ssh-agent; default `~/.ssh/id_ed25519`, `id_ecdsa`, `id_rsa`.
+    pub identity_files: Vec<PathBuf>,
+    /// Default `~/.ssh/known_hosts`.
+    pub known_hosts: Option<PathBuf>,
+    pub connect_timeout: Duration,
+    pub keepalive: Duration,
+    /// Whether `--read-only` still allows shells (read-only is about actions).
+    pub allow_shell_read_only: bool,
+    /// Allow a shell to a device whose tunnel is not live without asking.
+    pub allow_offline_shell: bool,
+}
+
+impl Default for RemoteConfig {
+    fn default() -> Self {
+        RemoteConfig {
+            wireguard_interface: None,
+            address_label: None,
+            user: "pi".into(),
+            port: 22,
+            identity_files: Vec::new(),
+            known_hosts: None,
+            connect_timeout: Duration::from_secs(10),
+            keepalive: Duration::from_secs(15),
+            allow_shell_read_only: true,
+            allow_offline_shell: false,
+        }
+    }
+}
+
+pub(super) fn resolve(rm: &FileRemote, ctx: &Ctx<'_>) -> Result<RemoteConfig, ConfigError> {
+    let d = RemoteConfig::default();
+    if let Some(t) = rm.connect_timeout {
+        ctx.positive("remote.connect_timeout", t.0)?;
+    }
+    Ok(RemoteConfig {
+        wireguard_interface: rm.wireguard_interface.clone(),
+        address_label: rm.address_label.clone(),
+        user: rm.user.clone().unwrap_or(d.user),
+        port: rm.port.unwrap_or(d.port),
+        identity_files: rm
+            .identity_files
+            .as_ref()
+            .map(|v| v.iter().map(|p| ctx.abs(p)).collect())
+            .unwrap_or_default(),
+        known_hosts: rm.known_hosts.as_ref().map(|p| ctx.abs(p)),
+        connect_timeout: rm.connect_timeout.map_or(d.connect_timeout, |t| t.0),
+        keepalive: rm.keepalive.map_or(d.keepalive, |t| t.0),
+        allow_shell_read_only: rm.allow_shell_read_only.unwrap_or(d.allow_shell_read_only),
+        allow_offline_shell: rm.allow_offline_shell.unwrap_or(d.allow_offline_shell),
+    })
+}
