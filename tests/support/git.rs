@@ -1,26 +1,25 @@
 //! Real git repositories for tests: a bare "origin" and operators' clones.
 
+use super::run::{CHILD_LIMIT, Deadline as _};
 use fleetdeck::rollout::plan::Plan;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
-/// Runs git in `dir` with a test identity; panics with git's stderr on failure.
+/// Runs git in `dir` (under a deadline, in the C locale, never prompting);
+/// panics with git's stderr on failure. Its global config is a test one:
+/// identity `test <test@test>`, branch `main`, no signing — a repository's own
+/// `git config user.name …` still wins (operators with their own identities).
 pub fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .arg("-C")
         .arg(dir)
-        .args([
-            "-c",
-            "user.name=test",
-            "-c",
-            "user.email=test@test",
-            "-c",
-            "commit.gpgsign=false",
-            "-c",
-            "init.defaultBranch=main",
-        ])
         .args(args)
-        .output()
+        .env("GIT_CONFIG_GLOBAL", global_config())
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("LC_ALL", "C")
+        .output_within(CHILD_LIMIT)
         .expect("git is not installed: apt-get install git");
     assert!(
         out.status.success(),
@@ -29,6 +28,20 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The test processes' git global config, written once.
+fn global_config() -> &'static Path {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let path = std::env::temp_dir().join(format!("fleetdeck-test-gitconfig-{}", std::process::id()));
+        std::fs::write(
+            &path,
+            "[user]\n\tname = test\n\temail = test@test\n[commit]\n\tgpgsign = false\n[init]\n\tdefaultBranch = main\n",
+        )
+        .expect("write the tests' git config");
+        path
+    })
 }
 
 /// A bare `origin.git` and an operator's clone `ops` under `dir`, with

@@ -1,12 +1,15 @@
-//! Test support shared by the integration tests. Include it with `mod support;`.
-//!
-//! Each test binary uses a different part of it, hence `dead_code` is allowed.
-#![allow(dead_code)]
+//! Test support shared by the integration tests (tests/it.rs).
 
+pub mod config;
+pub mod exporter;
+pub mod fixture;
 pub mod git;
 pub mod netns;
 pub mod prometheus;
 pub mod registry;
+pub mod run;
 pub mod sshd;
 pub mod tls;
+pub mod tmux;
 pub mod token;
+pub mod tunnels;

@@ -21,7 +21,7 @@
 //! mod support;
 //! use support::netns::WgLab;
 //!
-//! let lab = WgLab::start(1);               // waits for the first handshake (bounded)
+//! let lab = WgLab::start();                // waits for the first handshake (bounded)
 //! // lab.host_if:           read it with fleetdeck::remote::wireguard::read_interface
 //! // lab.device_tunnel_ip:  connect here from the test process (root namespace)
 //! let cfg = lab.dir.join("sshd_config");  // lab.dir: a private scratch dir, removed on drop
@@ -29,7 +29,6 @@
 //!     .command_in_ns(&["/usr/sbin/sshd", "-D", "-e", "-f", cfg.to_str().unwrap()])
 //!     .spawn()
 //!     .unwrap();                           // killed on drop with everything in the namespace
-//! let out = lab.exec_in_ns(&["hostname"]); // bounded (EXEC_TIMEOUT), returns Output
 //! let (silent_key, silent_ip) = lab.add_silent_peer(); // a peer that never handshakes
 //! ```
 //!
@@ -44,6 +43,7 @@
 //! `wireguard-go`; a missing one fails the test with the command to install
 //! it — never a silent skip.
 
+use super::run::{CHILD_LIMIT, Deadline as _};
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
@@ -54,7 +54,7 @@ use std::time::{Duration, Instant};
 /// What to install when a prerequisite is missing.
 pub const INSTALL: &str = "apt-get install -y wireguard-tools wireguard-go iproute2 iputils-ping";
 
-/// Bound on every helper command (`ip`, `wg`, [`WgLab::exec_in_ns`]).
+/// Bound on every helper command (`ip`, `wg`).
 pub const EXEC_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Bound on the first handshake after setup (measured: well under a second).
@@ -77,10 +77,6 @@ pub struct WgLab {
     pub host_tunnel_ip: IpAddr,
     /// `10.77.S.2`, on `device_if` inside the namespace: the device's tunnel address.
     pub device_tunnel_ip: IpAddr,
-    /// The tunnel subnet `10.77.S.0/24`, routed to `host_if` in the root namespace.
-    pub tunnel_subnet: String,
-    /// Root end of the veth pair (`10.78.S.1`): the device's WireGuard endpoint.
-    pub host_link_ip: IpAddr,
     /// Namespace end of the veth pair (`10.78.S.2`): the host's WireGuard endpoint.
     pub device_link_ip: IpAddr,
     /// Base64 public keys, as `wg show` prints them.
@@ -106,9 +102,12 @@ impl WgLab {
     /// address, persistent-keepalive 1), addresses, links up — the namespace
     /// side first, so the host's first initiation finds it ready (otherwise the
     /// first handshake waits ~5 s for a retry). Returns once the host has seen
-    /// a handshake, bounded by [`HANDSHAKE_TIMEOUT`]. `n` distinguishes labs
-    /// within one test process.
-    pub fn start(n: u8) -> WgLab {
+    /// a handshake, bounded by [`HANDSHAKE_TIMEOUT`]. `n`, a counter, keeps the
+    /// labs of one test process (tests run in parallel threads) apart.
+    pub fn start() -> WgLab {
+        static LABS: AtomicU8 = AtomicU8::new(1);
+        let n = LABS.fetch_add(1, Ordering::SeqCst);
+        assert!(n < 200, "too many labs in one test process");
         preflight();
         sweep_stale();
         let pid = std::process::id();
@@ -121,8 +120,6 @@ impl WgLab {
             device_if: format!("fdk{pid}d{n}"),
             host_tunnel_ip: IpAddr::V4(Ipv4Addr::new(10, 77, slot, 1)),
             device_tunnel_ip: IpAddr::V4(Ipv4Addr::new(10, 77, slot, 2)),
-            tunnel_subnet: format!("10.77.{slot}.0/24"),
-            host_link_ip: IpAddr::V4(Ipv4Addr::new(10, 78, slot, 1)),
             device_link_ip: IpAddr::V4(Ipv4Addr::new(10, 78, slot, 2)),
             host_public_key: String::new(),
             device_public_key: String::new(),
@@ -241,15 +238,6 @@ impl WgLab {
         c.args(["netns", "exec", &self.ns]).args(cmd);
         c.stdin(Stdio::null());
         c
-    }
-
-    /// Runs a command inside the namespace to completion (bounded by
-    /// [`EXEC_TIMEOUT`]; killed after) and returns its output, whatever its
-    /// exit status. Panics only when it cannot be started.
-    pub fn exec_in_ns(&self, cmd: &[&str]) -> Output {
-        let mut full = vec!["ip", "netns", "exec", self.ns.as_str()];
-        full.extend_from_slice(cmd);
-        run(&full, None, EXEC_TIMEOUT)
     }
 
     /// Adds a peer to `host_if` with an allowed IP (`10.77.S.10+k/32`) but no
@@ -381,7 +369,7 @@ fn preflight() {
             .arg(if tool == "ip" { "-V" } else { "--version" })
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .status()
+            .status_within(CHILD_LIMIT)
             .is_ok();
         if !found {
             missing.push(tool);

@@ -74,8 +74,6 @@ pub fn promtool_bin() -> Option<PathBuf> {
 pub struct PrometheusProcess {
     /// `http://127.0.0.1:<port>`
     pub url: String,
-    /// The scrape job name of the inventory.
-    pub job: String,
     child: Option<Child>,
     /// Holds the config, the TSDB and the log; removed on drop.
     dir: tempfile::TempDir,
@@ -151,7 +149,6 @@ impl PrometheusProcess {
                 if http_get_ok(port, "/-/ready") {
                     return PrometheusProcess {
                         url,
-                        job: job.to_string(),
                         child: Some(child),
                         dir,
                     };

@@ -28,6 +28,8 @@
 //!
 //! Only loopback addresses are used; every wait is bounded.
 
+use super::config::{RegistryToml, password_file};
+use super::run::{CHILD_LIMIT, Deadline as _};
 use super::tls::{ServerCert, TestCa};
 use super::token::{ISSUER, SERVICE, TokenIssuer};
 use base64::Engine as _;
@@ -176,7 +178,7 @@ impl Registry {
             let htpasswd = dir.path().join("htpasswd");
             let out = Command::new("htpasswd")
                 .args(["-Bbn", user, password])
-                .output()
+                .output_within(CHILD_LIMIT)
                 .unwrap_or_else(|e| {
                     if e.kind() == std::io::ErrorKind::NotFound {
                         panic!("{MISSING_HTPASSWD}")
@@ -337,30 +339,23 @@ impl Registry {
     /// A fleetdeck TOML config with `[registry] insecure = [this registry]`
     /// (and, when given, basic credentials read from a password file in `dir`).
     pub fn write_fleetdeck_config(&self, dir: &Path, credentials: Option<(&str, &str)>) -> PathBuf {
-        let mut text = match &self.ca_file {
-            Some(ca) => format!(
-                "[registry]\nca_file = \"{}\"\ntimeout = \"5s\"\n",
-                ca.display()
-            ),
-            None => format!(
-                "[registry]\ninsecure = [\"{}\"]\ntimeout = \"5s\"\n",
-                self.addr
-            ),
-        };
-        if let Some((user, password)) = credentials {
-            let pw = dir.join("registry-password");
-            std::fs::write(&pw, password).expect("write password file");
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt as _;
-                let _ = std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600));
-            }
-            text.push_str(&format!(
-                "\n[registry.auth.\"{}\"]\nusername = \"{user}\"\npassword_file = \"{}\"\n",
-                self.addr,
-                pw.display()
-            ));
+        let text = RegistryToml {
+            insecure: if self.ca_file.is_some() {
+                Vec::new()
+            } else {
+                vec![self.addr.clone()]
+            },
+            ca_file: self.ca_file.clone(),
+            basic: credentials.map(|(user, password)| {
+                (
+                    self.addr.clone(),
+                    user.to_string(),
+                    password_file(dir, password),
+                )
+            }),
+            ..Default::default()
         }
+        .to_toml();
         let path = dir.join("fleetdeck.toml");
         std::fs::write(&path, text).expect("write fleetdeck config");
         path
@@ -918,7 +913,7 @@ pub fn openssl_verifies(public_pem: &Path, msg: &[u8], sig: &[u8]) -> bool {
         .arg("-signature")
         .arg(&s)
         .arg(&m)
-        .output()
+        .output_within(CHILD_LIMIT)
         .unwrap_or_else(|e| openssl_missing(e));
     out.status.success()
 }
@@ -935,7 +930,7 @@ fn openssl_missing(e: std::io::Error) -> ! {
 fn openssl(args: &[&str]) {
     let out = Command::new("openssl")
         .args(args)
-        .output()
+        .output_within(CHILD_LIMIT)
         .unwrap_or_else(|e| openssl_missing(e));
     assert!(
         out.status.success(),
@@ -948,7 +943,7 @@ fn openssl(args: &[&str]) {
 fn openssl_output(args: &[&str]) -> Vec<u8> {
     let out = Command::new("openssl")
         .args(args)
-        .output()
+        .output_within(CHILD_LIMIT)
         .unwrap_or_else(|e| openssl_missing(e));
     assert!(
         out.status.success(),

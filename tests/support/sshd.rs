@@ -6,8 +6,8 @@
 //! ssh-add). Runs as root (user `root`, `PermitRootLogin prohibit-password`).
 //! Dropping an [`Sshd`] kills the server and every session process it forked.
 
+use super::run::{CHILD_LIMIT, Deadline as _};
 use std::fs;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -23,7 +23,7 @@ fn which(cmd: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {cmd}")])
         .stdout(Stdio::null())
-        .status()
+        .status_within(CHILD_LIMIT)
         .map(|s| s.success())
         .unwrap_or(false)
 }
@@ -51,7 +51,7 @@ pub fn keygen(path: &Path, passphrase: &str) -> PathBuf {
         ])
         .arg(path)
         .stdin(Stdio::null())
-        .status()
+        .status_within(CHILD_LIMIT)
         .expect("run ssh-keygen");
     assert!(status.success(), "ssh-keygen failed for {}", path.display());
     path.to_path_buf()
@@ -69,7 +69,7 @@ pub fn fingerprint(pub_key: &Path) -> String {
     let out = Command::new("ssh-keygen")
         .arg("-lf")
         .arg(pub_key)
-        .output()
+        .output_within(CHILD_LIMIT)
         .expect("run ssh-keygen -lf");
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     text.split_whitespace()
@@ -81,7 +81,6 @@ pub fn fingerprint(pub_key: &Path) -> String {
 /// A running sshd and its files.
 pub struct Sshd {
     pub dir: tempfile::TempDir,
-    pub addr: String,
     pub port: u16,
     /// Network namespace it runs in, if any.
     pub netns: Option<String>,
@@ -135,7 +134,6 @@ impl Sshd {
         let _ = fs::create_dir_all("/run/sshd");
         let mut sshd = Sshd {
             dir,
-            addr: addr.to_string(),
             port,
             netns: netns.map(str::to_string),
             config,
@@ -289,7 +287,7 @@ fn signal(pid: u32, sig: &str) {
     let _ = Command::new("kill")
         .args([sig, &pid.to_string()])
         .stderr(Stdio::null())
-        .status();
+        .status_within(CHILD_LIMIT);
 }
 
 /// All processes below `pid` (children first level first), from /proc.
@@ -364,7 +362,7 @@ impl Agent {
                 .arg(key)
                 .env("SSH_AUTH_SOCK", &agent.socket)
                 .stdin(Stdio::null())
-                .status()
+                .status_within(CHILD_LIMIT)
                 .expect("run ssh-add");
             assert!(status.success(), "ssh-add {} failed", key.display());
         }
@@ -384,13 +382,4 @@ pub fn silent_listener(addr: &str) -> (std::net::TcpListener, u16) {
     let l = std::net::TcpListener::bind((addr, 0)).expect("bind");
     let port = l.local_addr().expect("addr").port();
     (l, port)
-}
-
-/// Whether something accepts TCP connections on `addr:port`.
-pub fn accepts(addr: &str, port: u16) -> bool {
-    format!("{addr}:{port}")
-        .parse()
-        .ok()
-        .and_then(|sa| TcpStream::connect_timeout(&sa, Duration::from_millis(200)).ok())
-        .is_some()
 }

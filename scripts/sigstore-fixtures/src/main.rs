@@ -17,7 +17,7 @@
 //!    keys are written.
 //! 4. The other direction: pushes the layouts under `independent/` (made by
 //!    fleetdeck's own test helpers: the `p256` crate and the `openssl` CLI,
-//!    `write_independent_fixtures` in tests/signature_sigstore.rs) and asks
+//!    `write_independent_fixtures` in tests/signature/sigstore.rs) and asks
 //!    sigstore's verifier (`trusted_signature_layers` + `PublicKeyVerifier`)
 //!    about each with the right and a wrong key.
 //! 5. Writes every verdict of sigstore's verifier to `sigstore-verdicts.json`.

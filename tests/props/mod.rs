@@ -1,0 +1,3 @@
+//! Property tests.
+
+mod parsers;
