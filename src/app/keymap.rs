@@ -180,7 +180,8 @@ pub struct Binding {
     pub defaults: &'static [&'static str],
     pub help: &'static str,
     pub section: &'static str,
-    /// Destructive actions may not be bound to ctrl-letters (DESIGN.md).
+    /// Destructive actions may not be bound to ctrl-letters: one slip of the
+    /// finger must not promote or abort (docs/ARCHITECTURE.md, "The terminal").
     pub destructive: bool,
 }
 

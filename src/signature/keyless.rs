@@ -425,7 +425,7 @@ fn rekor_check(
         let value = str_at(&["data", "hash", "value"]);
         match (algorithm, value) {
             (Some("sha256"), Some(v))
-                if v.eq_ignore_ascii_case(&hex(&Sha256::digest(b.payload))) => {}
+                if v.eq_ignore_ascii_case(&hex::encode(Sha256::digest(b.payload))) => {}
             (Some("sha256"), Some(_)) => {
                 return fail(
                     "bundle is for another payload: the Rekor entry logs a different digest".into(),
@@ -476,7 +476,7 @@ fn rekor_check(
 fn rekor_log_id(key: &p256::ecdsa::VerifyingKey) -> Option<String> {
     key.to_public_key_der()
         .ok()
-        .map(|der| hex(&Sha256::digest(der.as_bytes())))
+        .map(|der| hex::encode(Sha256::digest(der.as_bytes())))
 }
 
 /// Every CERTIFICATE block of a PEM text, as DER; at least one, nothing else.
@@ -1150,16 +1150,6 @@ fn rfc3339(unix: i64) -> String {
                 .ok()
         })
         .unwrap_or_else(|| format!("@{unix}"))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 #[cfg(test)]

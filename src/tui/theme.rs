@@ -583,27 +583,10 @@ impl<'de> Deserialize<'de> for Role {
 fn closest_role(key: &str) -> Option<Role> {
     Role::ALL
         .iter()
-        .map(|role| (edit_distance(key, role.key()), *role))
+        .map(|role| (strsim::levenshtein(key, role.key()), *role))
         .filter(|(distance, _)| *distance <= 2)
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, role)| role)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (above + 1)
-                .min(row[j] + 1)
-                .min(diagonal + usize::from(ca != *cb));
-            diagonal = above;
-        }
-    }
-    row[b.len()]
 }
 
 /// One role as written: a bare colour (the foreground) or a table.
