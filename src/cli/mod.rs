@@ -13,7 +13,7 @@ pub mod exit;
 pub mod remote;
 pub mod rollout;
 mod setup;
-mod status;
+pub mod status;
 
 pub use args::{ActionArgs, Cli, Command, DemoArgs, RolloutCommand, SimArgs};
 pub use exit::{CliError, Exit};
