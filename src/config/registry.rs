@@ -5,7 +5,8 @@ use crate::diag::{ConfigError, Dur, echo};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration;
+
+pub use crate::signature::options::{RegistryAuth, RegistryConfig, check_host_port};
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -26,95 +27,6 @@ struct FileRegistryAuth {
     username: Option<String>,
     password_file: Option<PathBuf>,
     token_file: Option<PathBuf>,
-}
-
-/// Credentials for one registry host.
-#[derive(Clone, Debug, PartialEq, Default)]
-pub struct RegistryAuth {
-    pub username: Option<String>,
-    pub password: Option<String>,
-    pub token: Option<String>,
-}
-
-/// How to reach OCI registries (`[registry]`).
-#[derive(Clone, Debug, PartialEq)]
-pub struct RegistryConfig {
-    /// `host:port` entries reached over plain HTTP (loopback test registries).
-    pub insecure: Vec<String>,
-    pub ca_file: Option<PathBuf>,
-    pub timeout: Duration,
-    /// Credentials per `host[:port]`.
-    pub auth: BTreeMap<String, RegistryAuth>,
-    /// Registry as written in references → `host[:port]` actually fetched
-    /// from. Reports keep the reference as written; the mirror needs its own
-    /// `insecure` entry for plain HTTP and its own `auth` entry.
-    pub mirrors: BTreeMap<String, String>,
-}
-
-impl Default for RegistryConfig {
-    fn default() -> Self {
-        RegistryConfig {
-            insecure: Vec::new(),
-            ca_file: None,
-            timeout: Duration::from_secs(10),
-            auth: BTreeMap::new(),
-            mirrors: BTreeMap::new(),
-        }
-    }
-}
-
-/// `host`, `host:port` or `[v6]:port`: what a registry or mirror is named by
-/// (no scheme, no path, no credentials).
-pub fn check_host_port(s: &str) -> Result<(), String> {
-    if s.is_empty() {
-        return Err("is empty".into());
-    }
-    if s.contains("://") {
-        return Err(
-            "has a scheme: write host[:port] (plain HTTP is chosen by [registry] insecure)".into(),
-        );
-    }
-    if s.contains('/') || s.contains('@') || s.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err("is not host[:port] (no path, no credentials, no spaces)".into());
-    }
-    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-        let (v6, after) = rest
-            .split_once(']')
-            .ok_or_else(|| "has '[' without ']'".to_string())?;
-        if v6.parse::<std::net::Ipv6Addr>().is_err() {
-            return Err(format!("'[{}]' is not an IPv6 address", echo(v6)));
-        }
-        match after {
-            "" => (v6, None),
-            p => (
-                v6,
-                Some(
-                    p.strip_prefix(':')
-                        .ok_or_else(|| "has text after ']' that is not :port".to_string())?,
-                ),
-            ),
-        }
-    } else {
-        match s.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (s, None),
-        }
-    };
-    if !s.starts_with('[')
-        && (host.is_empty()
-            || !host
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c)))
-    {
-        return Err(format!("'{}' is not a host name or address", echo(host)));
-    }
-    if let Some(p) = port
-        && p.parse::<u16>().map_or(true, |n| n == 0)
-    {
-        return Err(format!("port '{}' is not 1-65535", echo(p)));
-    }
-    Ok(())
 }
 
 pub(super) fn resolve(rg: &FileRegistry, ctx: &Ctx<'_>) -> Result<RegistryConfig, ConfigError> {

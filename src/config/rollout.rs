@@ -4,8 +4,9 @@ use super::Ctx;
 use crate::diag::{ConfigError, Dur, echo};
 use crate::text;
 use serde::Deserialize;
+
+pub use crate::rollout::RolloutConfig;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -16,35 +17,6 @@ pub(super) struct FileRollout {
     author_email: Option<String>,
     clone_dir: Option<PathBuf>,
     git_timeout: Option<Dur>,
-}
-
-/// Where rollout plans live (`[rollout]`).
-#[derive(Clone, Debug, PartialEq)]
-pub struct RolloutConfig {
-    /// A local path to a git work tree, or a remote URL cloned into `clone_dir`.
-    /// `None`: no rollouts configured.
-    pub repo: Option<String>,
-    pub branch: String,
-    /// Commit author; default: git's own `user.name` / `user.email`.
-    pub author_name: Option<String>,
-    pub author_email: Option<String>,
-    /// Where a remote repo is cloned (default: the platform data dir).
-    pub clone_dir: Option<PathBuf>,
-    /// Longest a git command (fetch, push) may take.
-    pub git_timeout: Duration,
-}
-
-impl Default for RolloutConfig {
-    fn default() -> Self {
-        RolloutConfig {
-            repo: None,
-            branch: "main".into(),
-            author_name: None,
-            author_email: None,
-            clone_dir: None,
-            git_timeout: Duration::from_secs(30),
-        }
-    }
 }
 
 pub(super) fn resolve(r: FileRollout, ctx: &Ctx<'_>) -> Result<RolloutConfig, ConfigError> {

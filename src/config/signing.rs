@@ -1,9 +1,11 @@
 //! `[signing]`: who may sign releases.
 
 use super::Ctx;
-use crate::diag::{ConfigError, echo, tame};
+use crate::diag::{ConfigError, echo};
 use serde::Deserialize;
 use std::path::PathBuf;
+
+pub use crate::signature::options::{Identity, SigningConfig, check_regex};
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -18,54 +20,6 @@ pub(super) struct FileSigning {
     rekor_keys: Vec<PathBuf>,
     #[serde(default)]
     require_rekor: bool,
-}
-
-/// An expected keyless signer: certificate subject (SAN: e-mail or URI) and
-/// OIDC issuer, each exact or a regular expression.
-#[derive(Deserialize, Clone, Debug, PartialEq, Default)]
-#[serde(deny_unknown_fields)]
-pub struct Identity {
-    pub subject: Option<String>,
-    pub subject_regex: Option<String>,
-    pub issuer: Option<String>,
-    pub issuer_regex: Option<String>,
-}
-
-/// Who may sign releases (`[signing]`). Paths are resolved; files are read by
-/// the signature module.
-#[derive(Clone, Debug, PartialEq, Default)]
-pub struct SigningConfig {
-    /// PEM public keys (ECDSA P-256) accepted for key-based signatures.
-    pub keys: Vec<PathBuf>,
-    /// Accepted keyless identities.
-    pub identities: Vec<Identity>,
-    /// PEM CA certificates that keyless certificates must chain to (e.g. Fulcio's).
-    pub roots: Vec<PathBuf>,
-    /// PEM public keys of the Rekor transparency logs trusted for bundles.
-    pub rekor_keys: Vec<PathBuf>,
-    /// A signature without a verified Rekor bundle fails.
-    pub require_rekor: bool,
-}
-
-impl SigningConfig {
-    /// No trust configured: nothing can verify, so promotion refuses (fails closed).
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty() && self.identities.is_empty()
-    }
-}
-
-/// Compiles `re` as the signature checks will, and says why not in one line.
-pub fn check_regex(re: &str) -> Result<(), String> {
-    match regex::Regex::new(re) {
-        Ok(_) => Ok(()),
-        Err(regex::Error::Syntax(s)) => {
-            // The regex crate draws a caret under the pattern on several
-            // lines; keep its last line, the reason.
-            let why = s.lines().last().unwrap_or("syntax error").trim();
-            Err(tame(why.strip_prefix("error: ").unwrap_or(why)))
-        }
-        Err(e) => Err(tame(&e.to_string().replace('\n', " "))),
-    }
 }
 
 pub(super) fn resolve(sg: &FileSigning, ctx: &Ctx<'_>) -> Result<SigningConfig, ConfigError> {

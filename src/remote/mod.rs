@@ -12,14 +12,17 @@
 //!   sessions, the raw passthrough loop the TUI and `fleetdeck ssh` share.
 
 pub mod known_hosts;
+mod options;
 pub mod ssh;
 pub mod wireguard;
+
+pub use options::RemoteConfig;
 
 /// Where to reach a device by SSH: its tunnel address (the `address_label`
 /// label, else the host of its scrape target) with the configured user and port.
 pub fn ssh_target(
     sample: &crate::fleet::DeviceSample,
-    remote: &crate::config::RemoteConfig,
+    remote: &crate::remote::RemoteConfig,
 ) -> Result<ssh::Target, String> {
     let addr = wireguard::device_address(sample, remote.address_label.as_deref()).ok_or_else(|| {
         format!(

@@ -177,7 +177,7 @@ impl Options {
     /// `~/.ssh/known_hosts`), identity files (default `~/.ssh/id_ed25519`,
     /// `id_ecdsa`, `id_rsa`), timeouts; agent on, strict host keys, no
     /// passphrase callback.
-    pub fn from_config(remote: &crate::config::RemoteConfig) -> Options {
+    pub fn from_config(remote: &crate::remote::RemoteConfig) -> Options {
         let ssh_dir = std::env::var_os("HOME")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("/root"))

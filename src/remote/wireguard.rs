@@ -13,9 +13,9 @@
 //! live: WireGuard re-handshakes at least every 2 minutes while traffic or a
 //! keepalive flows, so 180 s without one means nothing is getting through.
 
-use crate::config::RemoteConfig;
 use crate::fleet::{DeviceSample, Fleet};
 use crate::format;
+use crate::remote::RemoteConfig;
 use crate::text::sanitize;
 use serde::Serialize;
 use std::collections::HashMap;

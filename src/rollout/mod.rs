@@ -7,7 +7,10 @@
 pub mod action;
 pub mod drift;
 pub mod gate;
+mod options;
 pub mod plan;
 pub mod progress;
 pub mod store;
 pub mod wave;
+
+pub use options::RolloutConfig;

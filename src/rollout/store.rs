@@ -25,9 +25,9 @@
 //! [`MAX_ATTEMPTS`] times. Any other push failure drops the local commit too, so
 //! the clone never holds an action that origin does not.
 
+use super::RolloutConfig;
 use super::action::{self, ActionRequest, CommitMessage, PromoteChecks, Refusal};
 use super::plan::{Plan, format_duration, valid_name};
-use crate::config::RolloutConfig;
 use crate::diag::ConfigError;
 use crate::text::Clean;
 use crate::text::{echo, echo_path};

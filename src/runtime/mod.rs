@@ -223,7 +223,7 @@ impl Runtime {
     /// Reads the WireGuard interface, when one is configured (see [`tunnels::spawn`]).
     pub fn start_tunnels(
         &mut self,
-        remote: &crate::config::RemoteConfig,
+        remote: &crate::remote::RemoteConfig,
         every: std::time::Duration,
     ) {
         self.tunnels = tunnels::spawn(remote, every);

@@ -11,8 +11,8 @@
 
 use super::{Inbox, outbox};
 use crate::app::{Event, TunnelReading};
-use crate::config::RemoteConfig;
 use crate::fleet::Fleet;
+use crate::remote::RemoteConfig;
 use crate::remote::wireguard::{self, InterfaceStatus};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};

@@ -24,8 +24,8 @@ use sha2::{Digest as _, Sha256};
 use x509_parser::certificate::X509Certificate;
 use x509_parser::prelude::FromDer as _;
 
+use super::options::Identity;
 use super::{CheckLine, KeylessInput, RekorInfo, Signer, Trust};
-use crate::config::Identity;
 
 /// Fulcio's OIDC issuer extension, v1: the issuer URL as raw bytes (deprecated, still issued).
 const OID_FULCIO_ISSUER_V1: &str = "1.3.6.1.4.1.57264.1.1";

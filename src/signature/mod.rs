@@ -15,6 +15,7 @@
 pub mod attest;
 pub mod cosign;
 pub mod keyless;
+pub mod options;
 pub mod policy;
 pub mod registry;
 pub mod report;
@@ -25,8 +26,8 @@ pub use report::{
     Signer,
 };
 
-use crate::config::{Identity, SigningConfig};
 use base64::Engine as _;
+use options::{Identity, SigningConfig};
 use p256::ecdsa::signature::Verifier as _;
 use p256::ecdsa::{Signature, VerifyingKey};
 use p256::pkcs8::{DecodePublicKey as _, EncodePublicKey as _};
@@ -88,7 +89,7 @@ impl Trust {
         }
         for (index, id) in config.identities.iter().enumerate() {
             for re in [&id.subject_regex, &id.issuer_regex].into_iter().flatten() {
-                crate::config::check_regex(re).map_err(|e| SignatureError::BadIdentity {
+                options::check_regex(re).map_err(|e| SignatureError::BadIdentity {
                     index,
                     detail: format!("regex '{}': {e}", crate::diag::echo(re)),
                 })?;

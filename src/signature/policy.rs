@@ -6,8 +6,8 @@
 //! Verdicts are cached by (digest, trust fingerprint) in a [`VerifyCache`]: a
 //! refresh of the console does not re-verify a release it already checked.
 
+use super::options::{RegistryConfig, SigningConfig};
 use super::{Reference, RegistryClient, Report, SignatureError, Trust, VerifyCache};
-use crate::config::{RegistryConfig, SigningConfig};
 use crate::rollout::action::Check;
 use crate::rollout::plan::{DigestRef, ReleaseSpec};
 use std::sync::Arc;

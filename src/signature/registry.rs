@@ -6,7 +6,7 @@
 //! every request has the configured timeout. Plain HTTP is used only for hosts
 //! listed in `[registry] insecure`.
 
-use crate::config::{RegistryAuth, RegistryConfig};
+use super::options::{RegistryAuth, RegistryConfig};
 use crate::text::echo;
 use base64::Engine as _;
 use futures_util::StreamExt as _;

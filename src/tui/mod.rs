@@ -202,7 +202,7 @@ pub struct LoopParts {
     pub no_color: bool,
     pub user_theme_dir: Option<PathBuf>,
     /// How to reach devices (SSH over the tunnel).
-    pub remote: crate::config::RemoteConfig,
+    pub remote: crate::remote::RemoteConfig,
     /// The workers and the effect loop.
     pub runtime: Runtime,
 }
@@ -340,7 +340,7 @@ struct Console<'a> {
     guard: &'a mut TerminalGuard,
     input: &'a mut InputReader,
     events_tx: &'a mpsc::UnboundedSender<Event>,
-    remote: &'a crate::config::RemoteConfig,
+    remote: &'a crate::remote::RemoteConfig,
     theme: &'a mut Theme,
     user_theme_dir: Option<&'a std::path::Path>,
     no_color: bool,

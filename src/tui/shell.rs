@@ -4,7 +4,7 @@
 
 use super::{InputReader, TerminalGuard, handover};
 use crate::app::{App, Event, HostKeyProblem};
-use crate::config::RemoteConfig;
+use crate::remote::RemoteConfig;
 use crate::remote::ssh::{self, HostKeyPolicy, Target};
 use tokio::sync::mpsc;
 
