@@ -165,6 +165,7 @@ pub enum Action {
     Shell,
     Inspect,
     ToggleMatrix,
+    History,
     Promote,
     Halt,
     Resume,
@@ -333,6 +334,13 @@ pub const BINDINGS: &[Binding] = &[
         &["tab"],
         "rollout",
         "site × wave ⇄ group × wave matrix",
+    ),
+    b(
+        Action::History,
+        "history",
+        &["H"],
+        "rollout",
+        "history: every commit that changed the rollout (who, what, why, forced)",
     ),
     d(
         Action::Promote,

@@ -5,11 +5,13 @@
 //! carry out (refresh now, fetch a device's history, load a theme, quit). Key
 //! flows are tested by feeding events, without a terminal or a network.
 
+mod history;
 pub mod keymap;
 mod remote;
 mod rollouts;
 mod signatures;
 
+pub use history::PlanHistory;
 pub use remote::{Ask, AskKind, HostKeyProblem, TunnelReading, TunnelState, TunnelView};
 pub use rollouts::{Confirm, RolloutEntry, Rollouts, short_ref};
 pub use signatures::{InspectLine, InspectTarget, SigState, Signatures, Tone};
@@ -89,6 +91,11 @@ pub enum Event {
         device: String,
         problem: HostKeyProblem,
     },
+    /// The commits that changed a rollout's plan, newest first (or why not).
+    RolloutHistory {
+        rollout: String,
+        result: Result<Vec<crate::rollout::history::HistoryEntry>, String>,
+    },
 }
 
 /// Something the loop must do.
@@ -123,6 +130,10 @@ pub enum Effect {
     Verify {
         references: Vec<String>,
     },
+    /// Read the commits that changed this rollout's plan (`git log`).
+    LoadRolloutHistory {
+        rollout: String,
+    },
 }
 
 /// The state of the fleet data, drawn in every pane.
@@ -155,6 +166,8 @@ pub enum ViewKind {
     Rollout(String),
     /// The supply-chain inspector of a rollout's releases or a device's digests.
     Inspect(InspectTarget),
+    /// The commits that changed a rollout's plan.
+    History(String),
 }
 
 /// A sortable column of the sites/groups tables.
@@ -437,7 +450,10 @@ impl Screen {
         match self.kind {
             ViewKind::Sites | ViewKind::Groups => RollupCol::ALL.len(),
             ViewKind::Devices(_) => DeviceCol::ALL.len(),
-            ViewKind::Device(_) | ViewKind::Rollout(_) | ViewKind::Inspect(_) => 0,
+            ViewKind::Device(_)
+            | ViewKind::Rollout(_)
+            | ViewKind::Inspect(_)
+            | ViewKind::History(_) => 0,
             ViewKind::Rollouts => 1,
         }
     }
@@ -454,6 +470,7 @@ impl Screen {
             ViewKind::Rollout(name) => format!("rollout {name}"),
             ViewKind::Inspect(InspectTarget::Rollout(name)) => format!("inspect rollout {name}"),
             ViewKind::Inspect(InspectTarget::Device(id)) => format!("inspect {id}"),
+            ViewKind::History(_) => "history".into(),
         }
     }
 }
@@ -691,11 +708,19 @@ impl App {
             }
             Event::Rollouts { result } => {
                 self.on_rollouts(result);
-                self.on_plans_for_signatures()
+                let mut effects = self.on_plans_for_signatures();
+                effects.extend(self.reload_history());
+                effects
             }
             Event::ActionDone { rollout, result } => {
                 self.on_action_done(rollout, result);
-                self.on_plans_for_signatures()
+                let mut effects = self.on_plans_for_signatures();
+                effects.extend(self.reload_history());
+                effects
+            }
+            Event::RolloutHistory { rollout, result } => {
+                self.on_rollout_history(rollout, result);
+                Vec::new()
             }
             Event::InputGone { reason } => {
                 self.set_flash(format!("terminal gone: {reason}"), Level::Error);
@@ -918,6 +943,7 @@ impl App {
                 self.rebuild_rows();
             }
             Action::Inspect => return self.inspect(),
+            Action::History => return self.open_history(),
             Action::Promote => return self.begin_action(ActionKind::Promote),
             Action::Halt => return self.begin_action(ActionKind::Halt),
             Action::Resume => return self.begin_action(ActionKind::Resume),
@@ -1043,7 +1069,10 @@ impl App {
                 Some(e) => ViewKind::Rollout(e.plan.name.clone()),
                 None => return Vec::new(),
             },
-            ViewKind::Device(_) | ViewKind::Rollout(_) | ViewKind::Inspect(_) => {
+            ViewKind::Device(_)
+            | ViewKind::Rollout(_)
+            | ViewKind::Inspect(_)
+            | ViewKind::History(_) => {
                 return Vec::new();
             }
         };
@@ -1060,7 +1089,7 @@ impl App {
             ViewKind::Devices(_) => self.fleet.devices.get(row)?.id().to_string(),
             ViewKind::Device(id) => id.clone(),
             ViewKind::Rollouts => self.rollouts.entries.get(row)?.plan.name.clone(),
-            ViewKind::Rollout(name) => name.clone(),
+            ViewKind::Rollout(name) | ViewKind::History(name) => name.clone(),
             ViewKind::Inspect(InspectTarget::Rollout(n) | InspectTarget::Device(n)) => n.clone(),
         })
     }
@@ -1155,7 +1184,10 @@ impl App {
             ViewKind::Groups => fleet.groups.get(r).is_some_and(|x| x.name == key),
             ViewKind::Devices(_) => fleet.devices.get(r).is_some_and(|d| d.id() == key),
             ViewKind::Rollouts => names.get(r).is_some_and(|n| n == key),
-            ViewKind::Device(_) | ViewKind::Rollout(_) | ViewKind::Inspect(_) => false,
+            ViewKind::Device(_)
+            | ViewKind::Rollout(_)
+            | ViewKind::Inspect(_)
+            | ViewKind::History(_) => false,
         });
         if let Some(p) = pos {
             s.selected = p;
@@ -1227,6 +1259,9 @@ pub fn compute_rows(
                 }
             });
             (0..n).collect()
+        }
+        ViewKind::History(_) => {
+            (0..rollouts.history.as_ref().map_or(0, PlanHistory::len)).collect()
         }
         ViewKind::Device(_) | ViewKind::Inspect(_) => Vec::new(),
     }

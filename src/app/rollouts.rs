@@ -101,6 +101,8 @@ pub struct Rollouts {
     pub by_group: bool,
     /// The app's clock, for ordering by what needs a decision (soak ends).
     pub now: Option<SystemTime>,
+    /// The commits of the rollout whose history is open (`H`).
+    pub history: Option<super::PlanHistory>,
 }
 
 impl Rollouts {

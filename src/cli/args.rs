@@ -119,6 +119,24 @@ pub enum RolloutCommand {
         name: String,
         #[arg(long)]
         json: bool,
+        /// Redraw every refresh until the rollout completes (exit 0) or is
+        /// aborted (exit 1); ctrl-c exits 130. Piped, each new state is
+        /// printed after a blank line instead of clearing the screen.
+        #[arg(long, conflicts_with = "json")]
+        watch: bool,
+        /// With --watch: time between redraws (default: the source's refresh).
+        #[arg(long, value_name = "DURATION", value_parser = parse_dur_arg, requires = "watch")]
+        interval: Option<Duration>,
+    },
+    /// Every commit that changed the plan: time, author, action, wave,
+    /// reason, forced and what was overridden, commit id. Newest first.
+    History {
+        name: String,
+        #[arg(long)]
+        json: bool,
+        /// Only the newest N commits.
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
     },
     /// Release the next wave (refused while gates fail, soak runs or the signature does not verify).
     Promote(ActionArgs),

@@ -1,4 +1,4 @@
-//! Headless rollout commands: `rollout init|list|show|promote|halt|resume|abort|retry`
+//! Headless rollout commands: `rollout init|list|show [--watch]|history|promote|halt|resume|abort|retry`
 //! and `gate`. Same backend as the console: plans from the git store, progress
 //! and gates from one refresh of the configured metric source.
 //!
@@ -20,6 +20,7 @@ use crate::format;
 use crate::metrics::SourceConfig;
 use crate::rollout::action::{ActionKind, ActionRequest, Check, PromoteChecks};
 use crate::rollout::gate::{GateHistory, Outcome, Verdict, evaluate};
+use crate::rollout::history::HistoryEntry;
 use crate::rollout::plan::{DigestRef, Plan, ReleaseSpec, format_duration};
 use crate::rollout::progress::progress;
 use crate::rollout::store::Store;
@@ -242,7 +243,15 @@ pub async fn run(cli: &Cli, cmd: &RolloutCommand) -> Result<Exit, CliError> {
             }
             Ok(Exit::Ok)
         }
-        RolloutCommand::Show { name, json } => {
+        RolloutCommand::Show {
+            name,
+            json,
+            watch,
+            interval,
+        } => {
+            if *watch {
+                return watch_show(&cfg, name, *interval).await;
+            }
             let store = open_store(&cfg).await?;
             let _ = store.sync().await;
             let plan = store.read(name).await?;
@@ -255,6 +264,18 @@ pub async fn run(cli: &Cli, cmd: &RolloutCommand) -> Result<Exit, CliError> {
                 crate::out::json(&v)?;
             } else {
                 crate::out!("{}", show_text(&plan, fleet.as_ref(), &signature));
+            }
+            Ok(Exit::Ok)
+        }
+        RolloutCommand::History { name, json, limit } => {
+            let store = open_store(&cfg).await?;
+            // A remote that cannot be reached still shows the local history.
+            let _ = store.sync().await;
+            let log = store.history(name, *limit).await?;
+            if *json {
+                crate::out::json(&json!({ "rollout": name, "commits": log }))?;
+            } else {
+                crate::out!("{}", history_text(&log, store.has_remote()));
             }
             Ok(Exit::Ok)
         }
@@ -439,6 +460,141 @@ fn show_text(plan: &Plan, fleet: Option<&Fleet>, signature: &ReleaseVerdict) -> 
         }
     }
     o
+}
+
+/// `rollout history` as text: one block per commit, newest first. Every
+/// field is outside text (commit messages, identities): each is one
+/// sanitised line, cut.
+fn history_text(log: &[HistoryEntry], has_remote: bool) -> String {
+    use std::fmt::Write as _;
+    let one = |s: &str| crate::text::sanitize_max(s, 2048).into_owned();
+    let mut o = String::new();
+    if log.is_empty() {
+        let _ = writeln!(o, "no commits");
+    }
+    for (i, e) in log.iter().enumerate() {
+        if i > 0 {
+            let _ = writeln!(o);
+        }
+        let what = if e.is_action() {
+            let mut w = e.action.clone();
+            if let Some(wave) = &e.wave {
+                w.push_str(&format!("  wave {}", one(wave)));
+            }
+            if e.forced {
+                w.push_str("  FORCED");
+            }
+            w
+        } else {
+            format!("edit  \"{}\"", one(&e.subject))
+        };
+        let unpushed = if has_remote && !e.pushed {
+            "  (not on origin)"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            o,
+            "{}  {what}  commit {}{unpushed}",
+            format::utc(e.time),
+            one(&e.short_id())
+        );
+        let by =
+            e.by.as_deref()
+                .map(|b| format!("  (by {})", one(b)))
+                .unwrap_or_default();
+        let _ = writeln!(o, "  author    {}{by}", one(&e.author));
+        if let Some(s) = &e.status {
+            let _ = writeln!(o, "  status    {}", one(s));
+        }
+        if let Some(r) = &e.reason {
+            let _ = writeln!(o, "  reason    {}", one(r));
+        }
+        for v in &e.overrode {
+            let _ = writeln!(o, "  overrode  {}", one(v));
+        }
+    }
+    o
+}
+
+/// `rollout show NAME --watch`: the text of `show`, again every `interval`
+/// (default: the source's refresh), until the rollout completes (exit 0) or
+/// is aborted (exit 1). On a terminal the screen is cleared before each
+/// redraw; piped, each new state is printed after a blank line. ctrl-c
+/// exits 130.
+async fn watch_show(
+    cfg: &Config,
+    name: &str,
+    interval: Option<Duration>,
+) -> Result<Exit, CliError> {
+    use crate::rollout::plan::Status;
+    let store = open_store(cfg).await?;
+    let verifier = release_verifier(cfg)?;
+    let mut source = if matches!(cfg.source, SourceConfig::Unset) {
+        None
+    } else {
+        Some(open_source(cfg)?)
+    };
+    let every = interval
+        .unwrap_or(cfg.refresh)
+        .max(Duration::from_millis(200));
+    let tty = std::io::stdout().is_terminal();
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    let mut last: Option<String> = None;
+    loop {
+        let round = async {
+            let _ = store.sync().await;
+            let plan = store.read(name).await?;
+            let mut note = String::new();
+            let fleet = match &mut source {
+                None => None,
+                Some(src) => match refresh_once(cfg, src, Duration::from_secs(3)).await {
+                    Ok((f, _)) => Some(f),
+                    Err(e) => {
+                        note = format!("\n(metrics: {})\n", sanitize(&e.to_string()));
+                        None
+                    }
+                },
+            };
+            let signature = verifier.verify_release(&plan.release).await;
+            let text = format!("{}{note}", show_text(&plan, fleet.as_ref(), &signature));
+            Ok::<_, CliError>((text, plan.state.status))
+        };
+        let (text, status) = tokio::select! {
+            r = round => r?,
+            _ = &mut interrupted => return Ok(Exit::Passthrough(130)),
+        };
+        let header = format!(
+            "{} · every {} · ctrl-c to stop\n\n",
+            format::utc(SystemTime::now()),
+            format_duration(every)
+        );
+        if tty {
+            // Home and clear: written raw, it is our own escape sequence
+            // (everything else goes through crate::out, sanitised).
+            use std::io::Write as _;
+            let mut o = std::io::stdout().lock();
+            let _ = o.write_all(b"\x1b[H\x1b[2J");
+            let _ = o.flush();
+            crate::out!("{header}{text}");
+        } else if last.as_deref() != Some(text.as_str()) {
+            if last.is_some() {
+                crate::outln!();
+            }
+            crate::out!("{header}{text}");
+        }
+        last = Some(text);
+        match status {
+            Status::Complete => return Ok(Exit::Ok),
+            Status::Aborted => return Ok(Exit::Failed),
+            Status::Progressing | Status::Paused => {}
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = &mut interrupted => return Ok(Exit::Passthrough(130)),
+        }
+    }
 }
 
 /// Asks on the terminal; refuses when there is none and --yes was not given.

@@ -27,6 +27,7 @@
 
 use super::RolloutConfig;
 use super::action::{self, ActionRequest, CommitMessage, PromoteChecks, Refusal};
+use super::history::HistoryEntry;
 use super::plan::{Plan, format_duration, valid_name};
 use crate::diag::ConfigError;
 use crate::text::Clean;
@@ -936,6 +937,53 @@ impl Store {
             return Err(self.no_such(name));
         }
         Ok(log)
+    }
+
+    /// Every commit that changed `rollouts/NAME.toml`, newest first, with
+    /// what each says about the action (see [`super::history`]); at most
+    /// `limit` of them. Reads the local branch: call [`Store::sync`] first
+    /// for origin's state.
+    pub async fn history(
+        &self,
+        name: &str,
+        limit: Option<usize>,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        if !valid_name(name) {
+            return Err(self.no_such(name));
+        }
+        if self.rev("HEAD").await?.is_none() {
+            return Err(self.no_such(name));
+        }
+        let file = format!("{ROLLOUTS}/{name}.toml");
+        let n = limit.map(|l| format!("-n{}", l.max(1)));
+        let mut args: Vec<&str> = super::history::LOG_ARGS.to_vec();
+        if let Some(n) = &n {
+            args.push(n);
+        }
+        args.extend(["HEAD", "--", &file]);
+        let text = self.git(&args).await?;
+        let unpushed = self.unpushed().await?;
+        let has_remote = self.has_remote;
+        let log = super::history::parse_raw_log(&text, |id| {
+            has_remote && !unpushed.iter().any(|u| u == id)
+        });
+        if log.is_empty() && !self.file_of(name).exists() {
+            return Err(self.no_such(name));
+        }
+        Ok(log)
+    }
+
+    /// The local commits origin does not have (none without a remote).
+    async fn unpushed(&self) -> Result<Vec<String>, StoreError> {
+        if !self.has_remote {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .git(&["rev-list", "HEAD", "--not", "--remotes=origin"])
+            .await?
+            .lines()
+            .map(str::to_string)
+            .collect())
     }
 
     /// The write path shared by init and act: sync, build the new plan from

@@ -14,6 +14,7 @@
 //! [`crate::tui`]; it is reached through [`Frontend`].
 
 pub mod actions;
+pub mod githistory;
 pub mod history;
 pub mod refresh;
 pub mod rollouts;
@@ -177,6 +178,7 @@ pub struct Runtime {
     actions: Option<(actions::ActionWorker, Inbox)>,
     verify: Option<(verify::VerifyWorker, Inbox)>,
     history: Option<(history::HistoryWorker, Inbox)>,
+    githistory: Option<(githistory::GitHistoryWorker, Inbox)>,
     /// The fleet the tunnel worker was last given.
     fleet_sent: Arc<Fleet>,
 }
@@ -200,6 +202,7 @@ impl Runtime {
             actions: None,
             verify: None,
             history: None,
+            githistory: None,
             fleet_sent: Arc::new(Fleet::default()),
         }
     }
@@ -236,6 +239,7 @@ impl Runtime {
         every: std::time::Duration,
     ) {
         self.rollouts = Some(rollouts::spawn(Arc::clone(&store), every));
+        self.githistory = Some(githistory::spawn(Arc::clone(&store)));
         self.actions = Some(actions::spawn(store));
     }
 
@@ -260,6 +264,7 @@ impl Runtime {
             Some(ev) = recv(&mut self.actions) => Some(ev),
             Some(ev) = recv(&mut self.verify) => Some(ev),
             Some(ev) = recv(&mut self.history) => Some(ev),
+            Some(ev) = recv(&mut self.githistory) => Some(ev),
         }
     }
 
@@ -274,6 +279,7 @@ impl Runtime {
             .or_else(|| try_recv(&mut self.actions))
             .or_else(|| try_recv(&mut self.verify))
             .or_else(|| try_recv(&mut self.history))
+            .or_else(|| try_recv(&mut self.githistory))
     }
 
     /// Hands `event` to the app and carries out every effect that follows.
@@ -348,6 +354,15 @@ impl Runtime {
                     r.reload.notify_one();
                 }
             }
+            Effect::LoadRolloutHistory { rollout } => match &self.githistory {
+                Some((h, _)) => h.send(rollout),
+                None => {
+                    return Some(Event::RolloutHistory {
+                        rollout,
+                        result: Err("no rollout repository is configured ([rollout] repo)".into()),
+                    });
+                }
+            },
             Effect::Act { request, checks } => match &self.actions {
                 Some((a, _)) => a.send((request, checks)),
                 None => {

@@ -7,8 +7,7 @@
 //! Everything is real: the simulator's exporters (in this process) scraped by
 //! the child through a file_sd inventory whose labels are hostile, the
 //! simulator's OCI registry, a bare git origin and an operator's clone holding
-//! a good plan and hostile ones. `rollout history` does not exist (yet): it is
-//! not covered here.
+//! a good plan and hostile ones, and a hostile hand edit in its history.
 
 use crate::support;
 
@@ -277,8 +276,54 @@ async fn hostile_corpus_through_every_printing_command() {
     let r = fleetdeck(home, cfg, &["gate", "evil"]).await;
     assert_eq!(r.code, 2, "{}", r.err);
 
+    // history: a hand edit with a hostile message and author, listed safely;
+    // JSON keeps it exactly.
+    let ops = home.join("ops");
+    let plan_file = ops.join("rollouts/vision-1.5.0.toml");
+    let text = std::fs::read_to_string(&plan_file).expect("plan") + "\n# edit\n";
+    std::fs::write(&plan_file, text).expect("edit");
+    let hostile: Vec<String> = arg_corpus()
+        .into_iter()
+        .filter(|h| h.len() < 1000)
+        .collect();
+    let message = format!(
+        "{}\n\nAction: promote\nReason: {}",
+        hostile.join(" "),
+        hostile.join(" ")
+    );
+    git(
+        &ops,
+        &[
+            "-c",
+            &format!("user.name=Eve{}", hostile[0]),
+            "commit",
+            "-q",
+            "-a",
+            "-m",
+            &message,
+        ],
+    );
+    git(&ops, &["push", "-q", "origin", "HEAD:main"]);
+    let r = fleetdeck(home, cfg, &["rollout", "history", "vision-1.5.0"]).await;
+    assert_eq!(r.code, 0, "{}\n{}", r.out, r.err);
+    assert!(r.out.contains("\\u{1b}"), "shown escaped: {}", r.out);
+    let r = fleetdeck(home, cfg, &["rollout", "history", "vision-1.5.0", "--json"]).await;
+    assert_eq!(r.code, 0, "{}", r.err);
+    let v: serde_json::Value = serde_json::from_str(&r.out).expect("history JSON");
+    assert_eq!(
+        v["commits"][0]["author"].as_str(),
+        Some(format!("Eve{} <test@test>", hostile[0]).as_str())
+    );
+
     // Error paths with hostile arguments.
     for h in arg_corpus() {
+        let r = fleetdeck(home, cfg, &["rollout", "history", &h]).await;
+        assert_ne!(r.code, 0, "unknown rollout {h:?}");
+        assert!(
+            r.err.len() < 10_000,
+            "the echo is cut: {} bytes",
+            r.err.len()
+        );
         let r = fleetdeck(home, cfg, &["rollout", "show", &h]).await;
         assert_ne!(r.code, 0, "unknown rollout {h:?}");
         assert!(

@@ -4,6 +4,7 @@ mod e2e;
 mod flows;
 mod gates;
 mod git;
+mod history;
 mod hostile;
 mod hostile_cli;
 mod signature;

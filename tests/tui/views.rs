@@ -433,3 +433,90 @@ fn below_a_workable_size_the_console_says_how_much_it_needs() {
         "{s}"
     );
 }
+
+/// A rollout's history as `git log --pretty=raw` gives it (fleetdeck's
+/// messages, an old-style init, a hostile hand edit), newest first.
+fn history_answer(app: &mut App) {
+    let commit = |n: u32, secs: u64, author: &str, message: &str| {
+        let mut s = format!(
+            "commit {}\ntree {:040x}\nauthor {author} {secs} +0000\ncommitter {author} {secs} +0000\n\n",
+            format!("{:02x}", (n * 7 + 160) % 256).repeat(20),
+            0
+        );
+        for l in message.lines() {
+            s.push_str(&format!("    {l}\n"));
+        }
+        s.push('\n');
+        s
+    };
+    let mut raw = commit(
+        20,
+        1_800_003_000,
+        "Eve\u{1b}[31m <eve@x>",
+        "tweak \u{1b}]2;PWNED\u{7}soak\u{202e}\n\nReason: \u{1b}[2J",
+    );
+    raw += &commit(
+        19,
+        1_800_002_400,
+        "Bob <bob@example.com>",
+        "rollout vision-1.5.0: halt — wave 2/4 (25%) paused\n\nAction: halt\nRollout: vision-1.5.0\nWave: 2/4 (25%) → 2/4 (25%)\nStatus: progressing → paused\nBy: bob@bastion\nReason: latency spike in ams-1\nForced: no",
+    );
+    raw += &commit(
+        18,
+        1_800_001_800,
+        "Alice <alice@example.com>",
+        "rollout vision-1.5.0: promote — wave 2/4 (25%) progressing [FORCED]\n\nAction: promote\nRollout: vision-1.5.0\nWave: 1/4 (canary) → 2/4 (25%)\nStatus: progressing → progressing\nBy: alice@bastion\nReason: FORCED: crash fix, canary fine (overrode: soak time not over: 12m of 30m left in wave 1 (canary))\nForced: yes\nOverrode: soak check forced: soak time not over: 12m of 30m left in wave 1 (canary)",
+    );
+    for i in 0..12u32 {
+        let (act, status) = if i % 2 == 0 {
+            ("resume", "paused → progressing")
+        } else {
+            ("halt", "progressing → paused")
+        };
+        raw += &commit(
+            17 - i,
+            1_800_001_000 - u64::from(i) * 60,
+            "Carol <carol@example.com>",
+            &format!(
+                "rollout vision-1.5.0: {act} — wave 1/4 (canary)\n\nAction: {act}\nWave: 1/4 (canary) → 1/4 (canary)\nStatus: {status}\nBy: carol\nReason: drill {i}\nForced: no"
+            ),
+        );
+    }
+    raw += &commit(
+        2,
+        1_800_000_060,
+        "Alice <alice@example.com>",
+        "rollout vision-1.5.0: promote — wave 1/4 (canary) progressing\n\nAction: promote\nWave: 0/4 (none released) → 1/4 (canary)\nStatus: progressing → progressing\nBy: alice@bastion\nReason: (none given)\nForced: no",
+    );
+    raw += &commit(
+        1,
+        1_800_000_000,
+        "test <test@test>",
+        "rollout vision-1.5.0: init",
+    );
+    let entries = fleetdeck::rollout::history::parse_raw_log(&raw, |_| true);
+    app.update(Event::RolloutHistory {
+        rollout: "vision-1.5.0".into(),
+        result: Ok(entries),
+    });
+}
+
+#[test]
+fn rollout_history() {
+    rollout_both("rollout_history", |a| {
+        a.update(special(KeyCode::Enter));
+        a.update(key('H'));
+        history_answer(a);
+        // The forced promote, selected.
+        a.update(key('j'));
+        a.update(key('j'));
+    });
+}
+
+#[test]
+fn rollout_history_loading() {
+    rollout_both("rollout_history_loading", |a| {
+        a.update(special(KeyCode::Enter));
+        a.update(key('H'));
+    });
+}

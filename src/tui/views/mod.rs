@@ -5,6 +5,7 @@
 //! warnings) and a bottom line (command or filter input, or key hints).
 
 mod device;
+mod history;
 mod inspector;
 mod remote;
 mod rollouts;
@@ -35,6 +36,7 @@ pub fn min_size(app: &App) -> (u16, u16) {
         ViewKind::Rollout(_) => CHROME + rollouts::DETAIL_HEADER + TABLE + rollouts::GATE_PANEL,
         ViewKind::Device(_) => CHROME + 10,
         ViewKind::Devices(_) | ViewKind::Rollouts | ViewKind::Inspect(_) => CHROME + TABLE + 2,
+        ViewKind::History(_) => CHROME + TABLE + history::DETAIL_PANEL,
     };
     (MIN_WIDTH, height)
 }
@@ -75,6 +77,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
         ViewKind::Rollouts => rollouts::draw_list(frame, body, app, theme),
         ViewKind::Rollout(name) => rollouts::draw_detail(frame, body, app, theme, name),
         ViewKind::Inspect(target) => inspector::draw(frame, body, app, theme, target),
+        ViewKind::History(name) => history::draw(frame, body, app, theme, name),
     }
     draw_status(frame, status, app, theme);
     draw_bottom(frame, bottom, app, theme);

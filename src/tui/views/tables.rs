@@ -28,6 +28,7 @@ pub fn table_rows_for(app: &App, width: u16, height: u16) -> usize {
         ViewKind::Rollout(_) => body
             .saturating_sub(super::rollouts::DETAIL_HEADER)
             .saturating_sub(super::rollouts::GATE_PANEL),
+        ViewKind::History(_) => body.saturating_sub(super::history::DETAIL_PANEL),
         _ => body,
     };
     table.saturating_sub(3).max(1) as usize
