@@ -357,7 +357,11 @@ fn unit_lines(o: &mut String, what: &str, units: &[UnitEvaluation], version: &st
     use std::fmt::Write as _;
     for u in units {
         let shown: Vec<String> = match u.outcome {
-            Outcome::Pass => u.checks.iter().map(|c| sanitize(&c.detail).into_owned()).collect(),
+            Outcome::Pass => u
+                .checks
+                .iter()
+                .map(|c| sanitize(&c.detail).into_owned())
+                .collect(),
             o => u
                 .checks
                 .iter()

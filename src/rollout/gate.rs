@@ -802,10 +802,12 @@ impl GateHistory {
     pub fn observe(&mut self, plan: &Plan, fleet: &Fleet, now: SystemTime) -> Option<&Evaluation> {
         let interval = plan.gates.interval;
         let current = self.is_current(plan);
-        let due = self.slot.is_none_or(|start| match now.duration_since(start) {
-            Ok(elapsed) => elapsed >= interval,
-            Err(back) => back.duration() > interval,
-        });
+        let due = self
+            .slot
+            .is_none_or(|start| match now.duration_since(start) {
+                Ok(elapsed) => elapsed >= interval,
+                Err(back) => back.duration() > interval,
+            });
         let provisional = self
             .evaluations
             .back()

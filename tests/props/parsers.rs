@@ -35,9 +35,7 @@ use fleetdeck::metrics::prometheus::PrometheusSource;
 use fleetdeck::metrics::scrape::read_inventory;
 use fleetdeck::metrics::{LabelNames, PrometheusOptions, SourceError};
 use fleetdeck::remote::known_hosts::{self, HostKeyStatus};
-use fleetdeck::rollout::plan::{
-    DigestRef, Gates, Plan, ReleaseSpec, Scope, State, Status, Wave,
-};
+use fleetdeck::rollout::plan::{DigestRef, Gates, Plan, ReleaseSpec, Scope, State, Status, Wave};
 use fleetdeck::signature::registry::{
     self, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, ImageIndex, Manifest, OCI_INDEX, OCI_MANIFEST,
     Reference,

@@ -1,10 +1,11 @@
 //! Rollouts: plans, gates, the git store, the CLI, promotion policy.
 
 mod e2e;
+mod e2e_sites;
 mod flows;
 mod gates;
 mod git;
 mod hostile;
 mod hostile_cli;
-mod site_gates;
 mod signature;
+mod site_gates;

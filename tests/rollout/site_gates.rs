@@ -106,14 +106,20 @@ fn hot_ber() -> Fleet {
     })
 }
 
-fn unit<'a>(units: &'a [fleetdeck::rollout::gate::UnitEvaluation], name: &str) -> &'a fleetdeck::rollout::gate::UnitEvaluation {
+fn unit<'a>(
+    units: &'a [fleetdeck::rollout::gate::UnitEvaluation],
+    name: &str,
+) -> &'a fleetdeck::rollout::gate::UnitEvaluation {
     units
         .iter()
         .find(|u| u.name == name)
         .unwrap_or_else(|| panic!("{name} not evaluated: {units:#?}"))
 }
 
-fn check<'a>(checks: &'a [fleetdeck::rollout::gate::CheckResult], name: &str) -> &'a fleetdeck::rollout::gate::CheckResult {
+fn check<'a>(
+    checks: &'a [fleetdeck::rollout::gate::CheckResult],
+    name: &str,
+) -> &'a fleetdeck::rollout::gate::CheckResult {
     checks
         .iter()
         .find(|c| c.name == name)
@@ -163,7 +169,10 @@ fn scope_fleet_keeps_the_fleet_wide_verdict() {
     let site = evaluate(&plan(Scope::Site), &hot_ber(), t(0));
     let fleet_wide = evaluate(&plan(Scope::Fleet), &hot_ber(), t(0));
     assert_eq!(fleet_wide.outcome, Outcome::Pass, "{fleet_wide:#?}");
-    assert_eq!(fleet_wide.checks, site.checks, "the same whole-population checks");
+    assert_eq!(
+        fleet_wide.checks, site.checks,
+        "the same whole-population checks"
+    );
     assert!(fleet_wide.breaches().is_empty());
     assert!(fleet_wide.sites.iter().all(|u| !u.counts));
     // Still shown per site: ber fails there, it just does not count.
@@ -174,7 +183,11 @@ fn scope_fleet_keeps_the_fleet_wide_verdict() {
         d
     });
     for scope in [Scope::Site, Scope::Group, Scope::Fleet] {
-        assert_eq!(evaluate(&plan(scope), &all_hot, t(0)).outcome, Outcome::Fail, "{scope:?}");
+        assert_eq!(
+            evaluate(&plan(scope), &all_hot, t(0)).outcome,
+            Outcome::Fail,
+            "{scope:?}"
+        );
     }
 }
 
@@ -202,10 +215,15 @@ fn scope_group_fails_on_a_breaching_group() {
     let b = e.breaches();
     assert_eq!(b.len(), 1, "{b:?}");
     assert!(
-        b[0].starts_with("kiosk: error rate 20.0% > 3.0%") && b[0].ends_with("on 4 devices on 1.5.0"),
+        b[0].starts_with("kiosk: error rate 20.0% > 3.0%")
+            && b[0].ends_with("on 4 devices on 1.5.0"),
         "{b:?}"
     );
-    assert!(e.sites.iter().all(|u| u.outcome != Outcome::Fail), "{:#?}", e.sites);
+    assert!(
+        e.sites.iter().all(|u| u.outcome != Outcome::Fail),
+        "{:#?}",
+        e.sites
+    );
     p.gates.scope = Scope::Site;
     assert_eq!(evaluate(&p, &f, t(0)).outcome, Outcome::Pass);
 }
@@ -229,7 +247,10 @@ fn min_devices_decides_which_sites_count() {
     p.gates.min_devices = 2;
     let e = evaluate(&p, &f, t(0));
     assert_eq!(e.outcome, Outcome::Fail);
-    assert_eq!(e.breaches(), ["ber: CPU 85.0°C > 80.0°C on 2 devices on 1.5.0"]);
+    assert_eq!(
+        e.breaches(),
+        ["ber: CPU 85.0°C > 80.0°C on 2 devices on 1.5.0"]
+    );
 }
 
 #[test]
@@ -303,7 +324,10 @@ fn per_site_results_serialise_for_json() {
     assert_eq!(temp["value"], 85.0);
     assert_eq!(temp["outcome"], "fail");
     assert_eq!(v["groups"][0]["name"], "canary");
-    assert_eq!(v["breaches"][0], "ber: CPU 85.0°C > 80.0°C on 3 devices on 1.5.0");
+    assert_eq!(
+        v["breaches"][0],
+        "ber: CPU 85.0°C > 80.0°C on 3 devices on 1.5.0"
+    );
 }
 
 // ------------------------------------------ verdict as soon as data is at hand
@@ -318,7 +342,11 @@ fn the_verdict_follows_the_data_at_hand_within_an_interval() {
     // The fleet arrives 2 s later: judged now, not one interval later.
     assert!(h.observe(&pl, &world(3, |_, d| d), t(2)).is_some());
     assert_eq!(h.verdict(&pl), Verdict::Pass);
-    assert_eq!(h.check_strip("cpu_temp"), "✔", "the provisional ? was replaced");
+    assert_eq!(
+        h.check_strip("cpu_temp"),
+        "✔",
+        "the provisional ? was replaced"
+    );
     // A decided evaluation waits for the interval, as before.
     assert!(h.observe(&pl, &hot_ber(), t(30)).is_none());
     assert_eq!(h.verdict(&pl), Verdict::Pass);
@@ -329,10 +357,17 @@ fn the_verdict_follows_the_data_at_hand_within_an_interval() {
     h.observe(&pl, &fleet(Vec::new()), t(0));
     h.observe(&pl, &hot_ber(), t(50));
     assert_eq!(h.failures(), 1);
-    assert!(h.observe(&pl, &hot_ber(), t(70)).is_none(), "within an interval of the failure");
+    assert!(
+        h.observe(&pl, &hot_ber(), t(70)).is_none(),
+        "within an interval of the failure"
+    );
     assert!(h.observe(&pl, &hot_ber(), t(110)).is_some());
     assert_eq!(h.failures(), 2);
-    assert_eq!(h.check_strip("cpu_temp"), "✔✔", "fleet-wide temperature passes");
+    assert_eq!(
+        h.check_strip("cpu_temp"),
+        "✔✔",
+        "fleet-wide temperature passes"
+    );
 }
 
 #[test]
@@ -352,7 +387,11 @@ fn the_console_judges_as_soon_as_plans_and_fleet_are_loaded() {
         ))]),
     });
     let e = app.rollouts.get("vision-1.5.0").expect("entry");
-    assert!(matches!(e.verdict, Verdict::Inconclusive { .. }), "{:?}", e.verdict);
+    assert!(
+        matches!(e.verdict, Verdict::Inconclusive { .. }),
+        "{:?}",
+        e.verdict
+    );
     app.update(Event::Fleet {
         generation: 1,
         result: Ok(fixture::fleet(120, 8)),
