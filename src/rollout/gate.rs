@@ -358,7 +358,7 @@ impl Ctx<'_> {
         if let Some(b) = figure(self.baseline) {
             return (Some(b), Some(self.own));
         }
-        match self.fallback.and_then(|f| figure(f)) {
+        match self.fallback.and_then(&figure) {
             Some(b) => (Some(b), Some("fleet")),
             None => (None, None),
         }
