@@ -529,3 +529,44 @@ fn every_targeted_site_is_listed() {
     let names: Vec<&str> = e.sites.iter().map(|u| u.name.as_str()).collect();
     assert_eq!(names, SITES);
 }
+
+/// The rollouts list says where: the needs phrase carries the breaching site
+/// and its figure.
+#[test]
+fn the_console_names_the_breaching_site() {
+    let mut snap = fixture::snapshot(120, 8);
+    // One gate interval after the first (passing) evaluation.
+    snap.taken_at = fixture::t(fixture::T0 + 70);
+    for d in snap
+        .devices
+        .iter_mut()
+        .filter(|d| d.group == "canary" && d.site == "site-05")
+    {
+        d.figures.set(Figure::CpuTemp, Some(86.0));
+    }
+    let mut app = fixture::rollout_app(
+        fixture::rollout_plan(1, fleetdeck::rollout::plan::Status::Progressing),
+        false,
+    );
+    app.update(Event::Fleet {
+        generation: 2,
+        result: Ok(std::sync::Arc::new(Fleet::build(
+            snap,
+            None,
+            &Thresholds::default(),
+        ))),
+        warnings: vec![],
+    });
+    let e = app.rollouts.get("vision-1.5.0").expect("entry");
+    assert!(
+        matches!(e.verdict, Verdict::Failing { .. }),
+        "{:?}",
+        e.verdict
+    );
+    let (rank, phrase) = e.needs(fixture::t(fixture::T0 + 2));
+    assert_eq!(rank, 1);
+    assert_eq!(
+        phrase,
+        "gates failing (1/3): site-05: CPU 86.0°C > 80.0°C on 3 devices on 1.5.0"
+    );
+}
