@@ -1,7 +1,8 @@
 //! Health gates, with Argo Rollouts / Flagger semantics: checks on the devices
 //! that run the new release, against absolute thresholds and against the
 //! baseline (the devices still on the previous release), evaluated once per
-//! `gates.interval`; `failure_limit` failed evaluations in a wave make the
+//! `gates.interval` (an inconclusive evaluation is replaced by the data at
+//! hand meanwhile); `failure_limit` failed evaluations in a wave make the
 //! verdict Failed. Missing data is Inconclusive, never Pass.
 //!
 //! Who counts:
@@ -12,6 +13,15 @@
 //! - **baseline**: anywhere in the fleet, reporting the previous image digest,
 //!   and online.
 //! - the `up` check looks at every targeted device, whatever it runs.
+//!
+//! Where (issue 11): the figure checks are evaluated over the whole targeted
+//! population and again per site and per group; a site (group) is compared
+//! with its own baseline when enough of its devices on the previous release
+//! report the figure, else with the fleet's. `[gates] scope` decides which of
+//! them fail the evaluation: the whole population always; with "site"
+//! ("group") also any site (group) with at least `min_devices` devices on the
+//! new release. The `up` check is fleet-wide only. See docs/ARCHITECTURE.md,
+//! "Contracts".
 //!
 //! Absurd figures are left out rather than trusted: NaN everywhere; negative
 //! latencies; error shares outside 0..=1; non-finite temperatures. A `+Inf`
