@@ -218,6 +218,15 @@ async fn a_release_bad_on_one_site_is_rolled_back_because_of_that_site() {
         "per group too: {g:#}"
     );
 
+    // The text says it too: the verdict with its reason, a line per site.
+    let (code, out, err) = fleetdeck(&config, &["rollout", "show", "vision-1.5.0"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!("✖ failing 1/{limit} (scope site) — {bad}: ")),
+        "{out}"
+    );
+    assert!(out.contains(&format!("✖ site  {bad} ")), "{out}");
+
     // `gate --watch --auto-abort`: aborts because of the bad site while the
     // fleet-wide checks pass.
     let started = Instant::now();
