@@ -852,6 +852,13 @@ impl GateHistory {
         } else if self.evaluations.len() == HISTORY {
             self.evaluations.pop_front();
         }
+        // Only the latest keeps its per-site and per-group results (the strip
+        // needs the whole population's checks; a fleet of 100 sites would
+        // otherwise keep 20 × 100 of them).
+        if let Some(prev) = self.evaluations.back_mut() {
+            prev.sites = Vec::new();
+            prev.groups = Vec::new();
+        }
         self.evaluations.push_back(ev);
         self.evaluations.back()
     }

@@ -570,3 +570,16 @@ fn the_console_names_the_breaching_site() {
         "gates failing (1/3): site-05: CPU 86.0°C > 80.0°C on 3 devices on 1.5.0"
     );
 }
+
+/// The history keeps per-site results for the latest evaluation only.
+#[test]
+fn history_keeps_per_site_results_of_the_latest_only() {
+    let pl = plan(Scope::Site);
+    let mut h = GateHistory::new();
+    for i in 0..5 {
+        assert!(h.observe(&pl, &hot_ber(), t(i * 60)).is_some());
+    }
+    assert_eq!(h.latest().map(|e| e.sites.len()), Some(4));
+    assert_eq!(h.check_strip("cpu_temp"), "✔✔✔✔✔");
+    assert_eq!(h.failures(), 5);
+}
