@@ -704,8 +704,14 @@ pub async fn gate(cli: &Cli, name: &str, watch: bool, auto_abort: bool) -> Resul
         if !watch || plan.state.status != crate::rollout::plan::Status::Progressing {
             return Ok(gate_exit(&verdict, &signature.check()));
         }
-        let _ = latest_outcome(&history);
-        tokio::time::sleep(plan.gates.interval.min(Duration::from_secs(3600))).await;
+        // Without data yet, look again soon: an inconclusive evaluation is
+        // replaced by the data at hand (GateHistory::observe), not one
+        // interval later.
+        let wait = match latest_outcome(&history) {
+            Some(Outcome::Inconclusive) => plan.gates.interval.min(Duration::from_secs(5)),
+            _ => plan.gates.interval,
+        };
+        tokio::time::sleep(wait.min(Duration::from_secs(3600))).await;
     }
 }
 
