@@ -47,18 +47,36 @@ impl RolloutEntry {
     pub fn needs(&self, now: SystemTime) -> (u8, String) {
         let p = &self.plan;
         match (&p.state.status, &self.verdict) {
+            // The first reason says where (issue 11: the breaching site or
+            // group comes first) and the figure.
             (
                 Status::Progressing,
                 Verdict::Failed {
-                    failures, limit, ..
+                    failures,
+                    limit,
+                    reasons,
                 },
-            ) => (0, format!("gates FAILED ({failures}/{limit}): abort?")),
+            ) => (
+                0,
+                format!(
+                    "gates FAILED ({failures}/{limit}){}: abort?",
+                    first_reason(reasons)
+                ),
+            ),
             (
                 Status::Progressing,
                 Verdict::Failing {
-                    failures, limit, ..
+                    failures,
+                    limit,
+                    reasons,
                 },
-            ) => (1, format!("gates failing ({failures}/{limit})")),
+            ) => (
+                1,
+                format!(
+                    "gates failing ({failures}/{limit}){}",
+                    first_reason(reasons)
+                ),
+            ),
             (Status::Aborted, _) => {
                 let back = self.progress.total.on_previous;
                 let n = self.progress.total.devices;
@@ -84,6 +102,14 @@ impl RolloutEntry {
             (Status::Complete, _) => (9, "complete".into()),
         }
     }
+}
+
+/// ": ber-1: CPU 85.0°C > 80.0°C on 3 devices on 1.5.0", or nothing.
+fn first_reason(reasons: &[String]) -> String {
+    reasons
+        .first()
+        .map(|r| format!(": {r}"))
+        .unwrap_or_default()
 }
 
 /// Every rollout of the repository.

@@ -19,7 +19,7 @@ use crate::fleet::Fleet;
 use crate::format;
 use crate::metrics::SourceConfig;
 use crate::rollout::action::{ActionKind, ActionRequest, Check, PromoteChecks};
-use crate::rollout::gate::{GateHistory, Outcome, Verdict, evaluate};
+use crate::rollout::gate::{Evaluation, GateHistory, Outcome, UnitEvaluation, Verdict};
 use crate::rollout::history::HistoryEntry;
 use crate::rollout::plan::{DigestRef, Plan, ReleaseSpec, format_duration};
 use crate::rollout::progress::progress;
@@ -355,10 +355,58 @@ fn show_json(plan: &Plan, fleet: Option<&Fleet>) -> Value {
             "fleet_devices": pr.fleet_devices,
             "drift": pr.drift,
         });
-        let ev = evaluate(plan, f, SystemTime::now());
+        let (ev, verdict) = judge(plan, f, SystemTime::now());
+        // The evaluation (whole population, per site, per group, each check's
+        // value and outcome) and the verdict it gives under the plan's scope.
         v["gates"] = serde_json::to_value(&ev).unwrap_or(Value::Null);
+        v["verdict"] = serde_json::to_value(&verdict).unwrap_or(Value::Null);
     }
     v
+}
+
+/// One evaluation now and the verdict it gives (the console's and `gate`'s
+/// rules: one [`GateHistory`] observation).
+fn judge(plan: &Plan, fleet: &Fleet, now: SystemTime) -> (Evaluation, Verdict) {
+    let mut h = GateHistory::new();
+    let ev = h.observe(plan, fleet, now).cloned();
+    let ev = ev.unwrap_or_else(|| crate::rollout::gate::evaluate(plan, fleet, now));
+    (ev, h.verdict(plan))
+}
+
+/// "ber-1   3 on 1.5.0  ✖ CPU 85.0°C > 80.0°C" lines, one per site or group.
+fn unit_lines(o: &mut String, what: &str, units: &[UnitEvaluation], version: &str) {
+    use std::fmt::Write as _;
+    for u in units {
+        let shown: Vec<String> = match u.outcome {
+            Outcome::Pass => u
+                .checks
+                .iter()
+                .map(|c| sanitize(&c.detail).into_owned())
+                .collect(),
+            o => u
+                .checks
+                .iter()
+                .filter(|c| c.outcome == o)
+                .map(|c| sanitize(&c.detail).into_owned())
+                .collect(),
+        };
+        let note = if u.counts {
+            ""
+        } else if !u.eligible {
+            " (too few devices to count)"
+        } else {
+            " (not counted: scope)"
+        };
+        let _ = writeln!(
+            o,
+            "  {} {what} {:<12} {:>3} on {}{note}  {}",
+            u.outcome.symbol(),
+            sanitize(&u.name),
+            u.canary_devices,
+            sanitize(version),
+            shown.join("; ")
+        );
+    }
 }
 
 fn show_text(plan: &Plan, fleet: Option<&Fleet>, signature: &ReleaseVerdict) -> String {
@@ -446,8 +494,18 @@ fn show_text(plan: &Plan, fleet: Option<&Fleet>, signature: &ReleaseVerdict) -> 
                 }
                 let _ = writeln!(o);
             }
-            let ev = evaluate(p, f, SystemTime::now());
-            let _ = writeln!(o, "\ngates");
+            let (ev, verdict) = judge(p, f, SystemTime::now());
+            let _ = writeln!(
+                o,
+                "\ngates     {verdict} (scope {}){}",
+                ev.scope.key(),
+                match &verdict {
+                    Verdict::Failing { reasons, .. } | Verdict::Failed { reasons, .. } => {
+                        format!(" — {}", sanitize_long(&reasons.join("; ")))
+                    }
+                    _ => String::new(),
+                }
+            );
             for c in &ev.checks {
                 let _ = writeln!(
                     o,
@@ -457,6 +515,8 @@ fn show_text(plan: &Plan, fleet: Option<&Fleet>, signature: &ReleaseVerdict) -> 
                     sanitize(&c.detail)
                 );
             }
+            unit_lines(&mut o, "site ", &ev.sites, &p.release.version);
+            unit_lines(&mut o, "group", &ev.groups, &p.release.version);
         }
     }
     o
@@ -737,12 +797,13 @@ pub async fn gate(cli: &Cli, name: &str, watch: bool, auto_abort: bool) -> Resul
         let now = SystemTime::now();
         if let Some(ev) = history.observe(&plan, &fleet, now) {
             crate::outln!(
-                "{} {} wave {} — {} canary, {} baseline devices",
+                "{} {} wave {} — {} canary, {} baseline devices; scope {}",
                 format::utc(now),
-                plan.name,
+                sanitize(&plan.name),
                 wave_label(&plan),
                 ev.canary_devices,
-                ev.baseline_devices
+                ev.baseline_devices,
+                ev.scope.key()
             );
             for c in &ev.checks {
                 crate::outln!(
@@ -752,9 +813,22 @@ pub async fn gate(cli: &Cli, name: &str, watch: bool, auto_abort: bool) -> Resul
                     sanitize(&c.detail)
                 );
             }
+            // Where it breaches: the sites (groups) that fail the evaluation.
+            for b in ev.breaches() {
+                crate::outln!("  ✖ {}", sanitize_long(&b));
+            }
         }
         let verdict = history.verdict(&plan);
-        crate::outln!("verdict: {}", verdict);
+        match &verdict {
+            Verdict::Failing { reasons, .. } | Verdict::Failed { reasons, .. } => {
+                crate::outln!(
+                    "verdict: {} — {}",
+                    verdict,
+                    sanitize_long(&reasons.join("; "))
+                )
+            }
+            _ => crate::outln!("verdict: {}", verdict),
+        }
         crate::outln!("signature: {}", signature_line(&signature));
         let failed = matches!(verdict, Verdict::Failed { .. });
         if failed && auto_abort {
@@ -786,8 +860,14 @@ pub async fn gate(cli: &Cli, name: &str, watch: bool, auto_abort: bool) -> Resul
         if !watch || plan.state.status != crate::rollout::plan::Status::Progressing {
             return Ok(gate_exit(&verdict, &signature.check()));
         }
-        let _ = latest_outcome(&history);
-        tokio::time::sleep(plan.gates.interval.min(Duration::from_secs(3600))).await;
+        // Without data yet, look again soon: an inconclusive evaluation is
+        // replaced by the data at hand (GateHistory::observe), not one
+        // interval later.
+        let wait = match latest_outcome(&history) {
+            Some(Outcome::Inconclusive) => plan.gates.interval.min(Duration::from_secs(5)),
+            _ => plan.gates.interval,
+        };
+        tokio::time::sleep(wait.min(Duration::from_secs(3600))).await;
     }
 }
 

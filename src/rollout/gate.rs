@@ -1,7 +1,8 @@
 //! Health gates, with Argo Rollouts / Flagger semantics: checks on the devices
 //! that run the new release, against absolute thresholds and against the
 //! baseline (the devices still on the previous release), evaluated once per
-//! `gates.interval`; `failure_limit` failed evaluations in a wave make the
+//! `gates.interval` (an inconclusive evaluation is replaced by the data at
+//! hand meanwhile); `failure_limit` failed evaluations in a wave make the
 //! verdict Failed. Missing data is Inconclusive, never Pass.
 //!
 //! Who counts:
@@ -13,20 +14,29 @@
 //!   and online.
 //! - the `up` check looks at every targeted device, whatever it runs.
 //!
+//! Where (issue 11): the figure checks are evaluated over the whole targeted
+//! population and again per site and per group; a site (group) is compared
+//! with its own baseline when enough of its devices on the previous release
+//! report the figure, else with the fleet's. `[gates] scope` decides which of
+//! them fail the evaluation: the whole population always; with "site"
+//! ("group") also any site (group) with at least `min_devices` devices on the
+//! new release. The `up` check is fleet-wide only. See docs/ARCHITECTURE.md,
+//! "Contracts".
+//!
 //! Absurd figures are left out rather than trusted: NaN everywhere; negative
 //! latencies; error shares outside 0..=1; non-finite temperatures. A `+Inf`
 //! p95 is kept: `histogram_quantile` returns it when requests are slower than
 //! the largest bucket, which is the worst latency there is, not a missing one.
 
 use super::action::Check;
-use super::plan::{Plan, Status};
+use super::plan::{Plan, Scope, Status};
 use super::progress::{Running, in_released_wave, online, running};
 use super::wave;
 use crate::fleet::{Device, Fleet};
 use crate::format;
 use crate::metrics::def::Figure;
 use serde::Serialize;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::SystemTime;
 
 /// Names of the checks, in the order an [`Evaluation`] lists them.
@@ -73,23 +83,65 @@ pub struct CheckResult {
     pub threshold: f64,
     /// The same figure over the baseline, when there is one.
     pub baseline: Option<f64>,
+    /// Whose baseline that is: "site" or "group" (the unit's own devices on
+    /// the previous release) or "fleet" (every device on it, when the unit
+    /// has too few of its own); `None` without a baseline.
+    pub baseline_from: Option<&'static str>,
     pub outcome: Outcome,
     /// What an SRE reads: "p95 452ms > 300ms".
     pub detail: String,
 }
 
-/// All checks at one moment.
+/// All checks at one moment, over the whole targeted population and per
+/// site and per group.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Evaluation {
     #[serde(serialize_with = "ser_utc")]
     pub at: SystemTime,
+    /// The plan's `[gates] scope` this evaluation was judged under.
+    pub scope: Scope,
+    /// The checks over the whole targeted population.
     pub checks: Vec<CheckResult>,
-    /// Fail if any check fails, else Inconclusive if any is, else Pass.
+    /// What the verdict counts: Fail if any of `checks` fails or any site
+    /// (group) that [`UnitEvaluation::counts`] fails; else Inconclusive if any
+    /// of `checks` is; else Pass.
     pub outcome: Outcome,
+    /// The outcome of `checks` alone (what scope "fleet" judges).
+    pub fleet_outcome: Outcome,
     /// Online targeted devices on the new release (whose figures count).
     pub canary_devices: usize,
     /// Online devices on the previous release.
     pub baseline_devices: usize,
+    /// Every site with a targeted device or a device on the new release, by name.
+    pub sites: Vec<UnitEvaluation>,
+    /// The same per group.
+    pub groups: Vec<UnitEvaluation>,
+    /// One line per failing check of a site (group) that counts: where, what
+    /// and on how many devices (see [`Evaluation::breaches`]).
+    pub breaches: Vec<String>,
+}
+
+/// The checks of one site or one group.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct UnitEvaluation {
+    pub name: String,
+    /// Fail if any check fails, else Inconclusive if any is, else Pass.
+    pub outcome: Outcome,
+    /// At least `min_devices` (and one) online devices on the new release.
+    pub eligible: bool,
+    /// Eligible and of the plan's scope: its failure fails the evaluation.
+    pub counts: bool,
+    /// Online devices of this unit on the new release (targeted).
+    pub canary_devices: usize,
+    /// Online devices of this unit on the previous release.
+    pub baseline_devices: usize,
+    /// Devices of this unit in a released wave, and how many of them answer
+    /// (the `up` check itself is fleet-wide only).
+    pub targeted_devices: usize,
+    pub targeted_up: usize,
+    /// latency_p95, error_rate and cpu_temp over this unit's devices on the
+    /// new release (the first three of [`CHECKS`]).
+    pub checks: Vec<CheckResult>,
 }
 
 fn ser_utc<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
@@ -101,7 +153,7 @@ impl Evaluation {
         self.checks.iter().find(|c| c.name == name)
     }
 
-    /// Details of the checks with this outcome, in check order.
+    /// Details of the whole population's checks with this outcome, in check order.
     pub fn details(&self, outcome: Outcome) -> Vec<String> {
         self.checks
             .iter()
@@ -109,61 +161,174 @@ impl Evaluation {
             .map(|c| c.detail.clone())
             .collect()
     }
+
+    /// Where it breaches, one line per failing check of each site (group)
+    /// that counts under the plan's scope, sites and groups by name:
+    /// "fra-1: error rate 8.1% > 3.0% on 10 devices on 1.5.0".
+    pub fn breaches(&self) -> Vec<String> {
+        self.breaches.clone()
+    }
+
+    /// Why the evaluation failed: the breaching sites (groups) first, then
+    /// the whole population's failing checks.
+    pub fn fail_reasons(&self) -> Vec<String> {
+        let mut v = self.breaches();
+        v.extend(self.details(Outcome::Fail));
+        v
+    }
+
+    /// The site (group, by scope) the verdict is about, most devices on the
+    /// new release first: `None` when no unit that counts breaches.
+    pub fn worst_unit(&self) -> Option<&UnitEvaluation> {
+        self.sites
+            .iter()
+            .chain(&self.groups)
+            .filter(|u| u.counts && u.outcome == Outcome::Fail)
+            .max_by_key(|u| u.canary_devices)
+    }
 }
 
-/// Evaluates every gate of `plan` on `fleet` now.
-pub fn evaluate(plan: &Plan, fleet: &Fleet, at: SystemTime) -> Evaluation {
-    let mut canary: Vec<&Device> = Vec::new();
-    let mut baseline: Vec<&Device> = Vec::new();
-    let (mut targeted, mut targeted_up) = (0usize, 0usize);
-    for d in &fleet.devices {
-        let is_targeted = in_released_wave(plan, wave::wave_of(plan, d.id(), d.site(), d.group()));
-        let is_online = online(d.health);
-        if is_targeted {
-            targeted += 1;
-            targeted_up += usize::from(is_online);
-        }
-        if !is_online {
-            continue;
-        }
-        match running(plan, d) {
-            Running::New if is_targeted => canary.push(d),
-            Running::Previous => baseline.push(d),
-            _ => {}
-        }
-    }
-    let ctx = Ctx {
-        plan,
-        canary: &canary,
-        baseline: &baseline,
-        need: plan.gates.min_devices.max(1),
-    };
-    let checks = vec![
-        ctx.latency(),
-        ctx.error_rate(),
-        ctx.cpu_temp(),
-        up_check(plan, targeted, targeted_up),
-    ];
-    let outcome = if checks.iter().any(|c| c.outcome == Outcome::Fail) {
+fn combine(checks: &[CheckResult]) -> Outcome {
+    if checks.iter().any(|c| c.outcome == Outcome::Fail) {
         Outcome::Fail
     } else if checks.iter().any(|c| c.outcome == Outcome::Inconclusive) {
         Outcome::Inconclusive
     } else {
         Outcome::Pass
+    }
+}
+
+/// The devices of one site, one group, or the whole fleet, as the gates see them.
+#[derive(Default)]
+struct Population<'a> {
+    canary: Vec<&'a Device>,
+    baseline: Vec<&'a Device>,
+    targeted: usize,
+    targeted_up: usize,
+}
+
+impl<'a> Population<'a> {
+    fn add(&mut self, d: &'a Device, targeted: bool, is_online: bool, run: Running) {
+        if targeted {
+            self.targeted += 1;
+            self.targeted_up += usize::from(is_online);
+        }
+        if !is_online {
+            return;
+        }
+        match run {
+            Running::New if targeted => self.canary.push(d),
+            Running::Previous => self.baseline.push(d),
+            _ => {}
+        }
+    }
+}
+
+/// Evaluates every gate of `plan` on `fleet` now: over the whole targeted
+/// population, and per site and per group (docs/ARCHITECTURE.md, "Contracts").
+pub fn evaluate(plan: &Plan, fleet: &Fleet, at: SystemTime) -> Evaluation {
+    let mut all = Population::default();
+    let mut sites: BTreeMap<&str, Population> = BTreeMap::new();
+    let mut groups: BTreeMap<&str, Population> = BTreeMap::new();
+    for d in &fleet.devices {
+        let is_targeted = in_released_wave(plan, wave::wave_of(plan, d.id(), d.site(), d.group()));
+        let is_online = online(d.health);
+        let run = running(plan, d);
+        all.add(d, is_targeted, is_online, run);
+        for (map, key) in [(&mut sites, d.site()), (&mut groups, d.group())] {
+            // Only units the rollout touches are listed; a unit seen only
+            // through its baseline devices is kept for them.
+            map.entry(key)
+                .or_default()
+                .add(d, is_targeted, is_online, run);
+        }
+    }
+    let need = plan.gates.min_devices.max(1);
+    let ctx = Ctx {
+        plan,
+        canary: &all.canary,
+        baseline: &all.baseline,
+        fallback: None,
+        own: "fleet",
+        need,
+    };
+    let checks = ctx.checks(all.targeted, all.targeted_up);
+    let fleet_outcome = combine(&checks);
+    let version = &plan.release.version;
+    let mut breaches = Vec::new();
+    let mut units = |map: BTreeMap<&str, Population>, kind: &'static str, scope: Scope| {
+        map.into_iter()
+            .filter(|(_, p)| p.targeted > 0 || !p.canary.is_empty())
+            .map(|(name, p)| {
+                let ctx = Ctx {
+                    plan,
+                    canary: &p.canary,
+                    baseline: &p.baseline,
+                    fallback: Some(&all.baseline),
+                    own: kind,
+                    need,
+                };
+                // The figures of the devices on the new release; `up` (the
+                // share of targeted devices answering) stays fleet-wide: over
+                // a site's handful of devices one outage from before the
+                // rollout would breach it. Its counts are listed instead.
+                let checks = vec![ctx.latency(), ctx.error_rate(), ctx.cpu_temp()];
+                let outcome = combine(&checks);
+                let eligible = p.canary.len() >= need;
+                let counts = eligible && plan.gates.scope == scope;
+                if counts && outcome == Outcome::Fail {
+                    for c in checks.iter().filter(|c| c.outcome == Outcome::Fail) {
+                        breaches.push(format!(
+                            "{name}: {} on {} devices on {version}",
+                            c.detail,
+                            p.canary.len()
+                        ));
+                    }
+                }
+                UnitEvaluation {
+                    name: name.to_string(),
+                    outcome,
+                    eligible,
+                    counts,
+                    canary_devices: p.canary.len(),
+                    baseline_devices: p.baseline.len(),
+                    targeted_devices: p.targeted,
+                    targeted_up: p.targeted_up,
+                    checks,
+                }
+            })
+            .collect::<Vec<_>>()
+    };
+    let sites = units(sites, "site", Scope::Site);
+    let groups = units(groups, "group", Scope::Group);
+    let outcome = if !breaches.is_empty() {
+        Outcome::Fail
+    } else {
+        fleet_outcome
     };
     Evaluation {
         at,
+        scope: plan.gates.scope,
         checks,
         outcome,
-        canary_devices: canary.len(),
-        baseline_devices: baseline.len(),
+        fleet_outcome,
+        canary_devices: all.canary.len(),
+        baseline_devices: all.baseline.len(),
+        sites,
+        groups,
+        breaches,
     }
 }
 
 struct Ctx<'a> {
     plan: &'a Plan,
     canary: &'a [&'a Device],
+    /// The unit's own devices on the previous release.
     baseline: &'a [&'a Device],
+    /// The fleet's, when the unit's own are too few for a figure.
+    fallback: Option<&'a [&'a Device]>,
+    /// What `baseline` is: "fleet", "site" or "group".
+    own: &'static str,
     /// Devices with data needed for a figure to mean something.
     need: usize,
 }
@@ -185,6 +350,39 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 impl Ctx<'_> {
+    fn checks(&self, targeted: usize, targeted_up: usize) -> Vec<CheckResult> {
+        vec![
+            self.latency(),
+            self.error_rate(),
+            self.cpu_temp(),
+            up_check(self.plan, targeted, targeted_up),
+        ]
+    }
+
+    /// The baseline figure: over the unit's own devices on the previous
+    /// release when enough report it, else over the fleet's; with whose it is.
+    fn pick_baseline(
+        &self,
+        figure: impl Fn(&[&Device]) -> Option<f64>,
+    ) -> (Option<f64>, Option<&'static str>) {
+        if let Some(b) = figure(self.baseline) {
+            return (Some(b), Some(self.own));
+        }
+        match self.fallback.and_then(&figure) {
+            Some(b) => (Some(b), Some("fleet")),
+            None => (None, None),
+        }
+    }
+
+    /// "baseline" over the whole population (as always), "site baseline" or
+    /// "fleet baseline" for a site or group.
+    fn baseline_word(&self, from: Option<&'static str>) -> String {
+        match (self.fallback, from) {
+            (Some(_), Some(w)) => format!("{w} baseline"),
+            _ => "baseline".to_string(),
+        }
+    }
+
     fn values(devices: &[&Device], f: Figure, valid: fn(f64) -> bool) -> Vec<f64> {
         devices
             .iter()
@@ -225,6 +423,7 @@ impl Ctx<'_> {
             value: None,
             threshold,
             baseline: None,
+            baseline_from: None,
             outcome: Outcome::Inconclusive,
             detail,
         })
@@ -239,8 +438,12 @@ impl Ctx<'_> {
             return r;
         }
         let value = median(vals);
-        let base = Self::values(self.baseline, Figure::LatencyP95, valid);
-        let baseline = (base.len() >= self.need).then(|| median(base));
+        let need = self.need;
+        let (baseline, from) = self.pick_baseline(|devices| {
+            let base = Self::values(devices, Figure::LatencyP95, valid);
+            (base.len() >= need).then(|| median(base))
+        });
+        let word = self.baseline_word(from);
         let mut fails = Vec::new();
         if !within(value, threshold) {
             fails.push(format!(
@@ -254,7 +457,7 @@ impl Ctx<'_> {
             let limit = b * (1.0 + g.latency_p95_regression);
             if !within(value, limit) {
                 fails.push(format!(
-                    "p95 {} is {} worse than baseline {} (limit +{:.0}%)",
+                    "p95 {} is {} worse than {word} {} (limit +{:.0}%)",
                     format::latency(value),
                     worse(b),
                     format::latency(b),
@@ -266,12 +469,12 @@ impl Ctx<'_> {
             let vs = match baseline {
                 Some(b) if b > 0.0 => {
                     format!(
-                        ", baseline {} ({:+.0}%)",
+                        ", {word} {} ({:+.0}%)",
                         format::latency(b),
                         (value / b - 1.0) * 100.0
                     )
                 }
-                Some(b) => format!(", baseline {}", format::latency(b)),
+                Some(b) => format!(", {word} {}", format::latency(b)),
                 None => ", no baseline".to_string(),
             };
             format!(
@@ -280,7 +483,7 @@ impl Ctx<'_> {
                 format::latency(threshold)
             )
         };
-        finish(CHECKS[0], value, threshold, baseline, fails, pass)
+        finish(CHECKS[0], value, threshold, (baseline, from), fails, pass)
     }
 
     /// Requests-weighted error share of `devices`: weighted by throughput when
@@ -328,7 +531,9 @@ impl Ctx<'_> {
             return r;
         }
         let value = value.unwrap_or(f64::NAN); // `lacking` returned for fewer than `need`
-        let (_, baseline) = Self::error_share(self.baseline, self.need);
+        let need = self.need;
+        let (baseline, from) = self.pick_baseline(|devices| Self::error_share(devices, need).1);
+        let word = self.baseline_word(from);
         let pct = |v: f64| format::percent(v, 1);
         let mut fails = Vec::new();
         if !within(value, threshold) {
@@ -338,7 +543,7 @@ impl Ctx<'_> {
             && !within(value, b + g.error_rate_regression)
         {
             fails.push(format!(
-                "error rate {} is {:.1} points above baseline {} (limit +{:.1})",
+                "error rate {} is {:.1} points above {word} {} (limit +{:.1})",
                 pct(value),
                 (value - b) * 100.0,
                 pct(b),
@@ -347,11 +552,11 @@ impl Ctx<'_> {
         }
         let pass = || {
             let vs = baseline.map_or(", no baseline".to_string(), |b| {
-                format!(", baseline {}", pct(b))
+                format!(", {word} {}", pct(b))
             });
             format!("error rate {} ≤ {}{vs}", pct(value), pct(threshold))
         };
-        finish(CHECKS[1], value, threshold, baseline, fails, pass)
+        finish(CHECKS[1], value, threshold, (baseline, from), fails, pass)
     }
 
     fn cpu_temp(&self) -> CheckResult {
@@ -362,8 +567,12 @@ impl Ctx<'_> {
             return r;
         }
         let value = median(vals);
-        let base = Self::values(self.baseline, Figure::CpuTemp, valid);
-        let baseline = (base.len() >= self.need).then(|| median(base));
+        let need = self.need;
+        let (baseline, from) = self.pick_baseline(|devices| {
+            let base = Self::values(devices, Figure::CpuTemp, valid);
+            (base.len() >= need).then(|| median(base))
+        });
+        let word = self.baseline_word(from);
         let temp = |v: f64| format::figure(Figure::CpuTemp, Some(v));
         let mut fails = Vec::new();
         if !within(value, threshold) {
@@ -371,11 +580,11 @@ impl Ctx<'_> {
         }
         let pass = || {
             let vs = baseline.map_or(", no baseline".to_string(), |b| {
-                format!(", baseline {}", temp(b))
+                format!(", {word} {}", temp(b))
             });
             format!("CPU {} ≤ {}{vs}", temp(value), temp(threshold))
         };
-        finish(CHECKS[2], value, threshold, baseline, fails, pass)
+        finish(CHECKS[2], value, threshold, (baseline, from), fails, pass)
     }
 }
 
@@ -393,6 +602,7 @@ fn up_check(plan: &Plan, targeted: usize, up: usize) -> CheckResult {
             value: None,
             threshold,
             baseline: None,
+            baseline_from: None,
             outcome: Outcome::Inconclusive,
             detail,
         };
@@ -417,6 +627,7 @@ fn up_check(plan: &Plan, targeted: usize, up: usize) -> CheckResult {
         value: Some(value),
         threshold,
         baseline: None,
+        baseline_from: None,
         outcome,
         detail,
     }
@@ -426,7 +637,7 @@ fn finish(
     name: &'static str,
     value: f64,
     threshold: f64,
-    baseline: Option<f64>,
+    (baseline, baseline_from): (Option<f64>, Option<&'static str>),
     fails: Vec<String>,
     pass: impl FnOnce() -> String,
 ) -> CheckResult {
@@ -440,6 +651,7 @@ fn finish(
         value: Some(value),
         threshold,
         baseline,
+        baseline_from,
         outcome,
         detail,
     }
@@ -572,6 +784,9 @@ pub struct GateHistory {
     /// What failed last in this wave: the reasons a Failed verdict gives even
     /// after a later evaluation passed.
     fail_reasons: Vec<String>,
+    /// When the current interval began: the last evaluation that was not a
+    /// provisional replacement, or that decided (pass or fail).
+    slot: Option<SystemTime>,
 }
 
 impl GateHistory {
@@ -585,21 +800,29 @@ impl GateHistory {
         })
     }
 
-    /// Evaluates when an interval has passed since the last evaluation, or the
-    /// rollout's wave or status changed (which also resets the failure count).
-    /// Calls in between record nothing and return `None`. A clock that went
-    /// back by more than an interval counts as due, so evaluation resumes.
+    /// Evaluates when an interval has passed since the last decided
+    /// evaluation, or the rollout's wave or status changed (which also resets
+    /// the failure count). In between, an Inconclusive latest evaluation is
+    /// provisional: it is replaced by one on the data now at hand (it counted
+    /// no failure, so nothing counts twice), so the verdict follows the data
+    /// as soon as there is some, not one interval later. A decided one (pass
+    /// or fail) stands until the interval has passed; calls in between record
+    /// nothing and return `None`. A clock that went back by more than an
+    /// interval counts as due, so evaluation resumes.
     pub fn observe(&mut self, plan: &Plan, fleet: &Fleet, now: SystemTime) -> Option<&Evaluation> {
         let interval = plan.gates.interval;
         let current = self.is_current(plan);
         let due = self
-            .evaluations
-            .back()
-            .is_none_or(|last| match now.duration_since(last.at) {
+            .slot
+            .is_none_or(|start| match now.duration_since(start) {
                 Ok(elapsed) => elapsed >= interval,
                 Err(back) => back.duration() > interval,
             });
-        if current && !due {
+        let provisional = self
+            .evaluations
+            .back()
+            .is_some_and(|e| e.outcome == Outcome::Inconclusive);
+        if current && !due && !provisional {
             return None;
         }
         if !current {
@@ -615,12 +838,26 @@ impl GateHistory {
             self.fail_reasons.clear();
         }
         let ev = evaluate(plan, fleet, now);
+        let replace = current && !due && provisional;
+        if !replace || ev.outcome != Outcome::Inconclusive {
+            // A new slot: the next decided evaluation is one interval away.
+            self.slot = Some(now);
+        }
         if ev.outcome == Outcome::Fail {
             self.failures = self.failures.saturating_add(1);
-            self.fail_reasons = ev.details(Outcome::Fail);
+            self.fail_reasons = ev.fail_reasons();
         }
-        if self.evaluations.len() == HISTORY {
+        if replace {
+            self.evaluations.pop_back();
+        } else if self.evaluations.len() == HISTORY {
             self.evaluations.pop_front();
+        }
+        // Only the latest keeps its per-site and per-group results (the strip
+        // needs the whole population's checks; a fleet of 100 sites would
+        // otherwise keep 20 × 100 of them).
+        if let Some(prev) = self.evaluations.back_mut() {
+            prev.sites = Vec::new();
+            prev.groups = Vec::new();
         }
         self.evaluations.push_back(ev);
         self.evaluations.back()
@@ -658,7 +895,7 @@ impl GateHistory {
             Outcome::Fail => Verdict::Failing {
                 failures: self.failures,
                 limit,
-                reasons: latest.details(Outcome::Fail),
+                reasons: latest.fail_reasons(),
             },
             Outcome::Inconclusive => Verdict::Inconclusive {
                 reasons: latest.details(Outcome::Inconclusive),

@@ -190,7 +190,38 @@ pub struct Gates {
     /// Share of targeted devices that must be up (answering).
     pub min_up: f64,
     /// Fewer devices than this on the new release: inconclusive, not pass.
+    /// With `scope` "site" or "group", a site (group) counts only when it has
+    /// at least this many devices on the new release.
     pub min_devices: usize,
+    /// Where a breach fails the evaluation: in any one site, any one group,
+    /// or only over the whole targeted population (see [`Scope`]).
+    pub scope: Scope,
+}
+
+/// `[gates] scope`: which breach fails an evaluation. Every scope also fails
+/// when the whole targeted population breaches; "site" and "group" add the
+/// same checks per site (group) with at least `min_devices` devices on the
+/// new release (docs/ARCHITECTURE.md, "Contracts").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// One breaching site fails the evaluation (the default).
+    #[default]
+    Site,
+    /// One breaching group fails the evaluation.
+    Group,
+    /// Only the fleet-wide figures of the targeted devices count.
+    Fleet,
+}
+
+impl Scope {
+    pub fn key(self) -> &'static str {
+        match self {
+            Scope::Site => "site",
+            Scope::Group => "group",
+            Scope::Fleet => "fleet",
+        }
+    }
 }
 
 impl Default for Gates {
@@ -205,6 +236,7 @@ impl Default for Gates {
             cpu_temp: 80.0,
             min_up: 0.9,
             min_devices: 1,
+            scope: Scope::Site,
         }
     }
 }
@@ -838,6 +870,37 @@ mod tests {
         );
         let e = Plan::parse(&text, file).expect_err("scheme");
         assert_eq!(e.key, "release.image", "{e}");
+    }
+
+    /// Issue 11: `[gates] scope`, "site" when absent, written back as read.
+    #[test]
+    fn gate_scope_parses_defaults_and_round_trips() {
+        let p = Plan::new("r", spec("1.5.0", D2), spec("1.4.0", D1));
+        let file = Path::new("rollouts/r.toml");
+        let good = p.to_toml();
+        assert!(good.contains("scope = \"site\""), "{good}");
+        let without = good.replacen("scope = \"site\"\n", "", 1);
+        assert_ne!(without, good);
+        assert_eq!(
+            Plan::parse(&without, file).expect("no scope").gates.scope,
+            Scope::Site
+        );
+        for (text, scope) in [
+            ("group", Scope::Group),
+            ("fleet", Scope::Fleet),
+            ("site", Scope::Site),
+        ] {
+            let t = good.replacen("scope = \"site\"", &format!("scope = \"{text}\""), 1);
+            let back = Plan::parse(&t, file).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(back.gates.scope, scope);
+            assert_eq!(back.to_toml(), t, "byte-stable");
+            assert_eq!(scope.key(), text);
+        }
+        let bad = good.replacen("scope = \"site\"", "scope = \"sites\"", 1);
+        let e = Plan::parse(&bad, file).expect_err("unknown scope");
+        assert_eq!(e.key, "gates.scope", "{e}");
+        assert!(e.line > 0, "{e}");
+        assert!(e.to_string().contains("fleet"), "says what is allowed: {e}");
     }
 
     #[test]

@@ -35,7 +35,7 @@ use fleetdeck::metrics::prometheus::PrometheusSource;
 use fleetdeck::metrics::scrape::read_inventory;
 use fleetdeck::metrics::{LabelNames, PrometheusOptions, SourceError};
 use fleetdeck::remote::known_hosts::{self, HostKeyStatus};
-use fleetdeck::rollout::plan::{DigestRef, Gates, Plan, ReleaseSpec, State, Status, Wave};
+use fleetdeck::rollout::plan::{DigestRef, Gates, Plan, ReleaseSpec, Scope, State, Status, Wave};
 use fleetdeck::signature::registry::{
     self, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, ImageIndex, Manifest, OCI_INDEX, OCI_MANIFEST,
     Reference,
@@ -1213,9 +1213,15 @@ fn plan(
             0.0f64..=1.0,
         ),
         prop_oneof![0usize..1_000_000, Just(i64::MAX as usize)],
+        prop::sample::select(vec![Scope::Site, Scope::Group, Scope::Fleet]),
     )
         .prop_map(
-            |((interval, failure_limit, latency_p95), (lr, er, err, temp, up), min_devices)| {
+            |(
+                (interval, failure_limit, latency_p95),
+                (lr, er, err, temp, up),
+                min_devices,
+                scope,
+            )| {
                 Gates {
                     interval,
                     failure_limit,
@@ -1226,6 +1232,7 @@ fn plan(
                     cpu_temp: temp,
                     min_up: up,
                     min_devices,
+                    scope,
                 }
             },
         );

@@ -515,7 +515,12 @@ fn failures_count_once_per_interval_up_to_the_limit() {
         Verdict::Failing {
             failures: 1,
             limit: 3,
+            // Issue 11: where first (the canaries are all in ams, which has
+            // no baseline device of its own), then the whole population.
             reasons: vec![
+                "ams: p95 600ms > 300ms; p95 600ms is 300% worse than fleet baseline 150ms \
+                 (limit +20%) on 3 devices on 1.5.0"
+                    .into(),
                 "p95 600ms > 300ms; p95 600ms is 300% worse than baseline 150ms (limit +20%)"
                     .into()
             ],
@@ -524,7 +529,7 @@ fn failures_count_once_per_interval_up_to_the_limit() {
     let (inconclusive, why) = verdict_reason(&h.verdict(&pl)).expect_err("not a pass");
     assert!(!inconclusive);
     assert!(
-        why.starts_with("gates failing (1 of 3 tolerated failures): p95 600ms"),
+        why.starts_with("gates failing (1 of 3 tolerated failures): ams: p95 600ms"),
         "{why}"
     );
 
@@ -568,7 +573,7 @@ fn failures_count_once_per_interval_up_to_the_limit() {
     let (inconclusive, why) = verdict_reason(&v).expect_err("failed");
     assert!(!inconclusive);
     assert!(
-        why.contains("3 failed evaluations reached the limit of 3: p95 600ms > 300ms"),
+        why.contains("3 failed evaluations reached the limit of 3: ams: p95 600ms > 300ms"),
         "{why}"
     );
 
@@ -790,7 +795,15 @@ proptest! {
             }
             prop_assert!(!c.detail.is_empty());
         }
-        let expected = if e.checks.iter().any(|c| c.outcome == Outcome::Fail) {
+        // Issue 11: a breaching site (group, by scope) with enough devices
+        // on the new release fails the evaluation too.
+        let unit_fails = e
+            .sites
+            .iter()
+            .chain(&e.groups)
+            .any(|u| u.counts && u.outcome == Outcome::Fail);
+        prop_assert_eq!(unit_fails, !e.breaches.is_empty());
+        let expected = if unit_fails || e.checks.iter().any(|c| c.outcome == Outcome::Fail) {
             Outcome::Fail
         } else if e.checks.iter().any(|c| c.outcome == Outcome::Inconclusive) {
             Outcome::Inconclusive

@@ -1,6 +1,7 @@
 //! Rollouts: plans, gates, the git store, the CLI, promotion policy.
 
 mod e2e;
+mod e2e_sites;
 mod flows;
 mod gates;
 mod git;
@@ -8,3 +9,4 @@ mod history;
 mod hostile;
 mod hostile_cli;
 mod signature;
+mod site_gates;
