@@ -5,6 +5,7 @@
 pub mod client;
 pub mod model;
 pub mod options;
+pub mod rules;
 
 pub use client::{AlertmanagerClient, AlertsError};
 pub use model::{Alert, AlertState, Matcher, Silence, SilenceState};

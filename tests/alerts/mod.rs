@@ -1,0 +1,3 @@
+//! Alerts and silences against a real Alertmanager (tests/support/alertmanager.rs).
+
+mod cli;
