@@ -413,3 +413,78 @@ async fn without_alertmanager_configured_the_commands_say_what_to_add() {
     assert_eq!(r.code, 2, "{}{}", r.out, r.err);
     assert!(r.err.contains("[alertmanager]"), "{}", r.err);
 }
+
+/// The `[source]` auth keys work for Alertmanager too: a recording proxy in
+/// front of the real Alertmanager sees the bearer token and the tenant on
+/// every request fleetdeck makes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bearer_token_and_tenant_are_sent_on_every_call() {
+    let am = AlertmanagerProcess::start();
+    am.post_alerts(&fleet_alerts()).await;
+    am.wait_for_alerts(3).await;
+    let proxy = crate::support::prometheus::CountingProxy::start(&am.url);
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("am.token"), "t0ken-xyz\n").expect("token");
+    let cfg = config(
+        dir.path(),
+        proxy.url(),
+        "bearer_token_file = \"am.token\"\ntenant = \"edge\"\nauthor = \"carol\"\n",
+    );
+    let r = fleetdeck(dir.path(), &cfg, &["alerts", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    let r = fleetdeck(
+        dir.path(),
+        &cfg,
+        &[
+            "silence",
+            "add",
+            "--site",
+            "ams-1",
+            "--comment",
+            "maintenance",
+            "--yes",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.out, r.err);
+    let reqs = proxy.server.requests();
+    assert!(reqs.iter().any(|r| r.method == "POST"), "{reqs:?}");
+    for req in &reqs {
+        assert_eq!(
+            req.header("authorization"),
+            Some("Bearer t0ken-xyz"),
+            "{req:?}"
+        );
+        assert_eq!(req.header("x-scope-orgid"), Some("edge"), "{req:?}");
+    }
+    let silences = am.get_json("/api/v2/silences").await;
+    assert_eq!(silences[0]["createdBy"], "carol", "{silences}");
+}
+
+/// A silence made by someone else with hostile fields lists inert.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_silence_fields_list_inert() {
+    let am = AlertmanagerProcess::start();
+    let now = std::time::SystemTime::now();
+    let body = serde_json::json!({
+        "matchers": [{"name": "device", "value": "pi-\u{1b}[2J", "isRegex": false, "isEqual": true}],
+        "startsAt": fleetdeck::alerts::model::format_time(now),
+        "endsAt": fleetdeck::alerts::model::format_time(now + Duration::from_secs(3600)),
+        "createdBy": "mallory\u{1b}]2;PWNED\u{7}",
+        "comment": "ok\n\u{202e}evil",
+    });
+    let (status, text) = am
+        .request(reqwest::Method::POST, "/api/v2/silences", Some(body))
+        .await;
+    assert_eq!(status, 200, "{text}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(dir.path(), &am.url, "");
+    let r = fleetdeck(dir.path(), &cfg, &["silence", "list"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    for bad in ['\u{1b}', '\u{7}', '\u{202e}'] {
+        assert!(!r.out.contains(bad), "{bad:?} printed raw: {:?}", r.out);
+    }
+    assert!(r.out.contains("mallory\\u{1b}]2;PWNED"), "{}", r.out);
+    let r = fleetdeck(dir.path(), &cfg, &["silence", "list", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&r.out).expect("JSON");
+    assert_eq!(v[0]["createdBy"], "mallory\u{1b}]2;PWNED\u{7}");
+}
