@@ -163,9 +163,8 @@ fn alerts_text(
             other => other.to_string(),
         };
         let sev = a.severity();
-        let _ = writeln!(
-            out,
-            "    {:<9} {} {:>6}  {state}  {}",
+        let line = format!(
+            "    {:<9} {:<22} {:>6}  {state}  {}",
             if sev.is_empty() {
                 "-".into()
             } else {
@@ -175,6 +174,7 @@ fn alerts_text(
             age(a, now).map_or("-".into(), crate::format::age),
             sanitize(a.summary()),
         );
+        let _ = writeln!(out, "{}", line.trim_end());
     }
     out
 }
