@@ -115,3 +115,38 @@ async fn the_hot_alert_fires_for_the_hot_site_with_its_labels() {
     }
     sim.shutdown().await;
 }
+
+/// The alerting rules `rules --alerts` adds, with renamed labels and
+/// thresholds from the config (the recording rules before them are
+/// tests/cli's snapshot).
+#[test]
+fn alerting_rules_follow_labels_and_thresholds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(
+        &cfg,
+        "[source]\nkind = \"prometheus\"\nurl = \"http://127.0.0.1:9\"\njob = \"fleet\"\n\n\
+         [labels]\ndevice = \"node\"\nsite = \"dc\"\ngroup = \"ring\"\n\n\
+         [thresholds]\ncpu_temp = 75\nlatency_p95 = \"250ms\"\nerror_rate = 0.05\nthrottled_mask = 5\n",
+    )
+    .expect("config");
+    let out = Command::new(env!("CARGO_BIN_EXE_fleetdeck"))
+        .arg("--config")
+        .arg(&cfg)
+        .args(["rules", "--alerts"])
+        .env("HOME", dir.path())
+        .output_within(CHILD_LIMIT)
+        .expect("run fleetdeck");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let alerting = text
+        .find("# Alerting rules")
+        .map(|i| text[i..].to_string())
+        .expect("alerting rules follow the recording rules");
+    insta::assert_snapshot!(alerting);
+}
