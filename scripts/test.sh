@@ -6,6 +6,7 @@
 # the simulated fleet, the simulator, tmux driving the real TUI); they need
 # these packages:
 #   prometheus tmux git            metrics, the TUI in tmux, rollout repositories
+#   prometheus-alertmanager        alerts and silences (a real Alertmanager)
 #   docker-registry openssl        a real OCI registry (plain HTTP, htpasswd, token auth
 #                                  and TLS from a test CA); signatures made by openssl
 #                                  (sigstore-made ones come from the `sigstore` dev-dependency,
@@ -31,6 +32,7 @@ trap 'step; echo "== $SECONDS s in all"' EXIT
 need=()
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "$1" ]; }
 have prometheus || need+=(prometheus)
+have prometheus-alertmanager || need+=(prometheus-alertmanager)
 have tmux || need+=(tmux)
 have git || need+=(git)
 have docker-registry || need+=(docker-registry)

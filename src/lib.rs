@@ -19,6 +19,7 @@
 //! - [`runtime`]  the workers (tokio tasks doing the I/O, one result in flight each) and the effect loop.
 //! - [`tui`]      terminal guard, event loop, key conversion, views, theme files → styles (`tui::theme`).
 
+pub mod alerts;
 pub mod app;
 pub mod cli;
 pub mod config;

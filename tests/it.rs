@@ -14,6 +14,7 @@
 
 mod support;
 
+mod alerts;
 mod cli;
 mod config;
 mod metrics;

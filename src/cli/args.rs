@@ -47,8 +47,22 @@ pub enum Command {
     },
     /// Check the config file (and its theme and keymap); exit non-zero on the first problem.
     CheckConfig,
-    /// Print Prometheus recording rules for fleetdeck's figures.
-    Rules,
+    /// Print Prometheus recording rules for fleetdeck's figures (with
+    /// --alerts: alerting rules too).
+    Rules {
+        /// Also print alerting rules (device down, hot, throttled, p95 and
+        /// error rate over [thresholds]) keeping the device/site/group labels.
+        #[arg(long)]
+        alerts: bool,
+    },
+    /// Firing alerts from [alertmanager], grouped by site, then device.
+    Alerts {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Alertmanager silences: add, list, expire.
+    #[command(subcommand)]
+    Silence(SilenceCommand),
     /// List the available themes.
     Themes,
     /// Progressive rollouts: plans in the [rollout] git repository.
@@ -148,6 +162,49 @@ pub enum RolloutCommand {
     Abort(ActionArgs),
     /// Restart an aborted rollout from the first wave.
     Retry(ActionArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SilenceCommand {
+    /// Silence the alerts the matchers select (all of them must match).
+    Add(SilenceAddArgs),
+    /// Every silence Alertmanager keeps (active, pending, expired).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Expire a silence now.
+    Expire {
+        id: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct SilenceAddArgs {
+    /// A device ID ([labels] device). Repeatable.
+    #[arg(long, value_name = "ID")]
+    pub device: Vec<String>,
+    /// A site ([labels] site). Repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub site: Vec<String>,
+    /// An alert name. Repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub alertname: Vec<String>,
+    /// Any matcher: k=v, k!=v, k=~regex, k!~regex. Repeatable.
+    #[arg(long, value_name = "K=V")]
+    pub matcher: Vec<String>,
+    /// How long the silence lasts.
+    #[arg(long = "for", value_name = "DURATION", default_value = "2h", value_parser = parse_dur_arg)]
+    pub duration: Duration,
+    /// Why (required; Alertmanager shows it).
+    #[arg(long)]
+    pub comment: String,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub yes: bool,
 }
 
 #[derive(Args, Debug)]

@@ -7,6 +7,7 @@
 //! Every command returns `Result<Exit, CliError>`; each error site says
 //! which exit it is (docs/ARCHITECTURE.md, "Exit codes").
 
+mod alerts;
 mod args;
 mod console;
 pub mod exit;
@@ -15,7 +16,9 @@ pub mod rollout;
 mod setup;
 pub mod status;
 
-pub use args::{ActionArgs, Cli, Command, DemoArgs, RolloutCommand, SimArgs};
+pub use args::{
+    ActionArgs, Cli, Command, DemoArgs, RolloutCommand, SilenceAddArgs, SilenceCommand, SimArgs,
+};
 pub use exit::{CliError, Exit};
 pub use setup::operator;
 pub use status::{status_json, status_text};
@@ -43,7 +46,9 @@ pub async fn run(cli: Cli) -> Result<Exit, CliError> {
             auto_abort,
         }) => rollout::gate(&cli, name, *watch, *auto_abort).await,
         Some(Command::Themes) => Ok(themes()),
-        Some(Command::Rules) => rules(&cli),
+        Some(Command::Rules { alerts }) => rules(&cli, *alerts),
+        Some(Command::Alerts { json }) => alerts::alerts(&cli, *json).await,
+        Some(Command::Silence(s)) => alerts::silence(&cli, s).await,
         Some(Command::Status { json, sample }) => status::status(&cli, *json, *sample).await,
         Some(Command::Demo(a)) => console::demo(&cli, a).await,
         None => console::configured(&cli).await,
@@ -73,8 +78,9 @@ async fn sim(a: &SimArgs) -> Result<Exit, CliError> {
     Ok(Exit::Ok)
 }
 
-/// `rules`: Prometheus recording rules for the configured figures.
-fn rules(cli: &Cli) -> Result<Exit, CliError> {
+/// `rules [--alerts]`: Prometheus recording rules for the configured
+/// figures, and with `--alerts` alerting rules over `[thresholds]`.
+fn rules(cli: &Cli, alerts: bool) -> Result<Exit, CliError> {
     let cfg = load_config(cli)?;
     let job = match &cfg.source {
         SourceConfig::Prometheus(p) => p.job.clone(),
@@ -84,6 +90,17 @@ fn rules(cli: &Cli) -> Result<Exit, CliError> {
         "{}",
         crate::metrics::promql::recording_rules(&cfg.defs, job.as_deref(), &cfg.labels)
     );
+    if alerts {
+        crate::out!(
+            "{}",
+            crate::alerts::rules::alerting_rules(
+                &cfg.defs,
+                job.as_deref(),
+                &cfg.labels,
+                &cfg.thresholds
+            )
+        );
+    }
     Ok(Exit::Ok)
 }
 

@@ -5,6 +5,7 @@
 //! resolves it into the type its domain uses; `resolve` calls them in
 //! order. Errors are located with toml's spans ([`crate::diag`]).
 
+mod alertmanager;
 mod keys;
 mod metrics;
 mod registry;
@@ -14,6 +15,7 @@ mod signing;
 mod source;
 mod thresholds;
 
+pub use alertmanager::AlertmanagerConfig;
 pub use keys::KeyList;
 pub use registry::{RegistryAuth, RegistryConfig, check_host_port};
 pub use remote::RemoteConfig;
@@ -58,6 +60,7 @@ struct FileConfig {
     registry: registry::FileRegistry,
     #[serde(default)]
     remote: remote::FileRemote,
+    alertmanager: Option<alertmanager::FileAlertmanager>,
 }
 
 #[derive(Deserialize, Default)]
@@ -95,6 +98,8 @@ pub struct Config {
     pub signing: SigningConfig,
     pub registry: RegistryConfig,
     pub remote: RemoteConfig,
+    /// `[alertmanager]`; `None`: no alerts.
+    pub alertmanager: Option<AlertmanagerConfig>,
 }
 
 pub const DEFAULT_REFRESH: Duration = Duration::from_secs(5);
@@ -121,6 +126,7 @@ impl Default for Config {
             signing: SigningConfig::default(),
             registry: RegistryConfig::default(),
             remote: RemoteConfig::default(),
+            alertmanager: None,
         }
     }
 }
@@ -206,6 +212,10 @@ impl Config {
         {
             crate::files::load_ca_bundle(ca)
                 .map_err(|why| path_err("source.ca_file", ca, why, CA_HINT))?;
+        }
+        if let Some(ca) = self.alertmanager.as_ref().and_then(|a| a.ca_file.as_ref()) {
+            crate::files::load_ca_bundle(ca)
+                .map_err(|why| path_err("alertmanager.ca_file", ca, why, CA_HINT))?;
         }
         if let Some(ca) = &self.registry.ca_file {
             crate::files::load_ca_bundle(ca)
@@ -464,6 +474,7 @@ fn resolve(file: FileConfig, ctx: &Ctx<'_>) -> Result<Config, ConfigError> {
         Some(src) => source::resolve(src, &labels, &defs, ctx)?,
         None => (SourceConfig::Unset, d.refresh),
     };
+    let alertmanager = alertmanager::resolve(file.alertmanager, &labels, ctx)?;
     Ok(Config {
         theme: file.theme,
         read_only: file.read_only,
@@ -479,6 +490,7 @@ fn resolve(file: FileConfig, ctx: &Ctx<'_>) -> Result<Config, ConfigError> {
         signing,
         registry,
         remote,
+        alertmanager,
         ..d
     })
 }

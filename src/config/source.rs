@@ -36,7 +36,7 @@ pub(super) struct FileSource {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FileBasicAuth {
+pub(super) struct FileBasicAuth {
     username: String,
     password: Option<String>,
     password_file: Option<PathBuf>,
@@ -113,97 +113,26 @@ pub(super) fn resolve(
                     "add url = \"http://prometheus:9090\"",
                 )
             })?;
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(ctx.err(
-                    "source.url",
-                    format!("'{}' is not an http:// or https:// URL", echo(&url)),
-                    "write the base URL of the Prometheus API, e.g. http://127.0.0.1:9090",
-                ));
-            }
-            // What the client will parse at start-up, parsed here first.
-            match reqwest::Url::parse(url.trim_end_matches('/')) {
-                Ok(u) if u.host_str().is_some_and(|h| !h.is_empty()) => {}
-                Ok(_) => {
-                    return Err(ctx.err(
-                        "source.url",
-                        format!("'{}' has no host", echo(&url)),
-                        "write the base URL of the Prometheus API, e.g. http://127.0.0.1:9090",
-                    ));
-                }
-                Err(e) => {
-                    return Err(ctx.err(
-                        "source.url",
-                        format!("'{}' is not a URL: {e}", echo(&url)),
-                        "write the base URL of the Prometheus API, e.g. http://127.0.0.1:9090",
-                    ));
-                }
-            }
-            if url.chars().any(|c| c.is_whitespace() || text::is_unsafe(c)) {
-                return Err(ctx.err(
-                    "source.url",
-                    format!("'{}' holds spaces or control characters", echo(&url)),
-                    "percent-encode them, e.g. %20",
-                ));
-            }
-            if let Some(t) = &src.tenant {
-                check_tenant(t).map_err(|why| {
-                    ctx.err(
-                        "source.tenant",
-                        format!("'{}' {why}", echo(t)),
-                        "a tenant ID is one line of visible ASCII (sent as the X-Scope-OrgID header), e.g. tenant = \"edge\"",
-                    )
-                })?;
-            }
-            let bearer_token = match &src.bearer_token_file {
-                Some(p) => Some(ctx.read_secret("source.bearer_token_file", &ctx.abs(p))?),
-                None => None,
-            };
-            let basic_auth = match &src.basic_auth {
-                Some(b) => {
-                    let password = match (&b.password, &b.password_file) {
-                        (Some(p), None) => p.clone(),
-                        (None, Some(f)) => {
-                            ctx.read_secret("source.basic_auth.password_file", &ctx.abs(f))?
-                        }
-                        _ => {
-                            return Err(ctx.err(
-                                "source.basic_auth",
-                                "give exactly one of password and password_file",
-                                "prefer password_file so the secret is not in the config",
-                            ));
-                        }
-                    };
-                    Some(BasicAuth {
-                        username: b.username.clone(),
-                        password,
-                    })
-                }
-                None => None,
-            };
-            if bearer_token.is_some() && basic_auth.is_some() {
-                return Err(ctx.err(
-                    "source.basic_auth",
-                    "both bearer_token_file and basic_auth are set",
-                    "keep the one your Prometheus expects",
-                ));
-            }
-            let ca_file = src.ca_file.as_ref().map(|p| ctx.abs(p));
-            if let Some(ca) = &ca_file
-                && !ca.is_file()
-            {
-                return Err(ctx.err(
-                    "source.ca_file",
-                    format!("'{}' is not a file", echo_path(ca)),
-                    "give the path of a PEM file with the CA certificate",
-                ));
-            }
+            let http = resolve_http(
+                HttpKeys {
+                    section: "source",
+                    url,
+                    bearer_token_file: src.bearer_token_file,
+                    basic_auth: src.basic_auth,
+                    tenant: src.tenant,
+                    ca_file: src.ca_file,
+                },
+                "the base URL of the Prometheus API, e.g. http://127.0.0.1:9090",
+                "keep the one your Prometheus expects",
+                ctx,
+            )?;
             SourceConfig::Prometheus(PrometheusOptions {
-                url: url.trim_end_matches('/').to_string(),
+                url: http.url,
                 job: src.job,
-                bearer_token,
-                basic_auth,
-                tenant: src.tenant,
-                ca_file,
+                bearer_token: http.bearer_token,
+                basic_auth: http.basic_auth,
+                tenant: http.tenant,
+                ca_file: http.ca_file,
                 timeout,
                 labels: labels.clone(),
                 defs: defs.clone(),
@@ -253,6 +182,131 @@ pub(super) fn resolve(
         }
     };
     Ok((source, refresh))
+}
+
+/// The HTTP client keys `[source]` (kind = "prometheus") and
+/// `[alertmanager]` share, as written.
+pub(super) struct HttpKeys {
+    /// The table, for error keys: `source`, `alertmanager`.
+    pub section: &'static str,
+    pub url: String,
+    pub bearer_token_file: Option<PathBuf>,
+    pub basic_auth: Option<FileBasicAuth>,
+    pub tenant: Option<String>,
+    pub ca_file: Option<PathBuf>,
+}
+
+/// [`HttpKeys`] checked and resolved: the URL parses (no trailing `/`), the
+/// tenant can be sent as a header, the secret files are read, the CA file
+/// exists.
+pub(super) struct HttpResolved {
+    pub url: String,
+    pub bearer_token: Option<String>,
+    pub basic_auth: Option<BasicAuth>,
+    pub tenant: Option<String>,
+    pub ca_file: Option<PathBuf>,
+}
+
+/// Checks and resolves the shared HTTP keys of `k.section`. `url_hint` says
+/// what the URL is ("the base URL of …, e.g. …"); `both_hint` what to do
+/// when a token and basic auth are both set.
+pub(super) fn resolve_http(
+    k: HttpKeys,
+    url_hint: &str,
+    both_hint: &str,
+    ctx: &Ctx<'_>,
+) -> Result<HttpResolved, ConfigError> {
+    let key = |name: &str| format!("{}.{name}", k.section);
+    let url = k.url;
+    let url_key = key("url");
+    let url_hint = format!("write {url_hint}");
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(ctx.err(
+            &url_key,
+            format!("'{}' is not an http:// or https:// URL", echo(&url)),
+            url_hint,
+        ));
+    }
+    // What the client will parse at start-up, parsed here first.
+    match reqwest::Url::parse(url.trim_end_matches('/')) {
+        Ok(u) if u.host_str().is_some_and(|h| !h.is_empty()) => {}
+        Ok(_) => {
+            return Err(ctx.err(&url_key, format!("'{}' has no host", echo(&url)), url_hint));
+        }
+        Err(e) => {
+            return Err(ctx.err(
+                &url_key,
+                format!("'{}' is not a URL: {e}", echo(&url)),
+                url_hint,
+            ));
+        }
+    }
+    if url.chars().any(|c| c.is_whitespace() || text::is_unsafe(c)) {
+        return Err(ctx.err(
+            &url_key,
+            format!("'{}' holds spaces or control characters", echo(&url)),
+            "percent-encode them, e.g. %20",
+        ));
+    }
+    if let Some(t) = &k.tenant {
+        check_tenant(t).map_err(|why| {
+            ctx.err(
+                &key("tenant"),
+                format!("'{}' {why}", echo(t)),
+                "a tenant ID is one line of visible ASCII (sent as the X-Scope-OrgID header), e.g. tenant = \"edge\"",
+            )
+        })?;
+    }
+    let bearer_token = match &k.bearer_token_file {
+        Some(p) => Some(ctx.read_secret(&key("bearer_token_file"), &ctx.abs(p))?),
+        None => None,
+    };
+    let basic_auth = match &k.basic_auth {
+        Some(b) => {
+            let password = match (&b.password, &b.password_file) {
+                (Some(p), None) => p.clone(),
+                (None, Some(f)) => {
+                    ctx.read_secret(&key("basic_auth.password_file"), &ctx.abs(f))?
+                }
+                _ => {
+                    return Err(ctx.err(
+                        &key("basic_auth"),
+                        "give exactly one of password and password_file",
+                        "prefer password_file so the secret is not in the config",
+                    ));
+                }
+            };
+            Some(BasicAuth {
+                username: b.username.clone(),
+                password,
+            })
+        }
+        None => None,
+    };
+    if bearer_token.is_some() && basic_auth.is_some() {
+        return Err(ctx.err(
+            &key("basic_auth"),
+            "both bearer_token_file and basic_auth are set",
+            both_hint,
+        ));
+    }
+    let ca_file = k.ca_file.as_ref().map(|p| ctx.abs(p));
+    if let Some(ca) = &ca_file
+        && !ca.is_file()
+    {
+        return Err(ctx.err(
+            &key("ca_file"),
+            format!("'{}' is not a file", echo_path(ca)),
+            "give the path of a PEM file with the CA certificate",
+        ));
+    }
+    Ok(HttpResolved {
+        url: url.trim_end_matches('/').to_string(),
+        bearer_token,
+        basic_auth,
+        tenant: k.tenant,
+        ca_file,
+    })
 }
 
 /// A tenant ID for the `X-Scope-OrgID` header (Cortex, Mimir, Thanos).

@@ -1,5 +1,6 @@
 //! Config files, their bounds and hostile values; themes.
 
+mod alertmanager;
 mod bounds;
 mod files;
 mod hostile;

@@ -1,5 +1,6 @@
 //! Test support shared by the integration tests (tests/it.rs).
 
+pub mod alertmanager;
 pub mod config;
 pub mod exporter;
 pub mod fixture;
