@@ -473,6 +473,9 @@ async fn act(cfg: &Config, kind: ActionKind, a: &ActionArgs) -> Result<Exit, Cli
         None
     };
     let store = open_store(cfg).await?;
+    // An action says who acted: no identity is a config error (exit 2),
+    // before anything is asked or checked.
+    let by = store.author()?.0.to_string();
     store.sync().await?;
     let plan = store.read(&a.name).await?;
     let now = SystemTime::now();
@@ -508,7 +511,7 @@ async fn act(cfg: &Config, kind: ActionKind, a: &ActionArgs) -> Result<Exit, Cli
         rollout: a.name.clone(),
         reason: a.reason.clone(),
         force: a.force,
-        by: operator(cfg),
+        by,
         now,
         expected: Some((plan.state.status, plan.state.wave)),
     };

@@ -6,4 +6,5 @@ mod gates;
 mod git;
 mod hostile;
 mod hostile_cli;
+mod identity;
 mod signature;
