@@ -7,4 +7,5 @@ mod git;
 mod hostile;
 mod hostile_cli;
 mod identity;
+mod overlap_cli;
 mod signature;
