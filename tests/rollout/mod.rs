@@ -8,4 +8,5 @@ mod hostile;
 mod hostile_cli;
 mod identity;
 mod overlap_cli;
+mod selection;
 mod signature;
