@@ -8,5 +8,6 @@ mod hostile;
 mod hostile_cli;
 mod identity;
 mod overlap_cli;
+mod overlap_tui;
 mod selection;
 mod signature;
