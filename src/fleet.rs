@@ -179,6 +179,24 @@ impl Breach {
 }
 
 impl Thresholds {
+    /// How far a device's worst figure is past its threshold, as a share of
+    /// the threshold (0 when none is past): p95 450 ms over 300 ms is 0.5,
+    /// 86 °C over 80 °C is 0.075; throttling counts as 0.1. Each figure is
+    /// capped at 1 so one absurd reading does not drown the rest.
+    pub fn excess(&self, f: &Figures) -> f64 {
+        let over = |v: Option<f64>, th: f64| {
+            v.filter(|v| v.is_finite() && th > 0.0 && *v > th)
+                .map_or(0.0, |v| ((v - th) / th).min(1.0))
+        };
+        let throttled = f
+            .get(Figure::Throttled)
+            .is_some_and(|v| v.is_finite() && v >= 0.0 && (v as u64) & self.throttled_mask != 0);
+        over(f.get(Figure::LatencyP95), self.latency_p95)
+            .max(over(f.get(Figure::ErrorRate), self.error_rate))
+            .max(over(f.get(Figure::CpuTemp), self.cpu_temp))
+            .max(if throttled { 0.1 } else { 0.0 })
+    }
+
     /// Thresholds a device's figures breach. NaN compares false everywhere, so an
     /// absurd value is never a breach nor a pass by accident: it is shown as such.
     /// A device whose every exported figure is NaN or ±Inf breaches
@@ -259,6 +277,14 @@ pub struct Rollup {
     pub max_temp: Option<f64>,
     /// Release version → number of devices reporting it.
     pub releases: BTreeMap<String, usize>,
+    /// The worst [`Thresholds::excess`] of its devices that answer.
+    #[serde(skip)]
+    pub excess: f64,
+    /// Which of its own figures (median p95, error share, max temperature;
+    /// throttling when any device is throttled) are past their thresholds:
+    /// the views colour them like a device's.
+    #[serde(skip)]
+    pub breaches: Vec<Breach>,
 }
 
 impl Rollup {
@@ -278,11 +304,30 @@ impl Rollup {
         }
     }
 
-    /// 0 when all is well; larger means it needs attention sooner.
-    /// Ordered by the worst health class first, then by how many devices are in it.
+    /// 0 when all is well; larger means it needs attention sooner. Severity,
+    /// not counts (docs/ARCHITECTURE.md, "Attention"): the share of its
+    /// devices that are degraded or down, plus how far its worst figure is
+    /// past its threshold ([`Thresholds::excess`], at most 1), plus a quarter
+    /// of the share that is stale. A site whose every device runs hot ranks
+    /// above a bigger one with a device offline.
     pub fn attention(&self) -> u64 {
-        let c = |n: usize| (n as u64).min((1 << 20) - 1);
-        (c(self.down) << 40) | (c(self.degraded) << 20) | c(self.stale)
+        if self.devices == 0 {
+            return 0;
+        }
+        let n = self.devices as f64;
+        let bad = (self.degraded + self.down) as f64 / n;
+        let stale = self.stale as f64 / n;
+        let excess = if self.degraded > 0 {
+            self.excess.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let score = bad + excess + stale / 4.0;
+        if score <= 0.0 {
+            return 0;
+        }
+        // Fixed point, at least 1 when anything is wrong.
+        ((score * 1e6) as u64).max(1)
     }
 
     /// The worst health present.
@@ -308,7 +353,7 @@ struct RollupAcc {
 }
 
 impl RollupAcc {
-    fn add(&mut self, d: &Device) {
+    fn add(&mut self, d: &Device, th: &Thresholds) {
         let r = &mut self.r;
         r.devices += 1;
         match d.health {
@@ -319,6 +364,13 @@ impl RollupAcc {
         }
         if d.health == Health::Down {
             return;
+        }
+        if d.health == Health::Degraded {
+            r.excess = r.excess.max(th.excess(&d.sample.figures));
+            if d.breaches.contains(&Breach::Throttling) && !r.breaches.contains(&Breach::Throttling)
+            {
+                r.breaches.push(Breach::Throttling);
+            }
         }
         if let Some(p) = d.figure(Figure::LatencyP95).filter(|v| v.is_finite()) {
             self.p95s.push(p);
@@ -345,7 +397,7 @@ impl RollupAcc {
         }
     }
 
-    fn finish(mut self) -> Rollup {
+    fn finish(mut self, th: &Thresholds) -> Rollup {
         if !self.p95s.is_empty() {
             let mid = self.p95s.len() / 2;
             let (_, m, _) = self.p95s.select_nth_unstable_by(mid, f64::total_cmp);
@@ -353,6 +405,17 @@ impl RollupAcc {
         }
         if self.throughput > 0.0 {
             self.r.error_rate = Some(self.errors_weighted / self.throughput);
+        }
+        let r = &mut self.r;
+        let past = |v: Option<f64>, t: f64| v.is_some_and(|v| v > t);
+        for (b, yes) in [
+            (Breach::Latency, past(r.p95_latency, th.latency_p95)),
+            (Breach::Errors, past(r.error_rate, th.error_rate)),
+            (Breach::Temperature, past(r.max_temp, th.cpu_temp)),
+        ] {
+            if yes {
+                r.breaches.push(b);
+            }
         }
         self.r
     }
@@ -369,6 +432,8 @@ pub struct Fleet {
     pub index: HashMap<String, usize>,
     pub source: String,
     pub taken_at: Option<SystemTime>,
+    /// The thresholds health was judged by (kept for re-rolling up).
+    pub thresholds: Thresholds,
 }
 
 impl Fleet {
@@ -443,7 +508,7 @@ impl Fleet {
                     .collect();
             }
         }
-        Fleet::from_devices(devices, index, snapshot.source, Some(now))
+        Fleet::from_devices(devices, index, snapshot.source, Some(now), th.clone())
     }
 
     fn from_devices(
@@ -451,6 +516,7 @@ impl Fleet {
         index: HashMap<String, usize>,
         source: String,
         taken_at: Option<SystemTime>,
+        thresholds: Thresholds,
     ) -> Fleet {
         let mut sites: HashMap<&str, RollupAcc> = HashMap::new();
         let mut groups: HashMap<&str, RollupAcc> = HashMap::new();
@@ -458,16 +524,17 @@ impl Fleet {
             r: Rollup::named("fleet"),
             ..Default::default()
         };
+        let th = &thresholds;
         for d in &devices {
-            sites.entry(d.site()).or_default().add(d);
-            groups.entry(d.group()).or_default().add(d);
-            total.add(d);
+            sites.entry(d.site()).or_default().add(d, th);
+            groups.entry(d.group()).or_default().add(d, th);
+            total.add(d, th);
         }
         let finish = |m: HashMap<&str, RollupAcc>| {
             let mut v: Vec<Rollup> = m
                 .into_iter()
                 .map(|(name, acc)| {
-                    let mut r = acc.finish();
+                    let mut r = acc.finish(th);
                     r.name = name.to_string();
                     r
                 })
@@ -481,10 +548,11 @@ impl Fleet {
             devices,
             sites,
             groups,
-            total: total.finish(),
+            total: total.finish(th),
             index,
             source,
             taken_at,
+            thresholds,
         }
     }
 
@@ -506,6 +574,7 @@ impl Fleet {
             index,
             std::mem::take(&mut self.source),
             self.taken_at,
+            std::mem::take(&mut self.thresholds),
         );
     }
 
@@ -566,6 +635,46 @@ mod tests {
             taken_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000),
             devices,
         }
+    }
+
+    /// Issue 11: 5,000 devices over 100 sites; one site of 80 devices all at
+    /// 86 °C and throttled; 20 sites with one device offline each. The hot
+    /// site needs attention first, and each offline site after it.
+    #[test]
+    fn attention_is_severity_not_counts() {
+        let mut devices = Vec::new();
+        for i in 0..80 {
+            let mut s = sample(&format!("hot-{i:02}"), "hot-1", Some(0.1), Some(86.0));
+            s.figures.set(Figure::Throttled, Some(4.0));
+            devices.push(s);
+        }
+        // 4,920 more over 99 sites (49 or 50 each); the first 20 lose one device.
+        for i in 0..4920 {
+            let site = format!("s-{:02}", i % 99);
+            let mut s = sample(&format!("pi-{i:04}"), &site, Some(0.1), Some(55.0));
+            if i < 20 {
+                s.reach = Reach::Down(Some("timeout".into()));
+            }
+            devices.push(s);
+        }
+        let fleet = Fleet::build(snap(devices), None, &Thresholds::default());
+        assert_eq!((fleet.sites.len(), fleet.total.devices), (100, 5000));
+        let mut ranked: Vec<&Rollup> = fleet.sites.iter().filter(|s| s.attention() > 0).collect();
+        ranked.sort_by(|a, b| b.attention().cmp(&a.attention()).then(a.name.cmp(&b.name)));
+        assert_eq!(ranked.len(), 21);
+        assert_eq!(ranked[0].name, "hot-1", "the hot site first");
+        assert!(ranked[1..].iter().all(|s| s.down == 1));
+        let hot = fleet.site("hot-1").expect("hot site");
+        // 86 °C is 7.5 % past 80 °C; throttling counts 0.1: the worst.
+        assert!((hot.excess - 0.1).abs() < 1e-9, "{}", hot.excess);
+        assert_eq!(hot.breaches, [Breach::Throttling, Breach::Temperature]);
+        // An offline device is worse than nothing, a degraded share is worse
+        // than a smaller one, and figures past their thresholds add.
+        let one_down = fleet.site("s-00").expect("site");
+        let quiet = fleet.site("s-98").expect("site");
+        assert!(one_down.attention() > 0);
+        assert_eq!(quiet.attention(), 0);
+        assert!(quiet.breaches.is_empty());
     }
 
     #[test]

@@ -8,6 +8,7 @@ use super::{App, Effect, Level, Mode, ViewKind};
 use crate::format;
 use crate::rollout::action::{self, ActionKind, ActionRequest, Check, PromoteChecks};
 use crate::rollout::gate::{GateHistory, Verdict};
+use crate::rollout::overlap::{self, Shared};
 use crate::rollout::plan::{Plan, Status};
 use crate::rollout::progress::{Progress, progress};
 use crate::rollout::wave;
@@ -21,6 +22,10 @@ pub struct RolloutEntry {
     /// Gate evaluations over time, kept across re-reads of the plan.
     pub gates: GateHistory,
     pub verdict: Verdict,
+    /// Other in-progress rollouts holding some of the devices this one holds.
+    pub overlaps: Vec<Shared>,
+    /// Devices this one holds that run another overlapping rollout's release.
+    pub taken: Vec<Shared>,
 }
 
 impl RolloutEntry {
@@ -30,6 +35,8 @@ impl RolloutEntry {
             progress: Progress::default(),
             gates: GateHistory::new(),
             verdict: Verdict::Pending,
+            overlaps: Vec::new(),
+            taken: Vec::new(),
         }
     }
 
@@ -42,8 +49,12 @@ impl RolloutEntry {
         Some(w.soak.saturating_sub(elapsed))
     }
 
-    /// What needs a decision, most urgent first (lower rank), and a phrase for it.
-    /// A paused, aborted or failing rollout never reads as healthy.
+    /// What needs a decision, most urgent first (lower rank), and a phrase for
+    /// it. The order (README "Keys", docs/ARCHITECTURE.md "Rollouts list
+    /// order"): failing gates (0, 1), devices taken by another rollout (2),
+    /// waiting for a promote (3, 4), soaking (5), paused (6), not started (7),
+    /// aborted (8), complete (9). A paused, aborted or failing rollout never
+    /// reads as healthy.
     pub fn needs(&self, now: SystemTime) -> (u8, String) {
         let p = &self.plan;
         match (&p.state.status, &self.verdict) {
@@ -77,26 +88,34 @@ impl RolloutEntry {
                     first_reason(reasons)
                 ),
             ),
+            (Status::Progressing | Status::Paused, _) if !self.taken.is_empty() => {
+                let who: Vec<String> = self
+                    .taken
+                    .iter()
+                    .map(|t| format!("{} to {}", t.devices, t.other))
+                    .collect();
+                (2, format!("DEVICES TAKEN: {}", who.join(", ")))
+            }
             (Status::Aborted, _) => {
                 let back = self.progress.total.on_previous;
                 let n = self.progress.total.devices;
                 (
-                    2,
+                    8,
                     format!("ABORTED: {back}/{n} back on {}", p.previous.version),
                 )
             }
-            (Status::Paused, _) => (3, "HALTED: resume or abort".into()),
+            (Status::Paused, _) => (6, "HALTED: resume or abort".into()),
             (Status::Progressing, _) if p.state.wave == 0 => {
-                (4, "not started: promote to begin".into())
+                (7, "not started: promote to begin".into())
             }
             (Status::Progressing, v) => match self.soak_left(now) {
                 Some(left) if !left.is_zero() => {
-                    (6, format!("soaking, {} left", format::age(left)))
+                    (5, format!("soaking, {} left", format::age(left)))
                 }
                 _ => match v {
-                    Verdict::Pass => (4, "ready to promote".into()),
-                    Verdict::Inconclusive { .. } => (5, "gates inconclusive".into()),
-                    _ => (5, "waiting for gates".into()),
+                    Verdict::Pass => (3, "ready to promote".into()),
+                    Verdict::Inconclusive { .. } => (4, "gates inconclusive".into()),
+                    _ => (4, "waiting for gates".into()),
                 },
             },
             (Status::Complete, _) => (9, "complete".into()),
@@ -209,6 +228,19 @@ impl App {
             e.gates.observe(&e.plan, &self.fleet, now);
             e.verdict = e.gates.verdict(&e.plan);
         }
+        // Rollouts fighting over devices (docs/ARCHITECTURE.md, "Overlapping rollouts").
+        let devices = overlap::devices(&self.fleet);
+        let plans: Vec<Plan> = self
+            .rollouts
+            .entries
+            .iter()
+            .map(|e| e.plan.clone())
+            .collect();
+        let all: Vec<&Plan> = plans.iter().collect();
+        for e in &mut self.rollouts.entries {
+            e.overlaps = overlap::detect(&e.plan, &all, &devices);
+            e.taken = overlap::taken(&e.plan, &all, &devices);
+        }
     }
 
     pub(crate) fn on_rollouts(&mut self, result: Result<Vec<Result<Plan, String>>, String>) {
@@ -313,6 +345,12 @@ impl App {
             gates: Check::from(&entry.verdict),
             signature: if kind == ActionKind::Promote {
                 self.release_check(&entry.plan.release)
+            } else {
+                Check::NotApplicable
+            },
+            overlap: if kind == ActionKind::Promote {
+                let all: Vec<&Plan> = self.rollouts.entries.iter().map(|e| &e.plan).collect();
+                overlap::promote_check(&entry.plan, &all, &overlap::devices(&self.fleet))
             } else {
                 Check::NotApplicable
             },

@@ -78,6 +78,11 @@ pub(crate) async fn console(cfg: Config, source: Source) -> Result<Exit, CliErro
     if cfg.rollout.repo.is_some() {
         match crate::rollout::store::Store::open(&cfg.rollout).await {
             Ok(store) => {
+                // Actions record the commit identity as who acted; without
+                // one the store refuses them (shown on the status line).
+                if let Ok((name, _)) = store.author() {
+                    app.settings.operator = name.to_string();
+                }
                 runtime.start_rollouts(Arc::new(store), cfg.refresh.max(Duration::from_secs(5)))
             }
             Err(e) => app.rollouts.error = Some(e.to_string()),

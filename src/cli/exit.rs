@@ -88,7 +88,9 @@ impl From<StoreError> for CliError {
     fn from(e: StoreError) -> CliError {
         let exit = match &e {
             StoreError::Refused(_) | StoreError::Conflict { .. } => Exit::Refused,
-            StoreError::NotConfigured | StoreError::Invalid(_) => Exit::Usage,
+            StoreError::NotConfigured | StoreError::Invalid(_) | StoreError::NoIdentity(_) => {
+                Exit::Usage
+            }
             _ => Exit::Failed,
         };
         exit.with(e)

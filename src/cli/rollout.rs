@@ -189,11 +189,28 @@ pub async fn run(cli: &Cli, cmd: &RolloutCommand) -> Result<Exit, CliError> {
             let store = open_store(&cfg).await?;
             let _ = store.sync().await;
             let plans = store.list().await?;
+            let loaded: Vec<Plan> = plans.iter().flatten().cloned().collect();
+            // Overlaps need the fleet (which devices each wave selects): looked
+            // at only when two rollouts are in progress.
+            let live = loaded
+                .iter()
+                .filter(|p| crate::rollout::overlap::in_progress(p))
+                .count();
+            let fleet = if live >= 2 {
+                observe(&cfg).await?
+            } else {
+                None
+            };
+            let overlaps = |p: &Plan| Overlaps::of(p, &loaded, fleet.as_ref());
             if *json {
                 let v: Vec<Value> = plans
                     .iter()
                     .map(|p| match p {
-                        Ok(p) => plan_summary(p),
+                        Ok(p) => {
+                            let mut v = plan_summary(p);
+                            overlaps(p).to_json(&mut v);
+                            v
+                        }
                         Err(e) => json!({
                             "name": invalid_name(e),
                             "status": "invalid",
@@ -216,17 +233,20 @@ pub async fn run(cli: &Cli, cmd: &RolloutCommand) -> Result<Exit, CliError> {
                 );
                 for p in &plans {
                     match p {
-                        Ok(p) => crate::outln!(
-                            "{:<28} {:<24} {:<12} {:<20}",
-                            sanitize(&p.name),
-                            format!(
-                                "{} → {}",
-                                sanitize(&p.previous.version),
-                                sanitize(&p.release.version)
-                            ),
-                            p.state.status.key(),
-                            wave_label(p)
-                        ),
+                        Ok(p) => {
+                            crate::outln!(
+                                "{:<28} {:<24} {:<12} {:<20}",
+                                sanitize(&p.name),
+                                format!(
+                                    "{} → {}",
+                                    sanitize(&p.previous.version),
+                                    sanitize(&p.release.version)
+                                ),
+                                p.state.status.key(),
+                                wave_label(p)
+                            );
+                            overlaps(p).print();
+                        }
                         Err(e) => {
                             // Listed, with why: it cannot be acted on until fixed.
                             crate::outln!(
@@ -258,12 +278,16 @@ pub async fn run(cli: &Cli, cmd: &RolloutCommand) -> Result<Exit, CliError> {
             let verifier = release_verifier(&cfg)?;
             let fleet = observe(&cfg).await?;
             let signature = verifier.verify_release(&plan.release).await;
+            let others: Vec<Plan> = store.list().await?.into_iter().flatten().collect();
+            let overlaps = Overlaps::of(&plan, &others, fleet.as_ref());
             if *json {
                 let mut v = show_json(&plan, fleet.as_ref());
                 v["signature"] = signature_json(&signature);
+                overlaps.to_json(&mut v);
                 crate::out::json(&v)?;
             } else {
                 crate::out!("{}", show_text(&plan, fleet.as_ref(), &signature));
+                overlaps.print();
             }
             Ok(Exit::Ok)
         }
@@ -284,6 +308,65 @@ pub async fn run(cli: &Cli, cmd: &RolloutCommand) -> Result<Exit, CliError> {
         RolloutCommand::Resume(a) => act(&cfg, ActionKind::Resume, a).await,
         RolloutCommand::Abort(a) => act(&cfg, ActionKind::Abort, a).await,
         RolloutCommand::Retry(a) => act(&cfg, ActionKind::Retry, a).await,
+    }
+}
+
+/// Other in-progress rollouts sharing devices with one plan, and the devices
+/// they took (docs/ARCHITECTURE.md, "Overlapping rollouts").
+struct Overlaps {
+    shared: Vec<crate::rollout::overlap::Shared>,
+    taken: Vec<crate::rollout::overlap::Shared>,
+}
+
+impl Overlaps {
+    fn of(plan: &Plan, plans: &[Plan], fleet: Option<&Fleet>) -> Overlaps {
+        use crate::rollout::overlap;
+        let Some(f) = fleet else {
+            return Overlaps {
+                shared: Vec::new(),
+                taken: Vec::new(),
+            };
+        };
+        let devices = overlap::devices(f);
+        let all: Vec<&Plan> = plans.iter().collect();
+        Overlaps {
+            shared: overlap::detect(plan, &all, &devices),
+            taken: overlap::taken(plan, &all, &devices),
+        }
+    }
+
+    /// `overlaps: [{rollout, version, devices, taken}]`.
+    fn to_json(&self, v: &mut Value) {
+        v["overlaps"] = self
+            .shared
+            .iter()
+            .map(|s| {
+                let taken = self
+                    .taken
+                    .iter()
+                    .find(|t| t.other == s.other)
+                    .map_or(0, |t| t.devices);
+                json!({"rollout": s.other, "version": s.version, "devices": s.devices, "taken": taken})
+            })
+            .collect();
+    }
+
+    /// "  ▲ overlaps vision-1.5.1 (1.5.1): 6 shared devices, 6 taken" per other rollout.
+    fn print(&self) {
+        for s in &self.shared {
+            let taken = self
+                .taken
+                .iter()
+                .find(|t| t.other == s.other)
+                .map(|t| format!(", {} taken", t.devices))
+                .unwrap_or_default();
+            crate::outln!(
+                "  ▲ overlaps {} ({}): {} shared devices{taken}",
+                sanitize(&s.other),
+                sanitize(&s.version),
+                s.devices
+            );
+        }
     }
 }
 
@@ -689,14 +772,55 @@ async fn act(cfg: &Config, kind: ActionKind, a: &ActionArgs) -> Result<Exit, Cli
         None
     };
     let store = open_store(cfg).await?;
+    // An action says who acted: no identity is a config error (exit 2),
+    // before anything is asked or checked.
+    let by = store.author()?.0.to_string();
     store.sync().await?;
     let plan = store.read(&a.name).await?;
     let now = SystemTime::now();
+    // Other rollouts in progress: the promote must not take their devices
+    // (docs/ARCHITECTURE.md, "Overlapping rollouts").
+    let others: Vec<Plan> = if kind == ActionKind::Promote {
+        store
+            .list()
+            .await?
+            .into_iter()
+            .flatten()
+            .filter(|p| p.name != plan.name && crate::rollout::overlap::in_progress(p))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let needs_fleet = kind == ActionKind::Promote && (plan.state.wave > 0 || !others.is_empty());
+    let fleet = if needs_fleet {
+        observe(cfg).await?
+    } else {
+        None
+    };
     let (gates, _) = if kind == ActionKind::Promote && plan.state.wave > 0 {
-        let fleet = observe(cfg).await?;
         gate_checks(&plan, fleet.as_ref(), now)
     } else {
         (Check::NotApplicable, None)
+    };
+    let overlap = match (&fleet, others.is_empty()) {
+        (_, true) => Check::NotApplicable,
+        (Some(f), false) => {
+            let all: Vec<&Plan> = others.iter().chain(std::iter::once(&plan)).collect();
+            crate::rollout::overlap::promote_check(
+                &plan,
+                &all,
+                &crate::rollout::overlap::devices(f),
+            )
+        }
+        (None, false) => Check::Inconclusive(format!(
+            "{} in progress, and no [source] to tell which devices the next wave takes from {}",
+            others
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            if others.len() == 1 { "it" } else { "them" }
+        )),
     };
     let verdict = match &verifier {
         Some(v) => Some(v.verify_release(&plan.release).await),
@@ -707,6 +831,7 @@ async fn act(cfg: &Config, kind: ActionKind, a: &ActionArgs) -> Result<Exit, Cli
         signature: verdict
             .as_ref()
             .map_or(Check::NotApplicable, ReleaseVerdict::check),
+        overlap,
     };
     let signature = verdict
         .as_ref()
@@ -724,7 +849,7 @@ async fn act(cfg: &Config, kind: ActionKind, a: &ActionArgs) -> Result<Exit, Cli
         rollout: a.name.clone(),
         reason: a.reason.clone(),
         force: a.force,
-        by: operator(cfg),
+        by,
         now,
         expected: Some((plan.state.status, plan.state.wave)),
     };
@@ -848,6 +973,7 @@ pub async fn gate(cli: &Cli, name: &str, watch: bool, auto_abort: bool) -> Resul
             let checks = PromoteChecks {
                 gates: Check::NotApplicable,
                 signature: Check::NotApplicable,
+                overlap: Check::NotApplicable,
             };
             match store.act(&request, &checks).await {
                 Ok((_, commit)) => {

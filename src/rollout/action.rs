@@ -73,6 +73,9 @@ pub enum Check {
 pub struct PromoteChecks {
     pub gates: Check,
     pub signature: Check,
+    /// Whether the next wave takes devices from another in-progress rollout
+    /// ([`super::overlap::promote_check`]).
+    pub overlap: Check,
 }
 
 impl PromoteChecks {
@@ -81,6 +84,7 @@ impl PromoteChecks {
         PromoteChecks {
             gates: Check::NotApplicable,
             signature: Check::NotApplicable,
+            overlap: Check::NotApplicable,
         }
     }
 }
@@ -142,6 +146,8 @@ pub enum Refusal {
     SignatureFailing(String),
     #[error("signature not verified: {0} — use --force with a reason")]
     SignatureInconclusive(String),
+    #[error("overlapping rollouts: {0}")]
+    Overlap(String),
 }
 
 impl Refusal {
@@ -152,6 +158,7 @@ impl Refusal {
             Refusal::Soaking { .. } | Refusal::SoakUnknown { .. } => "soak",
             Refusal::GatesFailing(_) | Refusal::GatesInconclusive(_) => "gates",
             Refusal::SignatureFailing(_) | Refusal::SignatureInconclusive(_) => "signature",
+            Refusal::Overlap(_) => "overlap",
             Refusal::WrongStatus { .. } => "status",
             Refusal::Changed { .. } => "concurrent change",
             Refusal::WrongRollout { .. } => "rollout",
@@ -169,6 +176,7 @@ impl Refusal {
                 | Refusal::GatesInconclusive(_)
                 | Refusal::SignatureFailing(_)
                 | Refusal::SignatureInconclusive(_)
+                | Refusal::Overlap(_)
         )
     }
 }
@@ -339,6 +347,10 @@ fn promote_blockers(plan: &Plan, req: &ActionRequest, checks: &PromoteChecks) ->
         Check::Fail(why) => out.push(Refusal::SignatureFailing(why.clone())),
         Check::Inconclusive(why) => out.push(Refusal::SignatureInconclusive(why.clone())),
         Check::Pass | Check::NotApplicable => {}
+    }
+    // Another rollout's devices: from any wave, the canary's included.
+    if let Check::Fail(why) | Check::Inconclusive(why) = &checks.overlap {
+        out.push(Refusal::Overlap(why.clone()));
     }
     out
 }
@@ -566,6 +578,7 @@ mod tests {
         PromoteChecks {
             gates: Check::Pass,
             signature: Check::Pass,
+            overlap: Check::NotApplicable,
         }
     }
 
@@ -644,7 +657,11 @@ mod tests {
     fn refusals() {
         let fail = |s: &str| Check::Fail(s.into());
         let inc = |s: &str| Check::Inconclusive(s.into());
-        let checks = |gates: Check, signature: Check| PromoteChecks { gates, signature };
+        let checks = |gates: Check, signature: Check| PromoteChecks {
+            gates,
+            signature,
+            overlap: Check::NotApplicable,
+        };
         // (action, before, now, checks, expected message)
         let cases: Vec<(ActionKind, Plan, u64, PromoteChecks, &str)> = vec![
             (
@@ -806,6 +823,7 @@ mod tests {
         let failing = PromoteChecks {
             gates: Check::Fail("p95".into()),
             signature: Check::Pass,
+            overlap: Check::NotApplicable,
         };
         let p = apply(&plan(Progressing, 0, None), &req(Promote, 0), &failing)
             .expect("no gates at wave 0");
@@ -821,6 +839,7 @@ mod tests {
         let failing = PromoteChecks {
             gates: Check::Fail("p95 latency 452ms > 300ms".into()),
             signature: Check::Pass,
+            overlap: Check::NotApplicable,
         };
         let mut r = req(Promote, 60);
         r.force = true;
@@ -917,6 +936,7 @@ mod tests {
             signature: Check::Fail(
                 "image registry.local/fleet/vision:1.5.1@sha256:aaaa: no signatures found".into(),
             ),
+            overlap: Check::NotApplicable,
         };
         let mut r = req(Promote, 0);
         assert_eq!(
@@ -943,6 +963,7 @@ mod tests {
         let unknown = PromoteChecks {
             gates: Check::NotApplicable,
             signature: Check::Inconclusive("registry unreachable".into()),
+            overlap: Check::NotApplicable,
         };
         let after = apply(&before, &r, &unknown).expect("forced");
         let msg = commit_message(&before, &after, &r, &unknown).to_string();
@@ -950,6 +971,35 @@ mod tests {
             msg.contains(
                 "Overrode: signature check forced: signature not verified: registry unreachable"
             ),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_promote_taking_anothers_devices_is_refused_unless_forced() {
+        let before = plan(Progressing, 0, None);
+        let why =
+            "wave 1 of vision-1.5.0 would take 4 devices of vision-1.4.9 (1.4.9, in progress)";
+        let taking = PromoteChecks {
+            gates: Check::NotApplicable,
+            signature: Check::Pass,
+            overlap: Check::Fail(why.into()),
+        };
+        let mut r = req(Promote, 0);
+        let refused = apply(&before, &r, &taking).expect_err("refused");
+        assert_eq!(refused, Refusal::Overlap(why.into()));
+        assert!(refused.forceable());
+        assert_eq!(refused.check_name(), "overlap");
+        r.force = true;
+        r.reason = Some("1.4.9 is abandoned".into());
+        let after = apply(&before, &r, &taking).expect("forced");
+        assert_eq!(after.state.wave, 1);
+        let msg = commit_message(&before, &after, &r, &taking).to_string();
+        assert!(msg.contains("[FORCED]"), "{msg}");
+        assert!(
+            msg.contains(&format!(
+                "Overrode: overlap check forced: overlapping rollouts: {why}"
+            )),
             "{msg}"
         );
     }
@@ -1060,7 +1110,7 @@ mod tests {
                 now: t(now),
                 expected,
             };
-            let checks = PromoteChecks { gates, signature };
+            let checks = PromoteChecks { gates, signature, overlap: Check::NotApplicable };
             if let Ok(after) = apply(&before, &r, &checks) {
                 if r.kind != Retry {
                     prop_assert!(after.state.wave >= before.state.wave);

@@ -125,6 +125,9 @@ pub enum StoreError {
         echo_path(.path)
     )]
     Dirty { path: PathBuf },
+    /// Neither the config nor git says who acts: the message names what to set.
+    #[error("{}", one(.0))]
+    NoIdentity(String),
 }
 
 /// One field of an error on one line, cut at 2048 characters (a refusal's
@@ -195,8 +198,9 @@ pub struct Store {
     /// A clone fleetdeck made and owns, which it may reset hard; a user's own
     /// work tree is only fast-forwarded with `reset --keep`.
     managed: bool,
-    /// Commit author and committer: config, else git's own, else fleetdeck <user@host>.
-    author: (String, String),
+    /// Commit author and committer: config, else git's own; without one
+    /// the store reads but refuses to commit ([`StoreError::NoIdentity`]).
+    author: Result<(String, String), String>,
     timeout: Duration,
     /// One write at a time through this store: writes share the index and work tree.
     lock: Mutex<()>,
@@ -377,40 +381,40 @@ fn expand_home(p: &str) -> PathBuf {
     }
 }
 
-/// Commit identity: the config's, else git's own, else `fleetdeck <$USER@host>`.
+/// Commit identity: `[rollout] author_name` / `author_email`, else git's own
+/// `user.name` / `user.email` (each field on its own), else no identity at all:
+/// an action must say who acted, so the error names what to set
+/// (docs/ARCHITECTURE.md, "Who acted").
 pub fn pick_author(
     cfg: (Option<&str>, Option<&str>),
     git: (Option<&str>, Option<&str>),
-    user: Option<&str>,
-    host: &str,
-) -> (String, String) {
+) -> Result<(String, String), String> {
     fn nonempty(s: Option<&str>) -> Option<&str> {
         s.map(str::trim).filter(|s| !s.is_empty())
     }
-    let name = nonempty(cfg.0)
-        .or(nonempty(git.0))
-        .unwrap_or("fleetdeck")
-        .to_string();
-    let email = nonempty(cfg.1)
-        .or(nonempty(git.1))
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("{}@{host}", nonempty(user).unwrap_or("fleetdeck")));
-    // Written into every commit's header: one safe line each, whatever the
-    // config, git or the environment said.
-    (
-        Clean::new(&name).into_string(),
-        Clean::new(&email).into_string(),
-    )
-}
-
-fn hostname() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into())
+    let name = nonempty(cfg.0).or(nonempty(git.0));
+    let email = nonempty(cfg.1).or(nonempty(git.1));
+    match (name, email) {
+        // Written into every commit's header: one safe line each, whatever the
+        // config or git said.
+        (Some(n), Some(e)) => Ok((Clean::new(n).into_string(), Clean::new(e).into_string())),
+        (n, e) => {
+            let mut missing = Vec::new();
+            if n.is_none() {
+                missing.push(("author_name", "user.name"));
+            }
+            if e.is_none() {
+                missing.push(("author_email", "user.email"));
+            }
+            let cfg: Vec<&str> = missing.iter().map(|m| m.0).collect();
+            let git: Vec<&str> = missing.iter().map(|m| m.1).collect();
+            Err(format!(
+                "no commit identity: set {} under [rollout] in the config, or `git config {}` in the rollout repository — an action must say who acted",
+                cfg.join(" and "),
+                git.join(" / ")
+            ))
+        }
+    }
 }
 
 fn parse_log(text: &str, pushed: impl Fn(&str) -> bool) -> Vec<CommitInfo> {
@@ -536,12 +540,9 @@ impl Store {
             git_config("user.name").await,
             git_config("user.email").await,
         );
-        let user = std::env::var("USER").ok();
         let author = pick_author(
             (cfg.author_name.as_deref(), cfg.author_email.as_deref()),
             (git_name.as_deref(), git_email.as_deref()),
-            user.as_deref(),
-            &hostname(),
         );
         let store = Store {
             path,
@@ -572,9 +573,12 @@ impl Store {
         self.has_remote
     }
 
-    /// Who commits: (name, email).
-    pub fn author(&self) -> (&str, &str) {
-        (&self.author.0, &self.author.1)
+    /// Who commits: (name, email), or why nobody can (nothing to say who acted).
+    pub fn author(&self) -> Result<(&str, &str), StoreError> {
+        match &self.author {
+            Ok((n, e)) => Ok((n, e)),
+            Err(why) => Err(StoreError::NoIdentity(why.clone())),
+        }
     }
 
     async fn run(&self, args: &[&str]) -> Result<Output, StoreError> {
@@ -897,6 +901,8 @@ impl Store {
         req: &ActionRequest,
         checks: &PromoteChecks,
     ) -> Result<(Plan, CommitInfo), StoreError> {
+        // Nobody to record as the author: refused before anything is read.
+        self.author()?;
         self.transact(&req.rollout, req.kind.key(), |current| match current {
             Current::Absent => Err(self.no_such(&req.rollout)),
             Current::Malformed(e) => Err(StoreError::Invalid(e.clone())),
@@ -1113,12 +1119,12 @@ impl Store {
         if !tracked {
             self.git(&["add", "--", rel]).await?;
         }
-        let (name, email) = (&self.author.0, &self.author.1);
+        let (name, email) = self.author()?;
         let env = [
-            ("GIT_AUTHOR_NAME", name.as_str()),
-            ("GIT_AUTHOR_EMAIL", email.as_str()),
-            ("GIT_COMMITTER_NAME", name.as_str()),
-            ("GIT_COMMITTER_EMAIL", email.as_str()),
+            ("GIT_AUTHOR_NAME", name),
+            ("GIT_AUTHOR_EMAIL", email),
+            ("GIT_COMMITTER_NAME", name),
+            ("GIT_COMMITTER_EMAIL", email),
         ];
         // Only this file: whatever else the user has staged stays out of it.
         let args = [
@@ -1384,33 +1390,21 @@ mod tests {
     }
 
     #[test]
-    fn author_falls_back_from_config_to_git_to_user_at_host() {
+    fn author_falls_back_from_config_to_git_then_refuses() {
         assert_eq!(
-            pick_author(
-                (Some("Ops"), Some("ops@x")),
-                (Some("A"), Some("a@x")),
-                Some("u"),
-                "h"
-            ),
-            ("Ops".into(), "ops@x".into())
+            pick_author((Some("Ops"), Some("ops@x")), (Some("A"), Some("a@x"))),
+            Ok(("Ops".into(), "ops@x".into()))
         );
         assert_eq!(
-            pick_author(
-                (None, Some(" ")),
-                (Some("Alice"), Some("alice@x")),
-                Some("u"),
-                "h"
-            ),
-            ("Alice".into(), "alice@x".into())
+            pick_author((None, Some(" ")), (Some("Alice"), Some("alice@x"))),
+            Ok(("Alice".into(), "alice@x".into()))
         );
-        assert_eq!(
-            pick_author((None, None), (None, None), Some("pi"), "edge-7"),
-            ("fleetdeck".into(), "pi@edge-7".into())
-        );
-        assert_eq!(
-            pick_author((None, None), (None, None), None, "edge-7"),
-            ("fleetdeck".into(), "fleetdeck@edge-7".into())
-        );
+        let e = pick_author((None, None), (None, None)).expect_err("nobody");
+        assert!(e.contains("author_name and author_email"), "{e}");
+        assert!(e.contains("user.name / user.email"), "{e}");
+        let e = pick_author((Some("Ops"), None), (None, None)).expect_err("no email");
+        assert!(e.contains("set author_email under [rollout]"), "{e}");
+        assert!(!e.contains("author_name"), "{e}");
     }
 
     #[test]

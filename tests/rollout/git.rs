@@ -102,6 +102,7 @@ fn pass() -> PromoteChecks {
     PromoteChecks {
         gates: Check::Pass,
         signature: Check::Pass,
+        overlap: Check::NotApplicable,
     }
 }
 

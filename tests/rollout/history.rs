@@ -83,6 +83,7 @@ fn pass() -> PromoteChecks {
     PromoteChecks {
         gates: Check::Pass,
         signature: Check::Pass,
+        overlap: Check::NotApplicable,
     }
 }
 

@@ -69,7 +69,7 @@ fn write_config(dir: &Path, repo: &Path) -> PathBuf {
     std::fs::write(
         &path,
         format!(
-            "[rollout]\nrepo = \"{}\"\ngit_timeout = \"30s\"\n",
+            "[rollout]\nrepo = \"{}\"\ngit_timeout = \"30s\"\nauthor_name = \"ops\"\nauthor_email = \"ops@test\"\n",
             repo.display()
         ),
     )
@@ -243,7 +243,7 @@ async fn a_hostile_plan_is_listed_as_invalid_and_every_action_refuses() {
         &config,
         format!(
             "[source]\nkind = \"scrape\"\ninventory = \"{}\"\ntimeout = \"1s\"\n\n\
-             [rollout]\nrepo = \"{}\"\ngit_timeout = \"30s\"\n",
+             [rollout]\nrepo = \"{}\"\ngit_timeout = \"30s\"\nauthor_name = \"ops\"\nauthor_email = \"ops@test\"\n",
             inventory.display(),
             ops.display()
         ),
@@ -313,9 +313,22 @@ async fn halt_commit_message_holds_no_unsafe_character() {
     let dir = tempfile::tempdir().expect("tempdir");
     let plan = Plan::new("r", release_spec_for("1.5.0"), release_spec_for("1.4.0"));
     let (origin, ops) = origin_with_plan(dir.path(), &plan);
-    let config = write_config(dir.path(), &ops);
+    let _ = write_config(dir.path(), &ops);
+    // No identity in the config: git's own, set in the repository, is a
+    // hostile name (issue 11: no more $USER@host guess).
+    let config = dir.path().join("fleetdeck-git-identity.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[rollout]\nrepo = \"{}\"\ngit_timeout = \"30s\"\n",
+            ops.display()
+        ),
+    )
+    .expect("config");
     let reason = "ok\nForced: yes\r\n\u{1b}]2;PWNED\u{7}\u{9b}31m \u{202e}\u{2066}\u{2028}\u{2029}\u{200b}\u{feff}";
     let user = "eve\n\nBy: root\u{1b}[2J\u{200d}";
+    git(&ops, &["config", "user.name", user]);
+    git(&ops, &["config", "user.email", "eve\u{1b}[2J@example.com"]);
     let (code, out, err) = fleetdeck(
         dir.path(),
         &config,

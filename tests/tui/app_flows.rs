@@ -12,8 +12,19 @@ fn starts_on_sites_sorted_worst_first() {
     let app = app(60, 6);
     assert_eq!(app.screen().kind, ViewKind::Sites);
     let first = app.fleet.sites[app.screen().rows[0]].clone();
-    // site-02 holds the hot devices (degraded) ; site-03 holds the down device.
-    assert_eq!(first.name, "site-03", "down beats degraded: {:?}", first);
+    // site-02 holds the hot devices (all degraded, throttled); site-03 one
+    // down device of ten. Severity, not counts (issue 11): the share of a
+    // site's devices in trouble and how far past the thresholds come first.
+    assert_eq!(first.name, "site-02", "all hot beats one down: {:?}", first);
+    // Then each site by its share in trouble plus its worst figure's excess:
+    // every site with something wrong before every site without.
+    let troubled: Vec<bool> = app
+        .screen()
+        .rows
+        .iter()
+        .map(|&r| app.fleet.sites[r].attention() > 0)
+        .collect();
+    assert!(troubled.windows(2).all(|w| w[0] || !w[1]), "{troubled:?}");
     assert_eq!(app.screen().rows.len(), 6);
 }
 

@@ -68,7 +68,32 @@ fn needs_cell(app: &App, e: &RolloutEntry, theme: &Theme) -> Cell<'static> {
             .style(theme.style(Role::HealthDown));
     }
     // The phrase names the plan's previous version: outside text.
-    Cell::from(sanitize(&e.needs(app.now).1).into_owned())
+    let needs = sanitize(&e.needs(app.now).1).into_owned();
+    if !e.taken.is_empty() {
+        return Cell::from(format!("✖ {needs}")).style(theme.style(Role::HealthDown));
+    }
+    if !e.overlaps.is_empty() {
+        return Cell::from(format!("▲ {} · {needs}", overlap_text(e)))
+            .style(theme.style(Role::Warning));
+    }
+    Cell::from(needs)
+}
+
+/// "overlaps vision-1.5.1 (6 devices)": the other rollouts sharing devices.
+fn overlap_text(e: &RolloutEntry) -> String {
+    let who: Vec<String> = e
+        .overlaps
+        .iter()
+        .map(|o| {
+            format!(
+                "{} ({} device{})",
+                sanitize(&o.other),
+                o.devices,
+                if o.devices == 1 { "" } else { "s" }
+            )
+        })
+        .collect();
+    format!("overlaps {}", who.join(", "))
 }
 
 /// The release's signature verdict, short: "✔ signed", "✖ unsigned", "? …".
@@ -386,10 +411,27 @@ pub fn draw_detail(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, name
             drift_span(app, theme),
         ]),
     ];
-    frame.render_widget(
-        Paragraph::new(lines).block(pane(format!("rollout {}", p.name), app, theme)),
-        head,
-    );
+    // Another in-progress rollout holds some of these devices: said on the
+    // header's bottom border (docs/ARCHITECTURE.md, "Overlapping rollouts").
+    let mut block = pane(format!("rollout {}", p.name), app, theme);
+    if !e.overlaps.is_empty() {
+        let taken: Vec<String> = e
+            .taken
+            .iter()
+            .map(|t| format!(" · {} taken by {}", t.devices, sanitize(&t.other)))
+            .collect();
+        block = block.title_bottom(Line::styled(
+            format!(" ▲ {}{} ", overlap_text(e), taken.concat()),
+            theme
+                .style(if e.taken.is_empty() {
+                    Role::Warning
+                } else {
+                    Role::HealthDown
+                })
+                .add_modifier(Modifier::BOLD),
+        ));
+    }
+    frame.render_widget(Paragraph::new(lines).block(block), head);
 
     // Matrix: sites (or groups) × waves.
     let by_group = app.rollouts.by_group;

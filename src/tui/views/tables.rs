@@ -3,7 +3,7 @@
 
 use super::{empty_state, health_style, pane};
 use crate::app::{App, DeviceCol, RollupCol, ViewKind};
-use crate::fleet::{Device, Health, Rollup};
+use crate::fleet::{Breach, Device, Health, Rollup};
 use crate::format;
 use crate::metrics::def::Figure;
 use crate::text::sanitize;
@@ -137,8 +137,36 @@ fn draw_summary(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         if s.stale > 0 {
             what.push(format!("{} stale", s.stale));
         }
+        let mut text = what.join(", ");
+        let bad = s.degraded + s.down;
+        if bad == s.devices {
+            text.push_str(" (all)");
+        } else if bad > 0 {
+            text.push_str(&format!(" ({:.0}%)", bad as f64 * 100.0 / s.devices as f64));
+        }
+        // The site-level figures past their thresholds.
+        let past: Vec<String> = s
+            .breaches
+            .iter()
+            .filter_map(|b| match b {
+                Breach::Latency => Some(format!(
+                    "p95 {}",
+                    format::figure(Figure::LatencyP95, s.p95_latency)
+                )),
+                Breach::Errors => Some(format!(
+                    "errors {}",
+                    format::figure(Figure::ErrorRate, s.error_rate)
+                )),
+                Breach::Temperature => Some(format::figure(Figure::CpuTemp, s.max_temp)),
+                Breach::Throttling => Some("throttled".into()),
+                Breach::NoUsableFigures => None,
+            })
+            .collect();
+        if !past.is_empty() {
+            text.push_str(&format!(": {}", past.join(", ")));
+        }
         attention.push(Span::styled(
-            format!("{} {} {}", h.symbol(), sanitize(&s.name), what.join(", ")),
+            format!("{} {} {text}", h.symbol(), sanitize(&s.name)),
             health_style(theme, h),
         ));
     }
@@ -153,6 +181,23 @@ fn draw_summary(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Paragraph::new(vec![totals, figures, Line::from(attention)]).block(block),
         area,
     );
+}
+
+/// A site's or group's figure, coloured like a device's: bold degraded when
+/// past its threshold, muted when there is none.
+fn rollup_figure(theme: &Theme, s: &Rollup, f: Figure, v: Option<f64>, b: Breach) -> Cell<'static> {
+    let cell = Cell::from(format::figure(f, v));
+    if s.breaches.contains(&b) {
+        cell.style(
+            theme
+                .style(Role::HealthDegraded)
+                .add_modifier(Modifier::BOLD),
+        )
+    } else if v.is_none() {
+        cell.style(theme.style(Role::Muted))
+    } else {
+        cell
+    }
 }
 
 pub fn draw_rollups(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
@@ -225,9 +270,9 @@ pub fn draw_rollups(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 count(s.degraded, Role::HealthDegraded),
                 count(s.down, Role::HealthDown),
                 count(s.stale, Role::HealthStale),
-                Cell::from(format::figure(Figure::LatencyP95, s.p95_latency)),
-                Cell::from(format::figure(Figure::ErrorRate, s.error_rate)),
-                Cell::from(format::figure(Figure::CpuTemp, s.max_temp)),
+                rollup_figure(theme, s, Figure::LatencyP95, s.p95_latency, Breach::Latency),
+                rollup_figure(theme, s, Figure::ErrorRate, s.error_rate, Breach::Errors),
+                rollup_figure(theme, s, Figure::CpuTemp, s.max_temp, Breach::Temperature),
                 Cell::from(release_mix(&s.releases, 2)),
             ]);
             if i == screen.selected {
