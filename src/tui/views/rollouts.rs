@@ -510,6 +510,16 @@ pub fn draw_detail(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, name
             muted,
         ),
     ])];
+    // Why it fails, first: with per-site gates the breaching site is named
+    // here while every fleet-wide check below may pass (issue 11).
+    if let Verdict::Failing { reasons, .. } | Verdict::Failed { reasons, .. } = &e.verdict {
+        for r in reasons.iter().take(3) {
+            gl.push(Line::styled(
+                format!("✖ {}", sanitize(r)),
+                theme.style(Role::HealthDown),
+            ));
+        }
+    }
     match e.gates.latest() {
         None => gl.push(Line::styled("no evaluation yet", muted)),
         Some(ev) => {
