@@ -13,7 +13,7 @@ mod signatures;
 
 pub use history::PlanHistory;
 pub use remote::{Ask, AskKind, HostKeyProblem, TunnelReading, TunnelState, TunnelView};
-pub use rollouts::{Confirm, RolloutEntry, Rollouts, short_ref};
+pub use rollouts::{Confirm, RolloutEntry, Rollouts};
 pub use signatures::{InspectLine, InspectTarget, SigState, Signatures, Tone};
 
 use crate::fleet::{Device, Fleet, Health, Rollup, cmp_present, missing_rank};

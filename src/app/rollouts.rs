@@ -211,13 +211,6 @@ impl Confirm {
     }
 }
 
-/// `repo@sha256:0123456789ab…`: enough to recognise, short enough to read.
-pub fn short_ref(r: &crate::rollout::plan::DigestRef) -> String {
-    let hex = r.digest.strip_prefix("sha256:").unwrap_or(&r.digest);
-    let short: String = hex.chars().take(12).collect();
-    format!("{}@sha256:{short}…", r.repository)
-}
-
 impl App {
     /// Recomputes progress and gates of every rollout against the current fleet.
     pub(crate) fn refresh_rollout_views(&mut self) {
@@ -430,7 +423,7 @@ impl App {
                         w.label(),
                         p.name,
                         p.release.version,
-                        short_ref(&p.release.image)
+                        crate::format::short_reference(&p.release.image.to_string())
                     ));
                     if let Some(left) = e.soak_left(self.now).filter(|l| !l.is_zero()) {
                         out.push(format!("Soak of wave {}: {} left.", p.state.wave, format::age(left)));
@@ -451,7 +444,7 @@ impl App {
                 let sites = e.progress.by_site.iter().filter(|row| row.iter().take(p.state.wave).any(|c| c.devices > 0)).count();
                 out.push(format!(
                     "Roll back {}: every targeted device ({} in {sites} sites, {} on {} now) returns to {} ({}).",
-                    p.name, t.devices, t.on_new, p.release.version, p.previous.version, short_ref(&p.previous.image)
+                    p.name, t.devices, t.on_new, p.release.version, p.previous.version, crate::format::short_reference(&p.previous.image.to_string())
                 ));
             }
             ActionKind::Retry => out.push(format!(

@@ -124,7 +124,7 @@ fn sig_span(app: &App, spec: &ReleaseSpec, theme: &Theme, long: bool) -> Span<'s
 }
 
 fn short(r: &DigestRef) -> String {
-    sanitize(&crate::app::short_ref(r)).into_owned()
+    sanitize(&crate::format::short_reference(&r.to_string())).into_owned()
 }
 
 fn wave_text(e: &RolloutEntry) -> String {
