@@ -278,10 +278,11 @@ pub fn evaluate(plan: &Plan, fleet: &Fleet, at: SystemTime) -> Evaluation {
                 let counts = eligible && plan.gates.scope == scope;
                 if counts && outcome == Outcome::Fail {
                     for c in checks.iter().filter(|c| c.outcome == Outcome::Fail) {
+                        let n = p.canary.len();
                         breaches.push(format!(
-                            "{name}: {} on {} devices on {version}",
+                            "{name}: {} on {n} device{} on {version}",
                             c.detail,
-                            p.canary.len()
+                            if n == 1 { "" } else { "s" }
                         ));
                     }
                 }
