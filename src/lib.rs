@@ -28,6 +28,7 @@ pub mod files;
 pub mod fleet;
 pub mod format;
 pub mod history;
+pub mod http;
 pub mod metrics;
 pub mod out;
 pub mod remote;

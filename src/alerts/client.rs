@@ -49,31 +49,13 @@ impl AlertmanagerClient {
             what: what.to_string(),
             reason,
         };
-        let mut headers = reqwest::header::HeaderMap::new();
-        if let Some(tenant) = &opts.tenant {
-            let v = reqwest::header::HeaderValue::from_str(tenant).map_err(|_| {
-                setup(
-                    "alertmanager tenant",
-                    "cannot be sent as an X-Scope-OrgID header".into(),
-                )
-            })?;
-            headers.insert("X-Scope-OrgID", v);
-        }
-        let mut builder = reqwest::Client::builder()
-            .timeout(opts.timeout)
-            .connect_timeout(opts.timeout)
-            .user_agent(concat!("fleetdeck/", env!("CARGO_PKG_VERSION")))
-            .default_headers(headers);
-        if let Some(path) = &opts.ca_file {
-            let what = format!("CA file {}", crate::diag::echo_path(path));
-            let certs = crate::files::load_ca_bundle(path).map_err(|why| setup(&what, why))?;
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        let client = builder
-            .build()
-            .map_err(|e| setup("alertmanager HTTP client", error_chain(&e)))?;
+        let client = crate::http::client(
+            "alertmanager",
+            opts.timeout,
+            opts.tenant.as_deref(),
+            opts.ca_file.as_deref(),
+        )
+        .map_err(|(what, why)| setup(&what, why))?;
         Ok(AlertmanagerClient { opts, client })
     }
 
@@ -221,12 +203,12 @@ impl AlertmanagerClient {
         } else if e.is_body() || e.is_decode() {
             AlertsError::BadResponse {
                 url,
-                reason: format!("the body broke off: {}", error_chain(e)),
+                reason: format!("the body broke off: {}", crate::http::error_chain(e)),
             }
         } else {
             AlertsError::Unreachable {
                 url,
-                reason: error_chain(e),
+                reason: crate::http::error_chain(e),
             }
         }
     }
@@ -252,22 +234,4 @@ fn quote(body: &[u8]) -> String {
     } else {
         cut
     }
-}
-
-/// `error sending request: connection refused`, without reqwest repeating the URL.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        let text = err.to_string();
-        let text = match text.find(" for url (") {
-            Some(i) => text[..i].to_string(),
-            None => text,
-        };
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        cur = err.source();
-    }
-    parts.join(": ")
 }

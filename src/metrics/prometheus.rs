@@ -67,32 +67,13 @@ impl PrometheusSource {
                 format!("'{}': the scheme must be http or https", opts.url),
             ));
         }
-        let mut headers = reqwest::header::HeaderMap::new();
-        if let Some(tenant) = &opts.tenant {
-            let v = reqwest::header::HeaderValue::from_str(tenant).map_err(|_| {
-                setup(
-                    "prometheus tenant",
-                    format!("'{tenant}' cannot be sent as an X-Scope-OrgID header"),
-                )
-            })?;
-            headers.insert("X-Scope-OrgID", v);
-        }
-        let mut builder = reqwest::Client::builder()
-            .timeout(opts.timeout)
-            .connect_timeout(opts.timeout)
-            .user_agent(concat!("fleetdeck/", env!("CARGO_PKG_VERSION")))
-            .default_headers(headers);
-        if let Some(path) = &opts.ca_file {
-            let what = format!("CA file {}", crate::diag::echo_path(path));
-            // Bounded, regular file only, same check as `check-config`.
-            let certs = crate::files::load_ca_bundle(path).map_err(|why| setup(&what, why))?;
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        let client = builder
-            .build()
-            .map_err(|e| setup("prometheus HTTP client", error_chain(&e)))?;
+        let client = crate::http::client(
+            "prometheus",
+            opts.timeout,
+            opts.tenant.as_deref(),
+            opts.ca_file.as_deref(),
+        )
+        .map_err(|(what, why)| setup(&what, why))?;
         let use_recording_rules = opts.recording_rules;
         Ok(PrometheusSource {
             inner: Arc::new(Shared {
@@ -464,14 +445,17 @@ impl PrometheusSource {
         } else if e.is_connect() {
             SourceError::Unreachable {
                 url: url.to_string(),
-                reason: error_chain(e),
+                reason: crate::http::error_chain(e),
             }
         } else if e.is_body() || e.is_decode() {
-            self.bad(url, format!("the body broke off: {}", error_chain(e)))
+            self.bad(
+                url,
+                format!("the body broke off: {}", crate::http::error_chain(e)),
+            )
         } else {
             SourceError::Unreachable {
                 url: url.to_string(),
-                reason: error_chain(e),
+                reason: crate::http::error_chain(e),
             }
         }
     }
@@ -762,26 +746,6 @@ fn truncate(s: &str) -> String {
         Some((i, _)) => format!("{}…", &s[..i]),
         None => s.to_string(),
     }
-}
-
-/// `error sending request: connection refused` rather than reqwest's outermost
-/// "error sending request for url (…)" alone.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        let text = err.to_string();
-        // reqwest repeats the URL in its outer message; the SourceError has it.
-        let text = match text.find(" for url (") {
-            Some(i) => text[..i].to_string(),
-            None => text,
-        };
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        cur = err.source();
-    }
-    parts.join(": ")
 }
 
 #[cfg(test)]
